@@ -1,0 +1,110 @@
+// Typed configuration: config/default.json, then a JSON file (--config or P2P_CONFIG), then env
+// `P2P_<SECTION>_<KEY>` (e.g. P2P_NATS_URL, P2P_TRACKER_TTL_MS), then flags. Validated once here.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import defaults from './default.json' with { type: 'json' };
+import { ConfigError } from '../src/errors.js';
+
+const Ms = z.coerce.number().int().min(1).max(86_400_000);
+
+export const ConfigSchema = z.object({
+  nats: z.object({
+    url: z.string().min(1),
+    token: z.string(),
+    user: z.string(),
+    pass: z.string(),
+  }),
+  prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'prefix must be dot-separated tokens of [A-Za-z0-9_-]'),
+  logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
+  tracker: z.object({ ttlMs: Ms, sweepMs: Ms }),
+  peer: z.object({
+    host: z.string(),
+    port: z.coerce.number().int().min(0).max(65535),
+    heartbeatMs: Ms,
+    rescanMs: Ms,
+    minChunkSize: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
+    maxChunks: z.coerce.number().int().min(1).max(100_000),
+    maxConnections: z.coerce.number().int().min(1).max(100_000),
+    idleTimeoutMs: Ms,
+  }),
+  download: z.object({
+    retryBaseMs: Ms,
+    retryMaxMs: Ms,
+    maxRetries: z.coerce.number().int().min(0).max(1_000_000),
+    pipeline: z.coerce.number().int().min(1).max(64),
+    chunkTimeoutMs: Ms,
+    maxStrikes: z.coerce.number().int().min(1).max(100),
+    progressMs: Ms,
+  }),
+});
+
+/** The whole configuration, after every layer. */
+export type Config = z.infer<typeof ConfigSchema>;
+
+type Json = { [k: string]: unknown };
+
+function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
+    out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
+  }
+  return out;
+}
+
+/** `tracker.ttlMs` → `P2P_TRACKER_TTL_MS` */
+export function envName(path: string[]): string {
+  return 'P2P_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+function fromEnv(shape: Json, env: NodeJS.ProcessEnv, path: string[] = []): Json {
+  const out: Json = {};
+  for (const [k, v] of Object.entries(shape)) {
+    if (isObject(v)) {
+      const sub = fromEnv(v, env, [...path, k]);
+      if (Object.keys(sub).length) out[k] = sub;
+    } else {
+      const value = env[envName([...path, k])];
+      if (value !== undefined) out[k] = value;
+    }
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  /** path of a JSON file layered over the defaults (else env P2P_CONFIG) */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** partial config from flags, applied last */
+  overrides?: Json;
+}
+
+/** Load, layer and validate the configuration. Throws ConfigError with the offending key. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  let layered: Json = defaults as Json;
+  const file = opts.file ?? env.P2P_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    if (!isObject(parsed)) throw new ConfigError(`config file ${file} must hold a JSON object`);
+    layered = merge(layered, parsed);
+  }
+  layered = merge(layered, fromEnv(defaults as Json, env));
+  if (opts.overrides) layered = merge(layered, opts.overrides);
+  const result = ConfigSchema.safeParse(layered);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.');
+    throw new ConfigError(`bad configuration ${key} (env ${envName(issue.path.map(String))}): ${issue.message}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,189 @@
+// Every failure the product can report, one class each, with a stable `code`.
+// Callers branch on `code` (or class), never on message text. Codes travel over NATS in
+// `{ ok: false, code, message }` replies and are mapped back to classes by `errorFromCode`.
+
+/** Stable error codes. Adding is fine; renaming breaks users' scripts. */
+export const ErrorCodes = [
+  'PROTOCOL_ERROR',
+  'BAD_REQUEST',
+  'UNSUPPORTED_VERSION',
+  'NOT_FOUND',
+  'UNKNOWN_PEER',
+  'UNSAFE_NAME',
+  'CHUNK_HASH_MISMATCH',
+  'MANIFEST_MISMATCH',
+  'PEER_TIMEOUT',
+  'PEER_UNREACHABLE',
+  'BUSY',
+  'NO_SOURCES',
+  'RETRIES_EXHAUSTED',
+  'CANCELLED',
+  'DISK_FULL',
+  'IO_ERROR',
+  'BROKER_UNAVAILABLE',
+  'TIMEOUT',
+  'CONFIG_ERROR',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+/** Base class: every error of ours has a stable code and an optional cause. */
+export class P2PError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A message or frame that is malformed, too big, too deep or fails its schema. */
+export class ProtocolError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PROTOCOL_ERROR', message, options);
+  }
+}
+/** A well-formed request that asks for something invalid. */
+export class BadRequestError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BAD_REQUEST', message, options);
+  }
+}
+/** A message carrying a protocol version we do not speak. */
+export class UnsupportedVersionError extends P2PError {
+  constructor(message: string) {
+    super('UNSUPPORTED_VERSION', message);
+  }
+}
+/** The file (or download, or chunk) asked for is not known. */
+export class NotFoundError extends P2PError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+/** No running peer answers on that id. */
+export class UnknownPeerError extends P2PError {
+  constructor(message: string) {
+    super('UNKNOWN_PEER', message);
+  }
+}
+/** A name from the network that cannot be made into a safe file name. */
+export class UnsafeNameError extends P2PError {
+  constructor(message: string) {
+    super('UNSAFE_NAME', message);
+  }
+}
+/** A chunk whose bytes do not match the SHA-256 in its manifest. */
+export class ChunkHashMismatchError extends P2PError {
+  constructor(message: string) {
+    super('CHUNK_HASH_MISMATCH', message);
+  }
+}
+/** A manifest whose hash is not the fileId it was asked for. */
+export class ManifestMismatchError extends P2PError {
+  constructor(message: string) {
+    super('MANIFEST_MISMATCH', message);
+  }
+}
+/** A peer that did not answer in time. */
+export class PeerTimeoutError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PEER_TIMEOUT', message, options);
+  }
+}
+/** A peer whose TCP endpoint cannot be reached or closed on us. */
+export class PeerUnreachableError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PEER_UNREACHABLE', message, options);
+  }
+}
+/** The peer is at its connection or request limit. */
+export class BusyError extends P2PError {
+  constructor(message: string) {
+    super('BUSY', message);
+  }
+}
+/** The download gave up after its configured number of retries. */
+export class RetriesExhaustedError extends P2PError {
+  constructor(message: string) {
+    super('RETRIES_EXHAUSTED', message);
+  }
+}
+/** The download was cancelled by the user. */
+export class CancelledError extends P2PError {
+  constructor(message: string) {
+    super('CANCELLED', message);
+  }
+}
+/** The disk is full (ENOSPC); verified chunks are kept for a later resume. */
+export class DiskFullError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DISK_FULL', message, options);
+  }
+}
+/** Any other file system failure. */
+export class IoError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IO_ERROR', message, options);
+  }
+}
+/** The NATS broker cannot be reached. */
+export class BrokerUnavailableError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BROKER_UNAVAILABLE', message, options);
+  }
+}
+/** A wait that ran out of time. */
+export class TimeoutError extends P2PError {
+  constructor(message: string) {
+    super('TIMEOUT', message);
+  }
+}
+/** Bad configuration (file, env or flags). */
+export class ConfigError extends P2PError {
+  constructor(message: string) {
+    super('CONFIG_ERROR', message);
+  }
+}
+
+const byCode: Record<ErrorCode, (message: string) => P2PError> = {
+  PROTOCOL_ERROR: (m) => new ProtocolError(m),
+  BAD_REQUEST: (m) => new BadRequestError(m),
+  UNSUPPORTED_VERSION: (m) => new UnsupportedVersionError(m),
+  NOT_FOUND: (m) => new NotFoundError(m),
+  UNKNOWN_PEER: (m) => new UnknownPeerError(m),
+  UNSAFE_NAME: (m) => new UnsafeNameError(m),
+  CHUNK_HASH_MISMATCH: (m) => new ChunkHashMismatchError(m),
+  MANIFEST_MISMATCH: (m) => new ManifestMismatchError(m),
+  PEER_TIMEOUT: (m) => new PeerTimeoutError(m),
+  PEER_UNREACHABLE: (m) => new PeerUnreachableError(m),
+  BUSY: (m) => new BusyError(m),
+  NO_SOURCES: (m) => new P2PError('NO_SOURCES', m),
+  RETRIES_EXHAUSTED: (m) => new RetriesExhaustedError(m),
+  CANCELLED: (m) => new CancelledError(m),
+  DISK_FULL: (m) => new DiskFullError(m),
+  IO_ERROR: (m) => new IoError(m),
+  BROKER_UNAVAILABLE: (m) => new BrokerUnavailableError(m),
+  TIMEOUT: (m) => new TimeoutError(m),
+  CONFIG_ERROR: (m) => new ConfigError(m),
+  INTERNAL: (m) => new P2PError('INTERNAL', m),
+};
+
+/** Rebuild an error of the right class from a `{ code, message }` reply. */
+export function errorFromCode(code: string, message: string): P2PError {
+  const make = (byCode as Record<string, ((m: string) => P2PError) | undefined>)[code];
+  return make ? make(message) : new P2PError('INTERNAL', `${code}: ${message}`);
+}
+
+/** Turn anything thrown into one of ours; node's ENOSPC becomes DiskFullError. */
+export function toP2PError(err: unknown): P2PError {
+  if (err instanceof P2PError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    if (e.code === 'ENOSPC') return new DiskFullError(`disk full: ${e.message}`, { cause: err });
+    if (/^E[A-Z]+$/.test(e.code)) return new IoError(e.message, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new P2PError('INTERNAL', message, { cause: err });
+}

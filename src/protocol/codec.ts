@@ -1,0 +1,146 @@
+// The one msgpack codec for NATS messages. `decode` checks size, refuses extension types and
+// prototype keys, bounds nesting depth, then validates against a zod schema before returning,
+// so nothing unchecked from the network reaches an actor.
+import { Packr } from 'msgpackr';
+import type { z } from 'zod';
+import { ProtocolError, UnsupportedVersionError, P2PError, type ErrorCode } from '../errors.js';
+import { PROTOCOL_VERSION, type ErrorReply } from './messages.js';
+
+/** Largest message we accept or send: well under NATS' default 1 MiB max_payload. */
+export const MAX_MESSAGE_BYTES = 900 * 1024;
+/** Deepest nesting any of our messages needs is 4; leave room, refuse abuse. */
+export const MAX_DEPTH = 16;
+
+// useRecords: false — NATS messages are independent, no shared structure table.
+// mapsAsObjects: true — maps decode to plain objects (then checked for hostile keys below).
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+
+/** Encode a message for NATS. Throws ProtocolError if it would exceed MAX_MESSAGE_BYTES. */
+export function encode(message: unknown): Uint8Array {
+  const bytes = packr.pack(message);
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError(`message of ${bytes.length} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
+  }
+  return bytes;
+}
+
+/**
+ * Scan raw msgpack for nesting depth and extension types without building anything, so a
+ * hostile 1 MB of nested arrays cannot blow the stack. Returns an error text or undefined.
+ */
+export function scanMsgpack(buf: Uint8Array): string | undefined {
+  // pending[i] = number of items still to read at depth i
+  const pending: number[] = [1];
+  let pos = 0;
+  const need = (n: number) => {
+    if (pos + n > buf.length) throw new ProtocolError('truncated msgpack');
+  };
+  const u8 = () => {
+    need(1);
+    return buf[pos++]!;
+  };
+  const uint = (n: number) => {
+    need(n);
+    let v = 0;
+    for (let i = 0; i < n; i++) v = v * 256 + buf[pos++]!;
+    return v;
+  };
+  const skip = (n: number) => {
+    need(n);
+    pos += n;
+  };
+  try {
+    while (pending.length > 0) {
+      if (pending[pending.length - 1] === 0) {
+        pending.pop();
+        continue;
+      }
+      pending[pending.length - 1]!--;
+      const b = u8();
+      let children = 0;
+      if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) children = 0;
+      else if (b >= 0x80 && b <= 0x8f) children = (b & 0x0f) * 2;
+      else if (b >= 0x90 && b <= 0x9f) children = b & 0x0f;
+      else if (b >= 0xa0 && b <= 0xbf) skip(b & 0x1f);
+      else if (b === 0xc4 || b === 0xd9) skip(uint(1));
+      else if (b === 0xc5 || b === 0xda) skip(uint(2));
+      else if (b === 0xc6 || b === 0xdb) skip(uint(4));
+      else if (b === 0xca) skip(4);
+      else if (b === 0xcb) skip(8);
+      else if (b === 0xcc || b === 0xd0) skip(1);
+      else if (b === 0xcd || b === 0xd1) skip(2);
+      else if (b === 0xce || b === 0xd2) skip(4);
+      else if (b === 0xcf || b === 0xd3) skip(8);
+      else if (b === 0xdc) children = uint(2);
+      else if (b === 0xdd) children = uint(4);
+      else if (b === 0xde) children = uint(2) * 2;
+      else if (b === 0xdf) children = uint(4) * 2;
+      else if ((b >= 0xd4 && b <= 0xd8) || (b >= 0xc7 && b <= 0xc9)) return 'msgpack extension types are not accepted';
+      else return `invalid msgpack byte 0x${b.toString(16)}`;
+      if (children > 0) {
+        if (children > buf.length - pos) return 'msgpack container larger than the message';
+        if (pending.length >= MAX_DEPTH) return `msgpack nested deeper than ${MAX_DEPTH}`;
+        pending.push(children);
+      }
+    }
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  if (pos !== buf.length) return 'trailing bytes after msgpack value';
+  return undefined;
+}
+
+const HOSTILE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function hasHostileKey(value: unknown, depth = 0): boolean {
+  if (depth > MAX_DEPTH || value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some((v) => hasHostileKey(v, depth + 1));
+  if (value instanceof Uint8Array) return false;
+  for (const key of Object.keys(value)) {
+    if (HOSTILE_KEYS.has(key)) return true;
+    if (hasHostileKey((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+/** Decode raw msgpack without a schema (after the same safety checks). */
+export function decodeRaw(bytes: Uint8Array): unknown {
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError(`message of ${bytes.length} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
+  }
+  if (bytes.length === 0) throw new ProtocolError('empty message');
+  const problem = scanMsgpack(bytes);
+  if (problem) throw new ProtocolError(problem);
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (err) {
+    throw new ProtocolError('message is not valid msgpack', { cause: err });
+  }
+  if (hasHostileKey(value)) throw new ProtocolError('message contains a forbidden key');
+  return value;
+}
+
+/** Decode and validate. Throws ProtocolError or UnsupportedVersionError, never returns junk. */
+export function decode<S extends z.ZodType>(schema: S, bytes: Uint8Array, what = 'message'): z.output<S> {
+  const value = decodeRaw(bytes);
+  if (value !== null && typeof value === 'object' && 'v' in value && (value as { v: unknown }).v !== PROTOCOL_VERSION) {
+    throw new UnsupportedVersionError(
+      `${what} has protocol version ${JSON.stringify((value as { v: unknown }).v)}, this build speaks ${PROTOCOL_VERSION}`,
+    );
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : what;
+    throw new ProtocolError(`invalid ${what}: ${where}: ${issue?.message ?? 'does not match its schema'}`);
+  }
+  return parsed.data;
+}
+
+/** Build the `{ ok: false, code, message }` reply for an error. */
+export function errorReply(err: unknown): ErrorReply {
+  if (err instanceof P2PError) return { v: PROTOCOL_VERSION, ok: false, code: err.code, message: err.message.slice(0, 4000) };
+  const message = err instanceof Error ? err.message : String(err);
+  return { v: PROTOCOL_VERSION, ok: false, code: 'INTERNAL' satisfies ErrorCode, message: message.slice(0, 4000) };
+}

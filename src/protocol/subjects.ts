@@ -1,0 +1,50 @@
+// Every NATS subject, built by functions from one prefix (config `prefix`, default "p2p"), so
+// several swarms (and every test) can share a broker. Never write a subject inline elsewhere.
+
+/** Subjects for one swarm prefix. */
+export interface Subjects {
+  announce: string;
+  heartbeat: string;
+  bye: string;
+  lookup: string;
+  list: string;
+  hello: string;
+  intent(peerId: string): string;
+  cancel(peerId: string): string;
+  status(peerId: string): string;
+  trace(peerId: string): string;
+  progressOf(peerId: string, downloadId: string): string;
+  traceOf(peerId: string, downloadId: string): string;
+  /** the queue group trackers share so that exactly one answers each request */
+  trackerQueue: string;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+function token(kind: string, value: string): string {
+  if (!TOKEN.test(value)) throw new TypeError(`invalid ${kind} for a subject: ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Build the subject set for `prefix` (dot-separated tokens of [A-Za-z0-9_-]). */
+export function subjects(prefix = 'p2p'): Subjects {
+  if (!prefix.split('.').every((t) => TOKEN.test(t))) {
+    throw new TypeError(`invalid subject prefix: ${JSON.stringify(prefix)}`);
+  }
+  const p = prefix;
+  return {
+    announce: `${p}.tracker.announce`,
+    heartbeat: `${p}.tracker.heartbeat`,
+    bye: `${p}.tracker.bye`,
+    lookup: `${p}.tracker.lookup`,
+    list: `${p}.tracker.list`,
+    hello: `${p}.tracker.hello`,
+    intent: (peer) => `${p}.peer.${token('peer id', peer)}.intent`,
+    cancel: (peer) => `${p}.peer.${token('peer id', peer)}.cancel`,
+    status: (peer) => `${p}.peer.${token('peer id', peer)}.status`,
+    trace: (peer) => `${p}.peer.${token("peer id", peer)}.traces`,
+    progressOf: (peer, dl) => `${p}.peer.${token('peer id', peer)}.progress.${token('download id', dl)}`,
+    traceOf: (peer, dl) => `${p}.peer.${token('peer id', peer)}.trace.${token('download id', dl)}`,
+    trackerQueue: `${p}.trackers`,
+  };
+}

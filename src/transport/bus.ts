@@ -1,0 +1,160 @@
+// The NATS side of every actor: connect, serve a request subject with validation and error
+// replies, request with typed replies, publish and subscribe to validated messages. Wraps the
+// `nats` client's errors into ours at this boundary.
+import { connect, type NatsConnection, type Subscription, type ConnectionOptions } from 'nats';
+import type { z } from 'zod';
+import type { Logger } from 'winston';
+import { decode, decodeRaw, encode, errorReply } from '../protocol/codec.js';
+import { ErrorReply } from '../protocol/messages.js';
+import { BrokerUnavailableError, errorFromCode, TimeoutError, UnknownPeerError, P2PError, toP2PError } from '../errors.js';
+
+export interface BusConnectOptions {
+  url: string;
+  name: string;
+  /** keep trying forever after a disconnect (actors) or fail fast (CLI) */
+  reconnect: boolean;
+  /** extra nats.connect options (credentials, TLS) */
+  extra?: Partial<ConnectionOptions>;
+  timeoutMs?: number;
+}
+
+/** Connect to the broker; a clear BrokerUnavailableError when it does not answer. */
+export async function connectBus(opts: BusConnectOptions): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: opts.url.split(',').map((s) => s.trim()),
+      name: opts.name,
+      timeout: opts.timeoutMs ?? 3000,
+      reconnect: opts.reconnect,
+      maxReconnectAttempts: opts.reconnect ? -1 : 0,
+      reconnectTimeWait: 500,
+      waitOnFirstConnect: false,
+      pingInterval: 10_000,
+      ...opts.extra,
+    });
+  } catch (err) {
+    throw new BrokerUnavailableError(
+      `cannot reach the NATS broker at ${opts.url} (${(err as Error).message}); start one (nats-server -js) or set --nats / P2P_NATS_URL`,
+      { cause: err },
+    );
+  }
+}
+
+export interface ServeOptions {
+  queue?: string;
+  log: Logger;
+  what: string;
+}
+
+/**
+ * Answer requests on `subject`: decode + validate with `schema`, call `handler`, reply with its
+ * result or with `{ ok: false, code, message }`. Publishes (no reply subject) that fail are
+ * dropped with a log line. The handler never sees unvalidated input, and nothing here throws.
+ */
+export function serve<S extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  schema: S,
+  handler: (msg: z.output<S>) => Promise<unknown> | unknown,
+  opts: ServeOptions,
+): Subscription {
+  return nc.subscribe(subject, {
+    queue: opts.queue,
+    callback: (err, m) => {
+      if (err) {
+        opts.log.warn('subscription error', { subject, err: err.message });
+        return;
+      }
+      void (async () => {
+        let reply: unknown;
+        try {
+          const input = decode(schema, m.data, opts.what);
+          reply = await handler(input);
+        } catch (e) {
+          const p = toP2PError(e);
+          if (p.code === 'INTERNAL') opts.log.error('handler failed', { subject, err: p.message, stack: (e as Error).stack });
+          else opts.log.warn('request refused', { subject, code: p.code, err: p.message });
+          reply = errorReply(p);
+        }
+        if (!m.reply) return;
+        try {
+          m.respond(encode(reply));
+        } catch (e) {
+          opts.log.warn('reply failed', { subject, err: (e as Error).message });
+        }
+      })();
+    },
+  });
+}
+
+/** Subscribe to published messages, validating each; bad ones are dropped with a log line. */
+export function listen<S extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  schema: S,
+  handler: (msg: z.output<S>, subject: string) => void | Promise<void>,
+  opts: ServeOptions,
+): Subscription {
+  return nc.subscribe(subject, {
+    queue: opts.queue,
+    callback: (err, m) => {
+      if (err) {
+        opts.log.warn('subscription error', { subject, err: err.message });
+        return;
+      }
+      let input: z.output<S>;
+      try {
+        input = decode(schema, m.data, opts.what);
+      } catch (e) {
+        opts.log.warn('message dropped', { subject: m.subject, err: (e as Error).message });
+        return;
+      }
+      Promise.resolve()
+        .then(() => handler(input, m.subject))
+        .catch((e) => opts.log.error('handler failed', { subject: m.subject, err: (e as Error).message }));
+    },
+  });
+}
+
+export interface RequestOptions {
+  timeoutMs: number;
+  /** what to call the responder in error messages, e.g. "peer alice" */
+  who: string;
+  /** error to throw when nobody is subscribed (default: BrokerUnavailable-ish UnknownPeer) */
+  noResponders?: () => P2PError;
+}
+
+/** Request/reply with a typed, validated answer; `{ ok:false }` replies become our errors. */
+export async function request<S extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  message: unknown,
+  schema: S,
+  opts: RequestOptions,
+): Promise<z.output<S>> {
+  let data: Uint8Array;
+  try {
+    const m = await nc.request(subject, encode(message), { timeout: opts.timeoutMs });
+    data = m.data;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === '503') throw opts.noResponders ? opts.noResponders() : new UnknownPeerError(`no ${opts.who} is answering`);
+    if (code === 'TIMEOUT') throw new TimeoutError(`${opts.who} did not answer within ${opts.timeoutMs} ms`);
+    throw new BrokerUnavailableError(`request to ${opts.who} failed: ${(err as Error).message}`, { cause: err });
+  }
+  const raw = decodeRaw(data) as { ok?: unknown } | null;
+  if (raw && typeof raw === 'object' && raw.ok === false) {
+    const e = decode(ErrorReply, data, `error reply from ${opts.who}`);
+    throw errorFromCode(e.code, e.message);
+  }
+  return decode(schema, data, `reply from ${opts.who}`);
+}
+
+/** Publish, never throwing (a closed connection is logged). */
+export function publish(nc: NatsConnection, subject: string, message: unknown, log: Logger): void {
+  try {
+    nc.publish(subject, encode(message));
+  } catch (err) {
+    log.debug('publish failed', { subject, err: (err as Error).message });
+  }
+}
