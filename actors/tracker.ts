@@ -1,0 +1,221 @@
+// The tracker actor: keeps the registry of peers and their files, answers announce, heartbeat,
+// lookup and list over NATS, drops peers that say bye or fall silent, and says hello on start.
+import { randomBytes } from 'node:crypto';
+import type { NatsConnection, Subscription } from 'nats';
+import type { Logger } from 'winston';
+import { publish, serve, listen } from '../src/transport/bus.js';
+import { subjects, type Subjects } from '../src/protocol/subjects.js';
+import { MAX_MESSAGE_BYTES } from '../src/protocol/codec.js';
+import {
+  AnnounceRequest,
+  Bye,
+  HeartbeatRequest,
+  ListRequest,
+  LookupRequest,
+  PROTOCOL_VERSION,
+  type Ack,
+  type HeartbeatReply,
+  type ListEntry,
+  type ListReply,
+  type LookupMatch,
+  type LookupReply,
+  type TrackerHello,
+} from '../src/protocol/messages.js';
+import { MemoryRegistry, type Registry } from '../src/store/registry.js';
+
+/** Injected dependencies. */
+export interface TrackerComponents {
+  nc: NatsConnection;
+  logger: Logger;
+  clock?: { now(): number };
+  registry?: Registry;
+}
+
+/** Plain options. */
+export interface TrackerOptions {
+  prefix: string;
+  /** a peer silent for longer than this is dropped */
+  ttlMs: number;
+  /** how often silent peers are looked for */
+  sweepMs: number;
+  trackerId?: string;
+  /** most sources returned per lookup match (the freshest ones) */
+  maxSourcesPerMatch?: number;
+}
+
+const DEFAULT_MAX_SOURCES = 1000;
+/** Most matches a lookup reply carries (LookupReply's schema limit). */
+const MAX_MATCHES = 1000;
+/** Reply bytes we allow ourselves, leaving headroom under MAX_MESSAGE_BYTES for msgpack framing. */
+const REPLY_BUDGET = MAX_MESSAGE_BYTES - 16 * 1024;
+/** Expired peers are logged one by one up to this many per sweep, then as a count. */
+const LOG_EACH_EXPIRED = 50;
+
+/** The tracker actor. `new Tracker(components, options)`, then `start()`; `stop()` is idempotent. */
+export class Tracker {
+  readonly trackerId: string;
+  private readonly nc: NatsConnection;
+  private readonly log: Logger;
+  private readonly clock: { now(): number };
+  private readonly registry: Registry;
+  private readonly subjects: Subjects;
+  private readonly options: Required<TrackerOptions>;
+  private subs: Subscription[] = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(components: TrackerComponents, options: TrackerOptions) {
+    this.trackerId = options.trackerId ?? `tracker-${randomBytes(4).toString('hex')}`;
+    this.options = { maxSourcesPerMatch: DEFAULT_MAX_SOURCES, ...options, trackerId: this.trackerId };
+    this.nc = components.nc;
+    this.clock = components.clock ?? { now: () => Date.now() };
+    this.registry = components.registry ?? new MemoryRegistry();
+    this.log = components.logger.child({ actor: 'tracker', trackerId: this.trackerId });
+    this.subjects = subjects(options.prefix);
+  }
+
+  /** Subscribe, say hello (so peers re-announce) and start sweeping silent peers. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('tracker already started');
+    this.started = true;
+    const s = this.subjects;
+    const queue = s.trackerQueue;
+    this.subs = [
+      serve(this.nc, s.announce, AnnounceRequest, (m) => this.onAnnounce(m), { queue, log: this.log, what: 'announce' }),
+      serve(this.nc, s.heartbeat, HeartbeatRequest, (m) => this.onHeartbeat(m), { queue, log: this.log, what: 'heartbeat' }),
+      serve(this.nc, s.lookup, LookupRequest, (m) => this.onLookup(m), { queue, log: this.log, what: 'lookup' }),
+      serve(this.nc, s.list, ListRequest, (m) => this.onList(m), { queue, log: this.log, what: 'list' }),
+      // no queue group: every tracker forgets a departing peer
+      listen(this.nc, s.bye, Bye, (m) => this.onBye(m), { log: this.log, what: 'bye' }),
+    ];
+    // subscriptions must reach the server before peers react to the hello
+    await this.nc.flush();
+    this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepMs);
+    this.sweepTimer.unref();
+    const hello: TrackerHello = { v: PROTOCOL_VERSION, trackerId: this.trackerId, startedAt: this.clock.now() };
+    publish(this.nc, s.hello, hello, this.log);
+    this.log.info('tracker started', { prefix: this.options.prefix, ttlMs: this.options.ttlMs, sweepMs: this.options.sweepMs });
+  }
+
+  /** Stop sweeping and drain every subscription. Safe to call more than once. Leaves `nc` open. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    const subs = this.subs;
+    this.subs = [];
+    if (!this.nc.isClosed()) {
+      await Promise.allSettled(subs.map((sub) => sub.drain()));
+    }
+    if (this.started) this.log.info('tracker stopped');
+  }
+
+  private onAnnounce(m: AnnounceRequest): Ack {
+    const joined = this.registry.announce(m, this.clock.now());
+    if (joined) this.log.info('peer joined', { peerId: m.peerId, host: m.endpoint.host, port: m.endpoint.port });
+    this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
+    return { v: PROTOCOL_VERSION, ok: true };
+  }
+
+  private onHeartbeat(m: HeartbeatRequest): HeartbeatReply {
+    const known = this.registry.heartbeat(m.peerId, m.endpoint, this.clock.now());
+    this.log.debug('heartbeat', { peerId: m.peerId, known });
+    return { v: PROTOCOL_VERSION, ok: true, known };
+  }
+
+  private onLookup(m: LookupRequest): LookupReply {
+    let matches: LookupMatch[];
+    if (m.fileId !== undefined) {
+      const match = this.registry.lookupById(m.fileId);
+      matches = match ? [match] : [];
+    } else {
+      matches = this.registry.lookupByName(m.name!);
+    }
+    const reply: LookupReply = { v: PROTOCOL_VERSION, ok: true, matches: this.fitMatches(matches) };
+    this.log.debug('lookup', { fileId: m.fileId, name: m.name, matches: reply.matches.length });
+    return reply;
+  }
+
+  private onList(m: ListRequest): ListReply {
+    const page = this.registry.list(m.offset, m.limit);
+    const files = fitEntries(page.files);
+    this.log.debug('list', { offset: m.offset, limit: m.limit, total: page.total, returned: files.length });
+    return { v: PROTOCOL_VERSION, ok: true, total: page.total, files, peers: this.registry.peerCount() };
+  }
+
+  private onBye(m: Bye): void {
+    if (this.registry.drop(m.peerId)) this.log.info('peer left', { peerId: m.peerId });
+    else this.log.debug('bye from unknown peer', { peerId: m.peerId });
+  }
+
+  private sweep(): void {
+    let expired: string[];
+    try {
+      expired = this.registry.expire(this.clock.now(), this.options.ttlMs);
+    } catch (err) {
+      this.log.error('sweep failed', { err: (err as Error).message, stack: (err as Error).stack });
+      return;
+    }
+    if (expired.length === 0) return;
+    if (expired.length <= LOG_EACH_EXPIRED) {
+      for (const peerId of expired) this.log.info('peer expired', { peerId, ttlMs: this.options.ttlMs });
+    } else {
+      this.log.info('peers expired', { count: expired.length, ttlMs: this.options.ttlMs });
+    }
+  }
+
+  /**
+   * Keep a lookup reply under the message limit: at most `maxSourcesPerMatch` sources per match
+   * (the most recently seen ones, which spreads load as heartbeats interleave), and matches
+   * only while the estimated size fits.
+   */
+  private fitMatches(matches: LookupMatch[]): LookupMatch[] {
+    const out: LookupMatch[] = [];
+    let budget = REPLY_BUDGET;
+    for (const match of matches.slice(0, MAX_MATCHES)) {
+      let sources = match.sources;
+      if (sources.length > this.options.maxSourcesPerMatch) {
+        const seen = (peerId: string) => this.registry.peer(peerId)?.lastSeen ?? 0;
+        sources = [...sources].sort((a, b) => seen(b.peerId) - seen(a.peerId)).slice(0, this.options.maxSourcesPerMatch);
+      }
+      let size = metaBytes(match.file.name);
+      const kept = [];
+      for (const source of sources) {
+        const cost = sourceBytes(source.peerId, source.endpoint.host);
+        if (size + cost > budget) break;
+        size += cost;
+        kept.push(source);
+      }
+      if (size > budget) break;
+      budget -= size;
+      out.push({ file: match.file, sources: kept });
+    }
+    return out;
+  }
+}
+
+/** Keep a list page under the message limit; callers page on with offset + files.length. */
+function fitEntries(entries: ListEntry[]): ListEntry[] {
+  let budget = REPLY_BUDGET;
+  let n = 0;
+  for (const entry of entries) {
+    const cost = metaBytes(entry.name) + 16;
+    if (cost > budget) break;
+    budget -= cost;
+    n++;
+  }
+  return n === entries.length ? entries : entries.slice(0, n);
+}
+
+// Upper bounds of the msgpack size of a FileMeta and a Source (keys, 64-hex id, numbers).
+function metaBytes(name: string): number {
+  return 160 + Buffer.byteLength(name);
+}
+function sourceBytes(peerId: string, host: string): number {
+  return 48 + peerId.length + Buffer.byteLength(host);
+}

@@ -1,0 +1,124 @@
+// What every `p2p` command shares: layered config from flags, the NATS connection, exit codes
+// mapped from error codes in one place, and one clear line on failure.
+import { InvalidArgumentError, type Command } from 'commander';
+import type { NatsConnection } from 'nats';
+import { loadConfig, type Config } from '../../config/index.js';
+import { P2PError, toP2PError, type ErrorCode } from '../errors.js';
+import { connectBus } from '../transport/bus.js';
+import { subjects, type Subjects } from '../protocol/subjects.js';
+
+/** Options every command accepts (declared on the root program). */
+export interface GlobalOptions {
+  nats?: string;
+  prefix?: string;
+  config?: string;
+  logLevel?: string;
+}
+
+/** Exit codes; documented in the README. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  notFound: 3,
+  unknownPeer: 4,
+  broker: 5,
+} as const;
+
+const exitByCode: Partial<Record<ErrorCode, number>> = {
+  BAD_REQUEST: ExitCode.usage,
+  CONFIG_ERROR: ExitCode.usage,
+  UNSAFE_NAME: ExitCode.usage,
+  NOT_FOUND: ExitCode.notFound,
+  TIMEOUT: ExitCode.notFound,
+  RETRIES_EXHAUSTED: ExitCode.notFound,
+  UNKNOWN_PEER: ExitCode.unknownPeer,
+  BROKER_UNAVAILABLE: ExitCode.broker,
+};
+
+export function exitCodeFor(err: P2PError): number {
+  return exitByCode[err.code] ?? ExitCode.failed;
+}
+
+/** Build the config from file → env → flags (NATS URL: --nats, else P2P_NATS_URL, else config). */
+export function configFrom(cmd: Command, overrides: Record<string, unknown> = {}): Config {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const over: Record<string, unknown> = { ...overrides };
+  if (g.nats) over.nats = { url: g.nats };
+  if (g.prefix) over.prefix = g.prefix;
+  if (g.logLevel) over.logLevel = g.logLevel;
+  return loadConfig({ file: g.config, overrides: over });
+}
+
+/** NATS connect options (credentials) from config. */
+export function natsAuth(config: Config): Record<string, unknown> {
+  const extra: Record<string, unknown> = {};
+  if (config.nats.token) extra.token = config.nats.token;
+  if (config.nats.user) {
+    extra.user = config.nats.user;
+    extra.pass = config.nats.pass;
+  }
+  return extra;
+}
+
+/** A short-lived client connection for CLI commands: fails fast with a clear message. */
+export async function clientConnection(config: Config): Promise<{ nc: NatsConnection; subjects: Subjects }> {
+  const nc = await connectBus({ url: config.nats.url, name: 'p2p-cli', reconnect: false, timeoutMs: 3000, extra: natsAuth(config) });
+  return { nc, subjects: subjects(config.prefix) };
+}
+
+/** Run a command body; print one clear line and exit non-zero on failure. */
+export function action<A extends unknown[]>(body: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await body(...args);
+      process.exitCode = code ?? 0;
+    } catch (err) {
+      const e = toP2PError(err);
+      process.stderr.write(`p2p: ${e.message}${e.code !== 'INTERNAL' ? ` [${e.code}]` : ''}\n`);
+      if (process.env.P2P_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+      process.exitCode = exitCodeFor(e);
+    }
+  };
+}
+
+/** Human size: 1536 → "1.5 KiB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+/** Parse a positive integer flag or throw a usage error. */
+export function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer between ${min} and ${max}`);
+    }
+    return n;
+  };
+}
+
+/** Run until SIGINT/SIGTERM, then `stop` once (a second signal exits at once). */
+export function untilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      process.stderr.write(`\n${sig}: stopping…\n`);
+      stop().then(resolve, (err) => {
+        process.stderr.write(`p2p: error while stopping: ${(err as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+}

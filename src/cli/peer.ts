@@ -1,0 +1,66 @@
+// `p2p peer --dir DIR`: run a peer actor until Ctrl-C.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Peer } from '../../actors/peer.js';
+import { createLogger } from '../logger.js';
+import { connectBus } from '../transport/bus.js';
+import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
+import { closeLogger } from './tracker.js';
+
+interface PeerFlags {
+  dir: string;
+  id?: string;
+  port?: number;
+  host?: string;
+  listen?: string;
+  followSymlinks?: boolean;
+}
+
+export function peerCommand(program: Command): void {
+  program
+    .command('peer')
+    .description('run a peer: share DIR/shared, download into DIR/downloads, serve chunks over TCP')
+    .requiredOption('--dir <dir>', 'peer folder (holds shared/, downloads/ and .p2p/)')
+    .option('--id <id>', 'peer id (kept in DIR/.p2p/peer-id; generated on first start)')
+    .option('--port <n>', 'TCP port for chunks (0 = any free port)', intOption('--port', 0, 65535))
+    .option('--host <addr>', 'address other peers use to reach this one (LAN IP); the chunk server then listens on all interfaces')
+    .option('--listen <addr>', 'address the chunk server binds (default: 127.0.0.1, or 0.0.0.0 with --host)')
+    .option('--follow-symlinks', 'share symlinks in shared/ that point outside it')
+    .action(
+      action(async (opts: PeerFlags, cmd: Command) => {
+        if (opts.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.id)) {
+          throw new Error('--id must be 1-64 characters of A-Z a-z 0-9 _ -');
+        }
+        const over: Record<string, unknown> = { peer: {} };
+        if (opts.port !== undefined) (over.peer as Record<string, unknown>).port = opts.port;
+        if (opts.host !== undefined) (over.peer as Record<string, unknown>).host = opts.host;
+        const config = configFrom(cmd, over);
+        const dir = resolve(opts.dir);
+        mkdirSync(join(dir, '.p2p'), { recursive: true });
+        const logger = createLogger({ level: config.logLevel, file: join(dir, '.p2p', 'log.jsonl') });
+        const nc = await connectBus({ url: config.nats.url, name: `p2p-peer ${opts.id ?? dir}`, reconnect: true, extra: natsAuth(config) });
+        const peer = new Peer(
+          { nc, logger },
+          {
+            dir,
+            peerId: opts.id,
+            host: config.peer.host,
+            listen: opts.listen,
+            port: config.peer.port,
+            prefix: config.prefix,
+            peer: config.peer,
+            download: config.download,
+            followExternalSymlinks: opts.followSymlinks,
+          },
+        );
+        await peer.start();
+        logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` });
+        await untilSignal(async () => {
+          await peer.stop();
+          await nc.drain().catch(() => undefined);
+        });
+        await closeLogger(logger);
+      }),
+    );
+}

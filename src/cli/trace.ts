@@ -1,0 +1,78 @@
+// `p2p trace DOWNLOAD_ID --peer ID`: the download machine's transitions; --follow streams them.
+import type { Command } from 'commander';
+import { decode } from '../protocol/codec.js';
+import { PROTOCOL_VERSION, TraceEvent, TraceReply, type TraceEntry } from '../protocol/messages.js';
+import { request } from '../transport/bus.js';
+import { UnknownPeerError } from '../errors.js';
+import { action, clientConnection, configFrom, formatBytes } from './common.js';
+
+export function traceCommand(program: Command): void {
+  program
+    .command('trace')
+    .description("show a download's state-machine transitions (state, event, time, chunk counts)")
+    .argument('<download-id>', 'download id, as printed by `p2p get` or `p2p status`')
+    .requiredOption('--peer <id>', 'peer that runs (or ran) the download')
+    .option('--follow', 'keep streaming transitions until the machine ends')
+    .option('--json', 'one JSON object per transition')
+    .action(
+      action(async (downloadId: string, opts: { peer: string; follow?: boolean; json?: boolean }, cmd: Command) => {
+        const config = configFrom(cmd);
+        const { nc, subjects } = await clientConnection(config);
+        const print = (e: TraceEntry) =>
+          process.stdout.write(
+            opts.json ? JSON.stringify(e) + '\n' : formatEntry(e) + '\n',
+          );
+        try {
+          let lastSeq = -1;
+          let finished = false;
+          const live: TraceEntry[] = [];
+          let wake: (() => void) | undefined;
+          const sub = opts.follow
+            ? nc.subscribe(subjects.traceOf(opts.peer, downloadId), {
+                callback: (err, m) => {
+                  if (err) return;
+                  try {
+                    const { v: _v, peerId: _p, ...entry } = decode(TraceEvent, m.data, 'trace event');
+                    live.push(entry);
+                    wake?.();
+                  } catch {
+                    // ignore a bad message
+                  }
+                },
+              })
+            : undefined;
+          if (sub) await nc.flush();
+          const reply = await request(nc, subjects.trace(opts.peer), { v: PROTOCOL_VERSION, downloadId }, TraceReply, {
+            timeoutMs: 5000,
+            who: `peer ${opts.peer}`,
+            noResponders: () => new UnknownPeerError(`no running peer with id "${opts.peer}" answers on this NATS server`),
+          });
+          if (reply.truncated && !opts.json) process.stdout.write(`… ${reply.truncated} earlier transitions in the peer's .p2p/traces/${downloadId}.jsonl\n`);
+          for (const e of reply.entries) {
+            print(e);
+            lastSeq = e.seq;
+          }
+          finished = reply.finished;
+          while (sub && !finished) {
+            await new Promise<void>((resolve) => (wake = resolve));
+            for (const e of live.splice(0)) {
+              if (e.seq <= lastSeq) continue;
+              print(e);
+              lastSeq = e.seq;
+              if (e.final) finished = true;
+            }
+          }
+          sub?.unsubscribe();
+        } finally {
+          await nc.close();
+        }
+      }),
+    );
+}
+
+export function formatEntry(e: TraceEntry): string {
+  const time = new Date(e.ts).toISOString().slice(11, 23);
+  const move = e.from === e.to ? e.to.padEnd(22) : `${e.from} → ${e.to}`.padEnd(22);
+  const counts = `${e.verifiedChunks}/${e.totalChunks} chunks ${formatBytes(e.bytes)}`;
+  return `${time}  #${String(e.seq).padStart(3)}  ${move}  ${e.event.padEnd(18)}  ${counts}  src=${e.sources} retries=${e.attempts}${e.detail ? '  ' + e.detail : ''}`;
+}

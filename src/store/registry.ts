@@ -1,0 +1,190 @@
+// The tracker's store: which peers are alive, where they listen, and which files each one has.
+// An interface so a shared store (JetStream KV) can replace the in-memory one for many trackers.
+import type { AnnounceRequest, Endpoint, FileMeta, ListEntry, LookupMatch, Source } from '../protocol/messages.js';
+
+/** One live peer as the tracker knows it. */
+export interface PeerRecord {
+  peerId: string;
+  endpoint: Endpoint;
+  /** clock time of the last announce or heartbeat */
+  lastSeen: number;
+  /** fileIds this peer has announced */
+  files: Set<string>;
+}
+
+/** The tracker's view of the swarm. All methods are synchronous and never throw on input. */
+export interface Registry {
+  /**
+   * Record an announce: `replace` first forgets every file the peer had that is not in `files`;
+   * `files` are added; `removed` are dropped (a fileId in both counts as removed). Refreshes the
+   * peer's endpoint and lastSeen. Returns true when the peer was not known before.
+   */
+  announce(req: AnnounceRequest, now: number): boolean;
+  /** Refresh a known peer's lastSeen and endpoint. False if the peer is unknown. */
+  heartbeat(peerId: string, endpoint: Endpoint, now: number): boolean;
+  /** Forget a peer and remove it as a source everywhere. False if it was unknown. */
+  drop(peerId: string): boolean;
+  /** Drop every peer silent for longer than `ttlMs`; returns their ids. */
+  expire(now: number, ttlMs: number): string[];
+  /** The file with this id and all its sources, or undefined. */
+  lookupById(fileId: string): LookupMatch | undefined;
+  /** Every file announced under exactly this name, most sources first (then by fileId). */
+  lookupByName(name: string): LookupMatch[];
+  /** A page of all files, sorted by name then fileId, each with its source count. */
+  list(offset: number, limit: number): { total: number; files: ListEntry[] };
+  peerCount(): number;
+  /** The record of one peer (a copy-free view: do not mutate). */
+  peer(peerId: string): PeerRecord | undefined;
+}
+
+interface FileEntry {
+  /** metadata from the first peer that announced the file */
+  meta: FileMeta;
+  sources: Set<string>;
+  /** every name this file was announced under while it had sources */
+  names: Set<string>;
+}
+
+/** In-memory Registry: indexes by fileId and by name, so announce/lookup cost O(files touched). */
+export class MemoryRegistry implements Registry {
+  private readonly peers = new Map<string, PeerRecord>();
+  private readonly files = new Map<string, FileEntry>();
+  private readonly byName = new Map<string, Set<string>>();
+  /** fileIds sorted for list(); rebuilt lazily after the file set changed */
+  private sorted: string[] | undefined;
+
+  announce(req: AnnounceRequest, now: number): boolean {
+    let peer = this.peers.get(req.peerId);
+    const joined = peer === undefined;
+    if (!peer) {
+      peer = { peerId: req.peerId, endpoint: req.endpoint, lastSeen: now, files: new Set() };
+      this.peers.set(req.peerId, peer);
+    }
+    peer.endpoint = req.endpoint;
+    peer.lastSeen = now;
+    if (req.replace) {
+      const keep = new Set(req.files.map((f) => f.fileId));
+      for (const fileId of peer.files) {
+        if (!keep.has(fileId)) this.removeSource(peer, fileId);
+      }
+    }
+    for (const meta of req.files) this.addSource(peer, meta);
+    for (const fileId of req.removed) this.removeSource(peer, fileId);
+    return joined;
+  }
+
+  heartbeat(peerId: string, endpoint: Endpoint, now: number): boolean {
+    const peer = this.peers.get(peerId);
+    if (!peer) return false;
+    peer.endpoint = endpoint;
+    peer.lastSeen = now;
+    return true;
+  }
+
+  drop(peerId: string): boolean {
+    const peer = this.peers.get(peerId);
+    if (!peer) return false;
+    for (const fileId of peer.files) this.removeSource(peer, fileId);
+    this.peers.delete(peerId);
+    return true;
+  }
+
+  expire(now: number, ttlMs: number): string[] {
+    const expired: string[] = [];
+    for (const peer of this.peers.values()) {
+      if (now - peer.lastSeen > ttlMs) expired.push(peer.peerId);
+    }
+    for (const peerId of expired) this.drop(peerId);
+    return expired;
+  }
+
+  lookupById(fileId: string): LookupMatch | undefined {
+    const entry = this.files.get(fileId);
+    return entry ? this.match(entry) : undefined;
+  }
+
+  lookupByName(name: string): LookupMatch[] {
+    const ids = this.byName.get(name);
+    if (!ids) return [];
+    const entries: FileEntry[] = [];
+    for (const fileId of ids) {
+      const entry = this.files.get(fileId);
+      if (entry) entries.push(entry);
+    }
+    entries.sort((a, b) => b.sources.size - a.sources.size || compare(a.meta.fileId, b.meta.fileId));
+    return entries.map((e) => this.match(e));
+  }
+
+  list(offset: number, limit: number): { total: number; files: ListEntry[] } {
+    if (!this.sorted) {
+      this.sorted = [...this.files.values()]
+        .sort((a, b) => compare(a.meta.name, b.meta.name) || compare(a.meta.fileId, b.meta.fileId))
+        .map((e) => e.meta.fileId);
+    }
+    const page = this.sorted.slice(Math.max(0, offset), Math.max(0, offset) + Math.max(0, limit));
+    const files = page.map((fileId) => {
+      const entry = this.files.get(fileId)!;
+      return { ...entry.meta, sources: entry.sources.size };
+    });
+    return { total: this.sorted.length, files };
+  }
+
+  peerCount(): number {
+    return this.peers.size;
+  }
+
+  peer(peerId: string): PeerRecord | undefined {
+    return this.peers.get(peerId);
+  }
+
+  private match(entry: FileEntry): LookupMatch {
+    const sources: Source[] = [];
+    for (const peerId of entry.sources) {
+      const peer = this.peers.get(peerId);
+      if (peer) sources.push({ peerId, endpoint: { ...peer.endpoint } });
+    }
+    return { file: { ...entry.meta }, sources };
+  }
+
+  private addSource(peer: PeerRecord, meta: FileMeta): void {
+    let entry = this.files.get(meta.fileId);
+    if (!entry) {
+      entry = { meta: { ...meta }, sources: new Set(), names: new Set() };
+      this.files.set(meta.fileId, entry);
+      this.sorted = undefined;
+    }
+    entry.sources.add(peer.peerId);
+    peer.files.add(meta.fileId);
+    if (!entry.names.has(meta.name)) {
+      entry.names.add(meta.name);
+      let ids = this.byName.get(meta.name);
+      if (!ids) {
+        ids = new Set();
+        this.byName.set(meta.name, ids);
+      }
+      ids.add(meta.fileId);
+    }
+  }
+
+  private removeSource(peer: PeerRecord, fileId: string): void {
+    peer.files.delete(fileId);
+    const entry = this.files.get(fileId);
+    if (!entry) return;
+    entry.sources.delete(peer.peerId);
+    if (entry.sources.size > 0) return;
+    // last source gone: the file leaves every index
+    this.files.delete(fileId);
+    this.sorted = undefined;
+    for (const name of entry.names) {
+      const ids = this.byName.get(name);
+      if (!ids) continue;
+      ids.delete(fileId);
+      if (ids.size === 0) this.byName.delete(name);
+    }
+  }
+}
+
+/** Plain code-unit order: stable across locales, unlike localeCompare. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,408 @@
+// Unit tests of machines/download.ts: stubbed actors via `.provide()`, a SimulatedClock, no
+// sockets and no sleeps. Each test drives the fake fetcher by hand and checks states and output.
+import test, { type ExecutionContext } from 'ava';
+import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import {
+  downloadMachine,
+  retryDelayMs,
+  type DownloadEvent,
+  type DownloadInput,
+  type FetchEvent,
+  type FetchInput,
+  type JoinInput,
+  type JoinResult,
+  type LookupInput,
+  type LookupResult,
+} from '../../machines/download.js';
+import { DiskFullError, IoError } from '../../src/errors.js';
+import type { FileMeta, Source } from '../../src/protocol/messages.js';
+
+const file: FileMeta = { fileId: 'a'.repeat(64), name: 'movie.mkv', size: 4096, chunkSize: 1024, chunkCount: 4 };
+const source = (peerId: string, port: number): Source => ({ peerId, endpoint: { host: '127.0.0.1', port } });
+const A = source('peer-a', 4001);
+const B = source('peer-b', 4002);
+const C = source('peer-c', 4003);
+
+const found = (sources: Source[], localPath?: string): LookupResult => ({ kind: 'found', file, sources, localPath });
+const missing: LookupResult = { kind: 'missing' };
+
+/** Lets settled promises (fake lookup and join) be delivered to the machine. */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** One run of the fake `fetchChunks` actor, driven by the test. */
+interface FetchRun {
+  input: FetchInput;
+  send: (event: FetchEvent) => void;
+  received: DownloadEvent[];
+  stopped: boolean;
+}
+
+interface Options {
+  /** The nth lookup answers lookups[n] (the last one repeats); an Error rejects. */
+  lookups: Array<LookupResult | Error>;
+  join?: (input: JoinInput) => Promise<JoinResult>;
+  input?: Partial<DownloadInput>;
+}
+
+/** Starts a download with fake actors; stops it when the test ends, pass or fail. */
+function startDownload(t: ExecutionContext, options: Options) {
+  const clock = new SimulatedClock();
+  const lookupCalls: LookupInput[] = [];
+  const fetches: FetchRun[] = [];
+  const joinCalls: JoinInput[] = [];
+  const machine = downloadMachine.provide({
+    actors: {
+      lookup: fromPromise<LookupResult, LookupInput>(async ({ input }) => {
+        lookupCalls.push(input);
+        const answer = options.lookups[Math.min(lookupCalls.length - 1, options.lookups.length - 1)]!;
+        if (answer instanceof Error) throw answer;
+        return answer;
+      }),
+      fetchChunks: fromCallback<DownloadEvent, FetchInput>(({ input, sendBack, receive }) => {
+        const run: FetchRun = { input, send: (event) => sendBack(event), received: [], stopped: false };
+        receive((event) => run.received.push(event));
+        fetches.push(run);
+        return () => {
+          run.stopped = true;
+        };
+      }),
+      join: fromPromise<JoinResult, JoinInput>(async ({ input }) => {
+        joinCalls.push(input);
+        return options.join ? options.join(input) : { path: `/downloads/${input.file.name}` };
+      }),
+    },
+  });
+  const input: DownloadInput = {
+    downloadId: 'dl-1',
+    target: 'movie.mkv',
+    maxRetries: 3,
+    retryBaseMs: 100,
+    retryMaxMs: 1000,
+    ...options.input,
+  };
+  const actor = createActor(machine, { input, clock });
+  const states: string[] = [];
+  actor.subscribe((snapshot) => {
+    const value = String(snapshot.value);
+    if (states.at(-1) !== value) states.push(value);
+  });
+  actor.start();
+  t.teardown(() => actor.stop());
+  const lastFetch = (): FetchRun => {
+    const run = fetches.at(-1);
+    if (!run) throw new Error('fetchChunks was never invoked');
+    return run;
+  };
+  return { actor, clock, states, lookupCalls, fetches, joinCalls, lastFetch };
+}
+
+const progress = (verifiedChunks: number, sources = 1): FetchEvent => ({
+  type: 'fetch.progress',
+  verifiedChunks,
+  totalChunks: file.chunkCount,
+  bytes: verifiedChunks * file.chunkSize,
+  sources,
+  rateBps: 2048,
+});
+
+test('found → fetching → joining → done', async (t) => {
+  const d = startDownload(t, { lookups: [found([A, B])] });
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'fetching');
+  t.deepEqual(d.lastFetch().input, { file, sources: [A, B] });
+  t.is(d.actor.getSnapshot().context.totalChunks, 4);
+
+  for (let i = 1; i <= 4; i++) d.lastFetch().send(progress(i, 2));
+  d.lastFetch().send({ type: 'fetch.complete' });
+  t.is(d.actor.getSnapshot().value, 'joining');
+  t.true(d.lastFetch().stopped);
+  await flush();
+
+  const snapshot = d.actor.getSnapshot();
+  t.is(snapshot.status, 'done');
+  t.deepEqual(d.states, ['lookup', 'fetching', 'joining', 'done']);
+  t.deepEqual(snapshot.output, { status: 'done', path: '/downloads/movie.mkv', error: undefined, file });
+  t.deepEqual(d.joinCalls, [{ file }]);
+  t.deepEqual(d.lookupCalls, [{ target: 'movie.mkv', attempt: 0 }]);
+  t.is(snapshot.context.verifiedChunks, 4);
+  t.is(snapshot.context.bytes, 4096);
+  t.is(snapshot.context.sourcesActive, 2);
+});
+
+test('not found → retrying honours the doubling delay → lookup → found → done', async (t) => {
+  const d = startDownload(t, { lookups: [missing, missing, found([A])] });
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'retrying');
+  t.is(d.actor.getSnapshot().context.attempts, 1);
+  t.is(d.actor.getSnapshot().context.lastReason, 'not found');
+
+  d.clock.increment(99); // first delay is retryBaseMs = 100
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'retrying');
+  t.is(d.lookupCalls.length, 1);
+  d.clock.increment(1);
+  await flush();
+  t.is(d.lookupCalls.length, 2);
+  t.is(d.actor.getSnapshot().value, 'retrying');
+  t.is(d.actor.getSnapshot().context.attempts, 2);
+
+  d.clock.increment(199); // second delay doubles to 200
+  await flush();
+  t.is(d.lookupCalls.length, 2);
+  d.clock.increment(1);
+  await flush();
+  t.deepEqual(
+    d.lookupCalls.map((call) => call.attempt),
+    [0, 1, 2],
+  );
+  t.is(d.actor.getSnapshot().value, 'fetching');
+
+  d.lastFetch().send({ type: 'fetch.complete' });
+  await flush();
+  t.deepEqual(d.states, ['lookup', 'retrying', 'lookup', 'retrying', 'lookup', 'fetching', 'joining', 'done']);
+  t.is(d.actor.getSnapshot().output?.status, 'done');
+  t.is(d.actor.getSnapshot().context.retries, 2);
+});
+
+test('retryDelayMs doubles from the base and is capped at the max', (t) => {
+  t.deepEqual(
+    [1, 2, 3, 4, 5, 6, 50, 5000].map((n) => retryDelayMs(n, 100, 1000)),
+    [100, 200, 400, 800, 1000, 1000, 1000, 1000],
+  );
+  t.is(retryDelayMs(0, 100, 1000), 100);
+  t.is(retryDelayMs(3, 250, 30_000), 1000);
+});
+
+test('bad chunk refetched elsewhere: machine keeps fetching, and only new progress resets attempts', async (t) => {
+  const d = startDownload(t, { lookups: [missing, found([A, B])] });
+  await flush();
+  d.clock.increment(100);
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'fetching');
+  t.is(d.actor.getSnapshot().context.attempts, 1);
+
+  const run = d.lastFetch();
+  run.send(progress(0, 2)); // connected, nothing verified yet: no proof the swarm works
+  t.is(d.actor.getSnapshot().context.attempts, 1);
+  run.send(progress(1, 2)); // chunk 0 verified
+  t.is(d.actor.getSnapshot().context.attempts, 0);
+  // Chunk 1 from A failed its hash; the fetcher drops A and asks B: progress stalls, then goes on.
+  run.send(progress(1, 1));
+  t.is(d.actor.getSnapshot().value, 'fetching');
+  t.is(d.actor.getSnapshot().context.sourcesActive, 1);
+  for (let i = 2; i <= 4; i++) run.send(progress(i, 1));
+  run.send({ type: 'fetch.complete' });
+  await flush();
+
+  const snapshot = d.actor.getSnapshot();
+  t.is(snapshot.output?.status, 'done');
+  t.is(snapshot.context.verifiedChunks, snapshot.context.totalChunks);
+  t.is(snapshot.context.verifiedChunks, 4);
+  t.is(d.fetches.length, 1);
+});
+
+test('all sources gone → fetch.exhausted → retrying → lookup again → fetching → done', async (t) => {
+  const d = startDownload(t, { lookups: [found([A, B]), found([C])] });
+  await flush();
+  const first = d.lastFetch();
+  first.send(progress(2, 2));
+  first.send({ type: 'fetch.exhausted', reason: 'all sources gone' });
+  t.is(d.actor.getSnapshot().value, 'retrying');
+  t.true(first.stopped);
+  t.is(d.actor.getSnapshot().context.lastReason, 'all sources gone');
+  t.is(d.actor.getSnapshot().context.verifiedChunks, 2, 'verified chunks are kept');
+
+  d.clock.increment(100);
+  await flush();
+  t.is(d.fetches.length, 2);
+  t.deepEqual(d.lastFetch().input.sources, [C]);
+  t.is(d.actor.getSnapshot().context.verifiedChunks, 2, 'same file: counts carry over');
+  d.lastFetch().send(progress(4));
+  d.lastFetch().send({ type: 'fetch.complete' });
+  await flush();
+
+  t.deepEqual(d.states, ['lookup', 'fetching', 'retrying', 'lookup', 'fetching', 'joining', 'done']);
+  t.is(d.actor.getSnapshot().output?.status, 'done');
+});
+
+const givesUp = test.macro({
+  async exec(t, maxRetries: number) {
+    const d = startDownload(t, { lookups: [missing], input: { maxRetries } });
+    for (let i = 0; i < maxRetries + 5 && d.actor.getSnapshot().status === 'active'; i++) {
+      await flush();
+      d.clock.increment(1000); // retryMaxMs: every delay has elapsed
+    }
+    await flush();
+    const snapshot = d.actor.getSnapshot();
+    t.is(snapshot.status, 'done');
+    t.is(d.lookupCalls.length, maxRetries + 1);
+    t.is(snapshot.output?.status, 'failed');
+    t.is(snapshot.output?.error?.code, 'RETRIES_EXHAUSTED');
+    t.is(snapshot.output?.error?.message, `gave up after ${maxRetries} retries: not found`);
+    t.is(d.states.at(-1), 'failed');
+  },
+  title: (_, maxRetries: number) => `gives up with RETRIES_EXHAUSTED after maxRetries+1 lookups (maxRetries ${maxRetries})`,
+});
+test(givesUp, 3);
+test(givesUp, 0);
+
+test('lookup errors and found-without-sources are retried with their reason', async (t) => {
+  const d = startDownload(t, { lookups: [new Error('tracker timeout'), found([])], input: { maxRetries: 1 } });
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'retrying');
+  t.is(d.actor.getSnapshot().context.lastReason, 'tracker timeout');
+  d.clock.increment(100);
+  await flush();
+  const snapshot = d.actor.getSnapshot();
+  t.is(d.lookupCalls.length, 2);
+  t.is(snapshot.output?.error?.message, 'gave up after 1 retries: no sources');
+  t.deepEqual(snapshot.output?.file, file, 'the file is kept even without sources');
+  t.is(d.fetches.length, 0);
+});
+
+test('already present (localPath) → done as already-present, nothing fetched', async (t) => {
+  const d = startDownload(t, { lookups: [found([A], '/shared/movie.mkv')] });
+  await flush();
+  const snapshot = d.actor.getSnapshot();
+  t.deepEqual(d.states, ['lookup', 'done']);
+  t.deepEqual(snapshot.output, { status: 'already-present', path: '/shared/movie.mkv', error: undefined, file });
+  t.is(d.fetches.length, 0);
+  t.is(d.joinCalls.length, 0);
+});
+
+test('fetch.failed DISK_FULL → failed with that code, no retry', async (t) => {
+  const d = startDownload(t, { lookups: [found([A])] });
+  await flush();
+  const run = d.lastFetch();
+  run.send(progress(1));
+  run.send({ type: 'fetch.failed', code: 'DISK_FULL', message: 'disk full: ENOSPC' });
+  const snapshot = d.actor.getSnapshot();
+  t.deepEqual(d.states, ['lookup', 'fetching', 'failed']);
+  t.deepEqual(snapshot.output?.error, { code: 'DISK_FULL', message: 'disk full: ENOSPC' });
+  t.is(snapshot.output?.status, 'failed');
+  t.true(run.stopped);
+  t.is(d.lookupCalls.length, 1);
+});
+
+test('cancel during retrying → cancelled, and the pending retry never fires', async (t) => {
+  const d = startDownload(t, { lookups: [missing] });
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'retrying');
+  d.actor.send({ type: 'cancel' });
+  const snapshot = d.actor.getSnapshot();
+  t.is(snapshot.value, 'cancelled');
+  t.deepEqual(snapshot.output?.error, { code: 'CANCELLED', message: 'cancelled by user' });
+  t.is(snapshot.output?.status, 'cancelled');
+  d.clock.increment(10_000);
+  await flush();
+  t.is(d.lookupCalls.length, 1);
+});
+
+test('cancel during fetching → cancelled, and the fetcher is stopped (its cleanup ran)', async (t) => {
+  const d = startDownload(t, { lookups: [found([A])] });
+  await flush();
+  const run = d.lastFetch();
+  run.send(progress(1));
+  t.false(run.stopped);
+  d.actor.send({ type: 'cancel' });
+  t.true(run.stopped);
+  t.deepEqual(d.states, ['lookup', 'fetching', 'cancelled']);
+  t.is(d.actor.getSnapshot().output?.status, 'cancelled');
+  t.is(d.joinCalls.length, 0);
+});
+
+for (const [label, error, code] of [
+  ['a P2PError keeps its code', new DiskFullError('disk full'), 'DISK_FULL'],
+  ['an IoError', new IoError('rename failed'), 'IO_ERROR'],
+  ['a plain Error becomes IO_ERROR', new Error('boom'), 'IO_ERROR'],
+  ['node ENOSPC becomes DISK_FULL', Object.assign(new Error('no space'), { code: 'ENOSPC' }), 'DISK_FULL'],
+  ['an unknown code becomes IO_ERROR', Object.assign(new Error('denied'), { code: 'EACCES' }), 'IO_ERROR'],
+] as const) {
+  test(`join error → failed: ${label}`, async (t) => {
+    const d = startDownload(t, {
+      lookups: [found([A])],
+      join: async () => {
+        throw error;
+      },
+    });
+    await flush();
+    d.lastFetch().send({ type: 'fetch.complete' });
+    await flush();
+    t.deepEqual(d.states, ['lookup', 'fetching', 'joining', 'failed']);
+    t.deepEqual(d.actor.getSnapshot().output?.error, { code, message: error.message });
+  });
+}
+
+test('sources.updated while fetching or retrying updates sources without changing state', async (t) => {
+  const d = startDownload(t, { lookups: [found([A])] });
+  await flush();
+  d.actor.send({ type: 'sources.updated', sources: [A, B] });
+  t.is(d.actor.getSnapshot().value, 'fetching');
+  t.deepEqual(d.actor.getSnapshot().context.sources, [A, B]);
+  t.deepEqual(d.lastFetch().received, [{ type: 'sources.updated', sources: [A, B] }], 'forwarded to the fetcher');
+
+  d.lastFetch().send({ type: 'fetch.exhausted', reason: 'all sources gone' });
+  d.actor.send({ type: 'sources.updated', sources: [C] });
+  t.is(d.actor.getSnapshot().value, 'retrying');
+  t.deepEqual(d.actor.getSnapshot().context.sources, [C]);
+});
+
+test('inspect shows the event that caused each transition (what the peer writes to traces)', async (t) => {
+  const clock = new SimulatedClock();
+  const transitions: Array<{ from: string; to: string; event: string }> = [];
+  let previous: string | undefined;
+  let sendBack: ((event: FetchEvent) => void) | undefined;
+  let lookups = 0;
+  const machine = downloadMachine.provide({
+    actors: {
+      lookup: fromPromise<LookupResult, LookupInput>(async () => (lookups++ === 0 ? missing : found([A]))),
+      fetchChunks: fromCallback<DownloadEvent, FetchInput>(({ sendBack: send }) => {
+        sendBack = send;
+      }),
+      join: fromPromise<JoinResult, JoinInput>(async () => ({ path: '/downloads/movie.mkv' })),
+    },
+  });
+  const actor = createActor(machine, {
+    clock,
+    input: { downloadId: 'dl-2', target: 'movie.mkv', maxRetries: 3, retryBaseMs: 100, retryMaxMs: 1000 },
+    inspect: (inspection) => {
+      if (inspection.type !== '@xstate.snapshot' || inspection.actorRef !== actor) return;
+      const to = String((inspection.snapshot as { value?: unknown }).value);
+      if (previous !== undefined && to !== previous) {
+        transitions.push({ from: previous, to, event: inspection.event.type });
+      }
+      previous = to;
+    },
+  });
+  actor.start();
+  t.teardown(() => actor.stop());
+  await flush();
+  clock.increment(100);
+  await flush();
+  sendBack!({ type: 'fetch.complete' });
+  await flush();
+
+  t.is(actor.getSnapshot().output?.status, 'done');
+  t.deepEqual(transitions, [
+    { from: 'lookup', to: 'retrying', event: 'xstate.done.actor.lookup' },
+    { from: 'retrying', to: 'lookup', event: 'xstate.after.retryDelay.download.retrying' },
+    { from: 'lookup', to: 'fetching', event: 'xstate.done.actor.lookup' },
+    { from: 'fetching', to: 'joining', event: 'fetch.complete' },
+    { from: 'joining', to: 'done', event: 'xstate.done.actor.join' },
+  ]);
+});
+
+test('default actors are placeholders that fail with "not provided"', async (t) => {
+  const actor = createActor(downloadMachine, {
+    clock: new SimulatedClock(),
+    input: { downloadId: 'dl-3', target: 'x', maxRetries: 0, retryBaseMs: 100, retryMaxMs: 1000 },
+  });
+  actor.start();
+  t.teardown(() => actor.stop());
+  await flush();
+  const snapshot = actor.getSnapshot();
+  t.is(snapshot.output?.error?.code, 'RETRIES_EXHAUSTED');
+  t.regex(snapshot.output?.error?.message ?? '', /actor "lookup" not provided/);
+});
