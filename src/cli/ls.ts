@@ -18,7 +18,7 @@ export function lsCommand(program: Command): void {
           const files: ListEntry[] = [];
           let total = 0;
           let peers = 0;
-          for (let offset = 0; offset === 0 || offset < total; offset += 1000) {
+          for (let offset = 0; offset === 0 || offset < total; ) {
             const page = await request(nc, subjects.list, { v: PROTOCOL_VERSION, offset, limit: 1000 }, ListReply, {
               timeoutMs: 5000,
               who: 'tracker',
@@ -28,6 +28,7 @@ export function lsCommand(program: Command): void {
             total = page.total;
             peers = page.peers;
             if (page.files.length === 0) break;
+            offset += page.files.length;
           }
           if (opts.json) {
             process.stdout.write(JSON.stringify({ files, total, peers }) + '\n');

@@ -90,7 +90,8 @@ export function scanMsgpack(buf: Uint8Array): string | undefined {
   return undefined;
 }
 
-const HOSTILE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+// msgpackr renames a __proto__ key to __proto_ while decoding: refuse both spellings
+const HOSTILE_KEYS = new Set(['__proto__', '__proto_', 'constructor', 'prototype']);
 
 function hasHostileKey(value: unknown, depth = 0): boolean {
   if (depth > MAX_DEPTH || value === null || typeof value !== 'object') return false;

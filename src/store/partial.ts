@@ -1,0 +1,404 @@
+// One download's state on disk: the temp file filled at chunk offsets, the bitfield of verified
+// chunks (persisted only after fdatasync, so it never claims unwritten data), resume, atomic join.
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { BadRequestError, ManifestMismatchError, P2PError, toP2PError } from '../errors.js';
+import { chunkCount, chunkLength, decodeManifest, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
+import { safeBaseName, uniqueName } from './names.js';
+
+const FILE_ID = /^[0-9a-f]{64}$/;
+const MAX_SIDE_FILE_BYTES = 32 * 1024 * 1024;
+/** Link errors that mean "this file system cannot hard-link here": fall back to reserve + rename. */
+const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+export interface PartialOptions {
+  chunksDir: string;
+  fileId: string;
+  manifest: Manifest;
+  /** the file's name as announced; reduced to a safe base name (checked at open, used at join) */
+  name: string;
+  /** how long verified chunks may stay unpersisted in the state file (default 250 ms) */
+  persistIntervalMs?: number;
+}
+
+interface StateFile {
+  v: 1;
+  fileId: string;
+  name: string;
+  size: number;
+  chunkSize: number;
+  verified: string;
+}
+
+/**
+ * A download in progress: `<fileId>.part` (sized to the file), `<fileId>.state` (name and the
+ * bitfield of verified chunks) and `<fileId>.manifest` under chunksDir. One instance per fileId
+ * at a time (the owner guarantees it).
+ */
+export class PartialDownload {
+  readonly fileId: string;
+  readonly manifest: Manifest;
+  readonly name: string;
+  private readonly paths: { part: string; state: string; manifest: string };
+  private readonly bits: Uint8Array;
+  private readonly count: number;
+  private readonly persistIntervalMs: number;
+  private verified = 0;
+  private bytes = 0;
+  private dirty = false;
+  private persistTimer: NodeJS.Timeout | undefined;
+  private persistChain: Promise<void> = Promise.resolve();
+  private failure: P2PError | undefined;
+  private closed = false;
+
+  private constructor(private readonly fh: FileHandle, opts: PartialOptions, bits: Uint8Array) {
+    this.fileId = opts.fileId;
+    this.manifest = opts.manifest;
+    this.name = opts.name;
+    this.persistIntervalMs = opts.persistIntervalMs ?? 250;
+    this.count = opts.manifest.hashes.length;
+    this.bits = bits;
+    this.paths = sidePaths(opts.chunksDir, opts.fileId);
+    for (let i = 0; i < this.count; i++) {
+      if (this.has(i)) {
+        this.verified++;
+        this.bytes += chunkLength(opts.manifest.size, opts.manifest.chunkSize, i);
+      }
+    }
+  }
+
+  /** Open (or resume) the download of `fileId`; a state file left by an earlier run is trusted. */
+  static async open(opts: PartialOptions): Promise<PartialDownload> {
+    const { chunksDir, fileId, manifest } = opts;
+    if (!FILE_ID.test(fileId)) throw new BadRequestError('fileId must be 64 lowercase hex digits');
+    if (fileIdOf(manifest) !== fileId) throw new ManifestMismatchError(`manifest does not hash to fileId ${fileId.slice(0, 12)}…`);
+    safeBaseName(opts.name);
+    const paths = sidePaths(chunksDir, fileId);
+    try {
+      await mkdir(chunksDir, { recursive: true });
+      let bits = await readState(paths.state, fileId, manifest);
+      const fh = await open(paths.part, constants.O_RDWR | constants.O_CREAT, 0o644);
+      try {
+        const { size } = await fh.stat();
+        // a part file that is not the size we left it cannot back the bitfield
+        if (bits && size !== manifest.size) bits = undefined;
+        if (size !== manifest.size) await fh.truncate(manifest.size);
+        if (!(await PartialDownload.loadManifest(chunksDir, fileId))) await writeAtomically(paths.manifest, encodeManifest(manifest));
+        const download = new PartialDownload(fh, opts, bits ?? new Uint8Array(Math.ceil(manifest.hashes.length / 8)));
+        if (!bits) {
+          download.dirty = true;
+          await download.flush();
+        }
+        return download;
+      } catch (err) {
+        await fh.close();
+        throw err;
+      }
+    } catch (err) {
+      throw toP2PError(err);
+    }
+  }
+
+  /** The manifest saved with a download, checked against its fileId; undefined if absent or bad. */
+  static async loadManifest(chunksDir: string, fileId: string): Promise<Manifest | undefined> {
+    if (!FILE_ID.test(fileId)) return undefined;
+    const bytes = await readSmallFile(sidePaths(chunksDir, fileId).manifest);
+    if (!bytes) return undefined;
+    try {
+      return decodeManifest(bytes, fileId);
+    } catch {
+      return undefined;
+    }
+  }
+
+  has(index: number): boolean {
+    return index >= 0 && index < this.count && (this.bits[index >> 3]! & (1 << (index & 7))) !== 0;
+  }
+
+  verifiedCount(): number {
+    return this.verified;
+  }
+
+  verifiedBytes(): number {
+    return this.bytes;
+  }
+
+  missing(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) if (!this.has(i)) out.push(i);
+    return out;
+  }
+
+  isComplete(): boolean {
+    return this.verified === this.count;
+  }
+
+  /** Write a verified chunk (its slices, in order) at the chunk's offset, then mark it verified. */
+  async writeChunk(index: number, slices: Buffer[]): Promise<void> {
+    this.usable();
+    const expected = this.chunkBytes(index);
+    let total = 0;
+    for (const s of slices) total += s.length;
+    if (total !== expected) throw new BadRequestError(`chunk ${index} has ${total} bytes, expected ${expected}`);
+    if (this.has(index)) return;
+    try {
+      await writeAll(this.fh, slices, index * this.manifest.chunkSize, total);
+    } catch (err) {
+      throw toP2PError(err);
+    }
+    if (this.has(index)) return;
+    this.bits[index >> 3]! |= 1 << (index & 7);
+    this.verified++;
+    this.bytes += total;
+    this.dirty = true;
+    this.schedulePersist();
+  }
+
+  /** Read a verified chunk back (for serving a partially downloaded file). */
+  async readChunk(index: number, into?: Buffer): Promise<Buffer> {
+    this.usable();
+    const length = this.chunkBytes(index);
+    if (!this.has(index)) throw new BadRequestError(`chunk ${index} is not verified yet`);
+    const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    if (buf.length < length) throw new BadRequestError('buffer too small for chunk');
+    try {
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await this.fh.read(buf, got, length - got, index * this.manifest.chunkSize + got);
+        if (bytesRead === 0) throw new P2PError('IO_ERROR', `part file of ${this.fileId.slice(0, 12)}… is short`);
+        got += bytesRead;
+      }
+    } catch (err) {
+      throw toP2PError(err);
+    }
+    return buf;
+  }
+
+  /** Persist the bitfield now (after fdatasync of the part file). */
+  async flush(): Promise<void> {
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+    await this.persist();
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Move the finished file to a unique safe name in downloadsDir (never overwriting anything),
+   * fsync, remove the side files; returns the final absolute path.
+   */
+  async join(downloadsDir: string): Promise<string> {
+    this.usable();
+    if (!this.isComplete()) throw new P2PError('INTERNAL', `download ${this.fileId.slice(0, 12)}… is not complete`);
+    const base = safeBaseName(this.name);
+    try {
+      await this.flush();
+      await this.fh.sync();
+      this.closed = true;
+      await this.fh.close();
+      await mkdir(downloadsDir, { recursive: true });
+      const dest = await placeWithoutOverwrite(this.paths.part, downloadsDir, base, this.fileId);
+      await syncDir(downloadsDir);
+      await rm(this.paths.state, { force: true });
+      await rm(this.paths.manifest, { force: true });
+      return resolve(dest);
+    } catch (err) {
+      throw toP2PError(err);
+    }
+  }
+
+  /** Persist and close; idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      await this.fh.close();
+    }
+  }
+
+  /** Close without persisting and remove the temp files (cancel). */
+  async discard(): Promise<void> {
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+    await this.persistChain;
+    if (!this.closed) {
+      this.closed = true;
+      await this.fh.close();
+    }
+    for (const p of Object.values(this.paths)) await rm(p, { force: true });
+  }
+
+  private usable(): void {
+    if (this.closed) throw new P2PError('INTERNAL', 'download is closed');
+    if (this.failure) throw this.failure;
+  }
+
+  private chunkBytes(index: number): number {
+    if (!Number.isInteger(index) || index < 0 || index >= this.count) throw new BadRequestError(`chunk index ${index} out of range`);
+    return chunkLength(this.manifest.size, this.manifest.chunkSize, index);
+  }
+
+  private schedulePersist(): void {
+    if (this.persistTimer || this.closed) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined;
+      void this.persist();
+    }, this.persistIntervalMs);
+    this.persistTimer.unref();
+  }
+
+  /** Serialised: fdatasync, then write the bitfield as it was before the sync. Never rejects. */
+  private persist(): Promise<void> {
+    this.persistChain = this.persistChain.then(async () => {
+      if (!this.dirty || this.failure || this.closed) return;
+      this.dirty = false;
+      const snapshot = Buffer.from(this.bits);
+      try {
+        await this.fh.datasync();
+        const state: StateFile = {
+          v: 1,
+          fileId: this.fileId,
+          name: this.name,
+          size: this.manifest.size,
+          chunkSize: this.manifest.chunkSize,
+          verified: snapshot.toString('base64'),
+        };
+        await writeAtomically(this.paths.state, Buffer.from(JSON.stringify(state)));
+      } catch (err) {
+        this.dirty = true;
+        this.failure = toP2PError(err);
+      }
+    });
+    return this.persistChain;
+  }
+}
+
+function sidePaths(chunksDir: string, fileId: string) {
+  const at = (ext: string) => join(chunksDir, `${fileId}.${ext}`);
+  return { part: at('part'), state: at('state'), manifest: at('manifest') };
+}
+
+/** The bitfield from a state file that matches this download, or undefined. */
+async function readState(path: string, fileId: string, manifest: Manifest): Promise<Uint8Array | undefined> {
+  const bytes = await readSmallFile(path);
+  if (!bytes) return undefined;
+  try {
+    const s = JSON.parse(bytes.toString('utf8')) as Partial<StateFile>;
+    if (s.v !== 1 || s.fileId !== fileId || s.size !== manifest.size || s.chunkSize !== manifest.chunkSize) return undefined;
+    if (typeof s.verified !== 'string') return undefined;
+    const bits = Buffer.from(s.verified, 'base64');
+    if (bits.length !== Math.ceil(chunkCount(manifest.size, manifest.chunkSize) / 8)) return undefined;
+    return new Uint8Array(bits);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readSmallFile(path: string): Promise<Buffer | undefined> {
+  try {
+    if ((await stat(path)).size > MAX_SIDE_FILE_BYTES) return undefined;
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Write to a temp name, fdatasync, rename over: readers see the old or the new bytes, never half. */
+async function writeAtomically(path: string, bytes: Buffer): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(bytes);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+async function writeAll(fh: FileHandle, slices: Buffer[], position: number, total: number): Promise<void> {
+  let rest = slices;
+  let done = 0;
+  while (done < total) {
+    const { bytesWritten } = await fh.writev(rest, position + done);
+    if (bytesWritten <= 0) throw new P2PError('IO_ERROR', 'write made no progress');
+    done += bytesWritten;
+    if (done < total) rest = skipBytes(rest, bytesWritten);
+  }
+}
+
+function skipBytes(slices: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const s of slices) {
+    if (n >= s.length) n -= s.length;
+    else {
+      out.push(n > 0 ? s.subarray(n) : s);
+      n = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Give `src` a free name in `dir` without ever replacing an existing file: hard link to the
+ * first free variant (link fails with EEXIST instead of overwriting), then unlink the temp name.
+ * Where hard links are impossible, reserve the name with O_EXCL and rename onto our placeholder.
+ */
+async function placeWithoutOverwrite(src: string, dir: string, base: string, fileId: string): Promise<string> {
+  try {
+    const dest = await claimName(dir, base, (candidate) => link(src, candidate));
+    await unlink(src);
+    return dest;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!NO_LINK.has(code)) throw err;
+  }
+  let from = src;
+  if (!(await sameDevice(src, dir))) {
+    from = join(dir, `.${fileId}.joining`);
+    await copyFile(src, from);
+    const fh = await open(from, 'r+');
+    await fh.sync().finally(() => fh.close());
+  }
+  const dest = await claimName(dir, base, async (candidate) => (await open(candidate, 'wx', 0o644)).close());
+  await rename(from, dest);
+  if (from !== src) await unlink(src);
+  return dest;
+}
+
+async function claimName(dir: string, base: string, claim: (path: string) => Promise<void>): Promise<string> {
+  const taken = new Set<string>();
+  for (;;) {
+    const name = uniqueName(base, (c) => taken.has(c));
+    const dest = join(dir, name);
+    try {
+      await claim(dest);
+      return dest;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      taken.add(name);
+    }
+  }
+}
+
+async function sameDevice(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a), stat(b)]);
+  return sa.dev === sb.dev;
+}
+
+/** fsync a directory so a rename in it survives a crash; not possible everywhere (Windows). */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // best effort
+  }
+}

@@ -1,0 +1,122 @@
+// Real child processes for end-to-end tests: the built `p2p` CLI as tracker, peers and one-shot
+// commands. Every process is killed in t.teardown, pass or fail.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import type { ExecutionContext } from 'ava';
+
+/** The built CLI (npm test builds first). */
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+/** Env for every child: short timers so tests are quick, quiet unless asked. */
+export const FAST_ENV: Record<string, string> = {
+  P2P_PEER_HEARTBEAT_MS: '1000',
+  P2P_PEER_RESCAN_MS: '500',
+  P2P_DOWNLOAD_RETRY_BASE_MS: '200',
+  P2P_DOWNLOAD_RETRY_MAX_MS: '1000',
+  P2P_DOWNLOAD_PROGRESS_MS: '200',
+  P2P_TRACKER_TTL_MS: '4000',
+  P2P_TRACKER_SWEEP_MS: '200',
+};
+
+export interface Daemon {
+  child: ChildProcess;
+  /** console lines seen so far */
+  lines: string[];
+  /** resolves with the first line matching re (rejects after timeoutMs or on exit) */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Start a long-running `p2p` command and wait until it prints `ready`. */
+export async function startDaemon(
+  t: ExecutionContext,
+  args: string[],
+  opts: { ready: RegExp; env?: Record<string, string>; timeoutMs?: number },
+): Promise<Daemon> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...FAST_ENV, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      if (process.env.P2P_TEST_VERBOSE) process.stderr.write(`[${args[0]}] ${line}\n`);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitFor = (re: RegExp, timeoutMs = 20_000) => {
+    const seen = lines.find((l) => re.test(l));
+    if (seen) return Promise.resolve(seen);
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} from ${args.join(' ')}; output:\n${lines.slice(-30).join('\n')}`)), timeoutMs);
+      waiters.push({
+        re,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${args.join(' ')} exited with ${code} before ${re}; output:\n${lines.slice(-30).join('\n')}`));
+      });
+    });
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.kill(signal);
+    const code = await exited;
+    clearTimeout(killer);
+    return code;
+  };
+  t.teardown(async () => {
+    await stop();
+  });
+  await waitFor(opts.ready, opts.timeoutMs ?? 20_000);
+  return { child, lines, waitFor, stop };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a one-shot `p2p` command to completion (killed after timeoutMs). */
+export function runCli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...FAST_ENV, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The last line of stdout parsed as JSON. */
+export function lastJson<T = Record<string, unknown>>(r: CliResult): T {
+  const lines = r.stdout.trim().split('\n');
+  try {
+    return JSON.parse(lines[lines.length - 1]!) as T;
+  } catch {
+    throw new Error(`no JSON on the last line; code=${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+}
