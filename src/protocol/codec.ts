@@ -17,11 +17,20 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 
 /** Encode a message for NATS. Throws ProtocolError if it would exceed MAX_MESSAGE_BYTES. */
 export function encode(message: unknown): Uint8Array {
-  const bytes = packr.pack(message);
+  const bytes = packr.pack(withoutUndefined(message));
   if (bytes.length > MAX_MESSAGE_BYTES) {
     throw new ProtocolError(`message of ${bytes.length} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
   }
   return bytes;
+}
+
+/** msgpackr writes `undefined` as an extension type (which decode refuses): leave such keys out. */
+function withoutUndefined(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) return value.map(withoutUndefined);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = withoutUndefined(v);
+  return out;
 }
 
 /**

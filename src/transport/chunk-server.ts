@@ -150,7 +150,13 @@ export class ChunkServer {
       return;
     }
     if (event.type !== 'get-chunk' && event.type !== 'get-manifest') return;
-    const file = this.resolve(event.fileId);
+    let file: ServedFile | undefined;
+    try {
+      file = this.resolve(event.fileId);
+    } catch (err) {
+      this.log.error('resolve failed', { fileId: event.fileId, err: (err as Error).message });
+      return this.sendError(conn, event.reqId, 'INTERNAL', 'cannot look up file');
+    }
     if (!file) return this.sendError(conn, event.reqId, 'NOT_FOUND', 'unknown file');
     if (event.type === 'get-manifest') {
       conn.socket.write(encodeManifestFrame(event.reqId, encodeManifest(file.manifest)));

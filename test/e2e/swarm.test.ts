@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { lastJson, runCli, startDaemon, type Daemon } from '../helpers/processes.js';
+import { Scope } from '../helpers/scope.js';
 
 interface Swarm {
   url: string;
@@ -20,8 +21,10 @@ interface Swarm {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let swarm: Swarm;
+const t = new Scope();
+test.after.always(() => t.run());
 
-test.before(async (t) => {
+test.before(async () => {
   const nats = await startNats(t);
   const root = await tempDir(t, 'p2p-e2e-');
   const prefix = 'e2e';

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { delimiter, join } from 'node:path';
-import type { ExecutionContext } from 'ava';
+import type { Teardown } from './scope.js';
 import { tempDir } from './tmp.js';
 
 const HOST = '127.0.0.1';
@@ -52,7 +52,7 @@ export function natsBinary(): string | undefined {
 }
 
 /** Start a nats-server for this test; it is gone (and its directory removed) after the test. */
-export async function startNats(t: ExecutionContext, opts: StartNatsOptions = {}): Promise<NatsServerHandle> {
+export async function startNats(t: Teardown, opts: StartNatsOptions = {}): Promise<NatsServerHandle> {
   const bin = natsBinary();
   if (!bin) {
     throw new Error(

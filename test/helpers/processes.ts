@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import type { ExecutionContext } from 'ava';
+import type { Teardown } from './scope.js';
 
 /** The built CLI (npm test builds first). */
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
@@ -30,7 +30,7 @@ export interface Daemon {
 
 /** Start a long-running `p2p` command and wait until it prints `ready`. */
 export async function startDaemon(
-  t: ExecutionContext,
+  t: Teardown,
   args: string[],
   opts: { ready: RegExp; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<Daemon> {
@@ -52,7 +52,15 @@ export async function startDaemon(
       }
     });
   }
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // if the test worker dies, take the child with it
+  const onParentExit = () => child.kill('SIGKILL');
+  process.once('exit', onParentExit);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      process.removeListener('exit', onParentExit);
+      resolve(code);
+    }),
+  );
   const waitFor = (re: RegExp, timeoutMs = 20_000) => {
     const seen = lines.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);

@@ -1,0 +1,95 @@
+// The `p2p` command line as a user meets it: --help everywhere, clear errors and exit codes on bad
+// input, no hang when the broker is missing, and `p2p up --demo` doing a real download.
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { runCli } from '../helpers/processes.js';
+import { startNats } from '../helpers/nats.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const commands = ['tracker', 'peer', 'get', 'ls', 'status', 'trace', 'cancel', 'up'];
+
+test('p2p --help lists every command', async (t) => {
+  const r = await runCli(['--help']);
+  t.is(r.code, 0);
+  for (const c of commands) t.regex(r.stdout, new RegExp(`^\\s+${c}\\b`, 'm'));
+  t.regex(r.stdout, /--nats <url>/);
+});
+
+for (const c of commands) {
+  test(`p2p ${c} --help`, async (t) => {
+    const r = await runCli([c, '--help']);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, new RegExp(`Usage: p2p ${c}`));
+  });
+}
+
+test('usage errors exit 2 with a clear line', async (t) => {
+  const missing = await runCli(['get', 'x']);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /required option '--peer <id>'/);
+  const badInt = await runCli(['peer', '--dir', '/tmp/x', '--port', 'abc']);
+  t.is(badInt.code, 2);
+  t.regex(badInt.stderr, /--port must be an integer/);
+  const unknown = await runCli(['fly']);
+  t.is(unknown.code, 2);
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+test('no broker: a clear message and exit 5, not a hang', async (t) => {
+  const port = await freePort();
+  const started = Date.now();
+  const r = await runCli(['ls', '--nats', `nats://127.0.0.1:${port}`], { timeoutMs: 20_000 });
+  t.is(r.code, 5, r.stderr);
+  t.regex(r.stderr, /cannot reach the NATS broker/);
+  t.true(Date.now() - started < 15_000);
+  const env = await runCli(['status', '--peer', 'x'], { env: { P2P_NATS_URL: `nats://127.0.0.1:${port}` } });
+  t.is(env.code, 5);
+  t.regex(env.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`), 'P2P_NATS_URL is used');
+});
+
+test('bad config from env is reported with its name', async (t) => {
+  const r = await runCli(['ls'], { env: { P2P_TRACKER_TTL_MS: 'never' } });
+  t.is(r.code, 2);
+  t.regex(r.stderr, /P2P_TRACKER_TTL_MS/);
+});
+
+test('p2p up --demo brings up a swarm and downloads a file', async (t) => {
+  const nats = await startNats(t);
+  const dir = await tempDir(t, 'p2p-up-');
+  const r = await runCli(['up', '--peers', '2', '--dir', dir, '--demo', '--exit', '--nats', nats.url, '--prefix', 'uptest'], { timeoutMs: 90_000 });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /demo: downloaded and verified/);
+  const original = await readFile(join(dir, 'peer1', 'shared', 'hello-swarm.bin'));
+  const copy = await readFile(join(dir, 'peer2', 'downloads', 'hello-swarm.bin'));
+  t.true(original.equals(copy));
+  t.true(existsSync(join(dir, 'peer2', '.p2p', 'log.jsonl')));
+});
+
+test('docker-compose.nats.yml describes NATS with JetStream, a tracker and two peers with volumes', async (t) => {
+  const doc = parse(await readFile(new URL('../../docker-compose.nats.yml', import.meta.url), 'utf8')) as {
+    services: Record<string, { command?: string[]; volumes?: string[]; image?: string; build?: unknown; environment?: Record<string, string> }>;
+    volumes: Record<string, unknown>;
+  };
+  t.true(doc.services.nats!.command!.includes('-js'));
+  t.deepEqual(doc.services.tracker!.command!.slice(0, 1), ['tracker']);
+  for (const p of ['peer1', 'peer2']) {
+    const svc = doc.services[p]!;
+    t.is(svc.command![0], 'peer');
+    t.is(svc.environment!.P2P_NATS_URL, 'nats://nats:4222');
+    const vol = svc.volumes![0]!.split(':')[0]!;
+    t.true(vol in doc.volumes, `${p} has its own named volume`);
+  }
+  t.not(doc.services.peer1!.volumes![0], doc.services.peer2!.volumes![0]);
+  t.true(existsSync(new URL('../../Dockerfile', import.meta.url)));
+});

@@ -1,0 +1,282 @@
+// The data plane over real sockets and real files: ChunkServer, PeerConnection and fetchFile,
+// with good, lying, stalling and dying sources, resume, and hostile clients.
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { BadRequestError, BusyError, ChunkHashMismatchError, NotFoundError, PeerUnreachableError, ProtocolError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
+import type { Source } from '../../src/protocol/messages.js';
+import { encodeChunkHeader, encodeManifestFrame, FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
+import { chunkLength, encodeManifest, fileIdOf, hashFile, type Manifest } from '../../src/store/manifest.js';
+import { PartialDownload } from '../../src/store/partial.js';
+import { ChunkServer, type ServedFile } from '../../src/transport/chunk-server.js';
+import { PeerConnection } from '../../src/transport/chunk-client.js';
+import { fetchFile, fetchManifest, type FetchOptions } from '../../src/transport/fetcher.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const logger = createLogger({ level: 'silent' });
+const CHUNK = 64 * 1024;
+const SIZE = 3 * 1024 * 1024 + 12_345; // 49 chunks, the last one short
+
+interface SharedFile extends ServedFile {
+  data: Buffer;
+}
+
+async function sharedFile(t: ExecutionContext, size = SIZE): Promise<SharedFile> {
+  const dir = await tempDir(t);
+  const data = randomBytes(size);
+  const path = join(dir, 'shared.bin');
+  await writeFile(path, data);
+  const manifest = await hashFile(path, CHUNK);
+  return { fileId: fileIdOf(manifest), path, manifest, data };
+}
+
+async function startServer(t: ExecutionContext, files: ServedFile[], maxConnections = 16): Promise<{ server: ChunkServer; port: number }> {
+  const byId = new Map(files.map((f) => [f.fileId, f]));
+  const server = new ChunkServer({ logger, resolve: (id) => byId.get(id) }, { host: '127.0.0.1', port: 0, maxConnections, idleTimeoutMs: 30_000 });
+  t.teardown(() => server.stop());
+  const { port } = await server.start();
+  return { server, port };
+}
+
+/** A hand-written source: parses requests and lets the test answer them (or not). */
+async function fakeSource(t: ExecutionContext, answer: (socket: Socket, e: FrameEvent) => void): Promise<{ port: number; stopListening: () => void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const parser = new FrameParser({ accept: [FrameType.GetChunk, FrameType.GetManifest, FrameType.Cancel] });
+    socket.on('data', (input: Buffer) => {
+      try {
+        parser.push(input, (e) => answer(socket, e));
+      } catch {
+        socket.destroy();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  });
+  return { port: (server.address() as { port: number }).port, stopListening: () => server.close() };
+}
+
+/** A port with nothing listening on it. */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const source = (peerId: string, port: number): Source => ({ peerId, endpoint: { host: '127.0.0.1', port } });
+
+async function openPartial(t: ExecutionContext, file: SharedFile, chunksDir?: string): Promise<PartialDownload> {
+  const partial = await PartialDownload.open({ chunksDir: chunksDir ?? join(await tempDir(t), 'chunks'), fileId: file.fileId, manifest: file.manifest, name: 'out.bin' });
+  t.teardown(() => partial.close());
+  return partial;
+}
+
+function fetchOptions(file: SharedFile, partial: PartialDownload, sources: Source[], extra: Partial<FetchOptions> = {}): FetchOptions {
+  return {
+    fileId: file.fileId,
+    manifest: file.manifest,
+    sources,
+    partial,
+    pipeline: 4,
+    chunkTimeoutMs: 2000,
+    maxStrikes: 2,
+    progressMs: 50,
+    logger,
+    signal: new AbortController().signal,
+    onProgress: () => undefined,
+    ...extra,
+  };
+}
+
+async function joined(t: ExecutionContext, partial: PartialDownload): Promise<Buffer> {
+  return readFile(await partial.join(await tempDir(t)));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Answer GET_CHUNK with the right length but wrong bytes. */
+function liar(file: SharedFile) {
+  return (socket: Socket, e: FrameEvent) => {
+    if (e.type !== 'get-chunk') return;
+    const length = chunkLength(file.manifest.size, CHUNK, e.index);
+    socket.write(Buffer.concat([encodeChunkHeader(e.reqId, e.index, length), randomBytes(length)]));
+  };
+}
+
+test('a file served by two servers is fetched byte-identical, from both', async (t) => {
+  const file = await sharedFile(t);
+  const a = await startServer(t, [file]);
+  const b = await startServer(t, [file]);
+  const partial = await openPartial(t, file);
+  const reports: number[] = [];
+  const outcome = await fetchFile(
+    fetchOptions(file, partial, [source('alice', a.port), source('bob', b.port)], { onProgress: (p) => reports.push(p.verifiedChunks) }),
+  );
+  t.deepEqual(outcome, { outcome: 'complete' });
+  t.true(a.server.stats.chunks > 0 && b.server.stats.chunks > 0, `alice ${a.server.stats.chunks}, bob ${b.server.stats.chunks}`);
+  t.is(a.server.stats.chunks + b.server.stats.chunks, file.manifest.hashes.length);
+  t.is(reports[reports.length - 1], file.manifest.hashes.length, 'a final progress report');
+  t.true((await joined(t, partial)).equals(file.data));
+});
+
+test('a source sending wrong bytes is dropped; the file completes from the good one, uncorrupted', async (t) => {
+  const file = await sharedFile(t);
+  const good = await startServer(t, [file]);
+  const bad = await fakeSource(t, liar(file));
+  const partial = await openPartial(t, file);
+  const events: string[] = [];
+  const outcome = await fetchFile(
+    fetchOptions(file, partial, [source('mallory', bad.port), source('alice', good.port)], {
+      onSourceEvent: (e) => e.kind !== 'chunk' && events.push(`${e.peerId} ${e.kind} ${e.detail ?? ''}`.trim()),
+    }),
+  );
+  t.deepEqual(outcome, { outcome: 'complete' });
+  t.true(events.includes('mallory strike CHUNK_HASH_MISMATCH'), events.join('; '));
+  t.true(events.some((e) => e.startsWith('mallory dropped')), events.join('; '));
+  t.false(events.some((e) => e.startsWith('alice strike') || e.startsWith('alice dropped')));
+  t.true((await joined(t, partial)).equals(file.data));
+});
+
+test('a source that stalls times out and the file completes from the other', async (t) => {
+  const file = await sharedFile(t);
+  const good = await startServer(t, [file]);
+  const stall = await fakeSource(t, () => undefined);
+  const partial = await openPartial(t, file);
+  const dropped: string[] = [];
+  const outcome = await fetchFile(
+    fetchOptions(file, partial, [source('sloth', stall.port), source('alice', good.port)], {
+      chunkTimeoutMs: 300,
+      onSourceEvent: (e) => e.kind === 'dropped' && dropped.push(e.peerId),
+    }),
+  );
+  t.deepEqual(outcome, { outcome: 'complete' });
+  t.deepEqual(dropped, ['sloth']);
+  t.true((await joined(t, partial)).equals(file.data));
+});
+
+test('all sources dead → exhausted; a later fetch resumes with only the missing chunks', async (t) => {
+  const file = await sharedFile(t);
+  const chunksDir = join(await tempDir(t), 'chunks');
+  // serves 10 chunks correctly, then hangs up (after flushing them) and goes away
+  let answered = 0;
+  const dying = await fakeSource(t, (socket, e) => {
+    if (e.type !== 'get-chunk' || answered > 10) return;
+    if (answered++ === 10) {
+      dying.stopListening();
+      return void socket.end();
+    }
+    const at = e.index * CHUNK;
+    const length = chunkLength(file.manifest.size, CHUNK, e.index);
+    socket.write(Buffer.concat([encodeChunkHeader(e.reqId, e.index, length), file.data.subarray(at, at + length)]));
+  });
+  const first = await PartialDownload.open({ chunksDir, fileId: file.fileId, manifest: file.manifest, name: 'out.bin' });
+  const outcome = await fetchFile(fetchOptions(file, first, [source('ghost', await deadPort()), source('dying', dying.port)]));
+  t.is(outcome.outcome, 'exhausted');
+  const verified = first.verifiedCount();
+  t.is(verified, 10);
+  await first.close();
+
+  const good = await startServer(t, [file]);
+  const second = await openPartial(t, file, chunksDir);
+  t.is(second.verifiedCount(), verified, 'the bitfield survived close and reopen');
+  t.deepEqual(await fetchFile(fetchOptions(file, second, [source('alice', good.port)])), { outcome: 'complete' });
+  t.is(good.server.stats.chunks, file.manifest.hashes.length - verified);
+  t.true((await joined(t, second)).equals(file.data));
+});
+
+test('no sources at all → exhausted at once', async (t) => {
+  const file = await sharedFile(t, 1000);
+  const partial = await openPartial(t, file);
+  const outcome = await fetchFile(fetchOptions(file, partial, []));
+  t.is(outcome.outcome, 'exhausted');
+});
+
+test('server: a malformed frame closes that connection only', async (t) => {
+  const file = await sharedFile(t);
+  const { server, port } = await startServer(t, [file]);
+  const good = await PeerConnection.connect({ host: '127.0.0.1', port }, { timeoutMs: 2000, logger, maxChunkBytes: CHUNK });
+  t.teardown(() => good.close());
+  const [first] = await good.getChunk(file.fileId, 0, CHUNK, file.manifest.hashes[0]!).then((s) => [Buffer.concat(s)]);
+  t.true(first!.equals(file.data.subarray(0, CHUNK)));
+
+  const rogue = connect({ host: '127.0.0.1', port });
+  t.teardown(() => rogue.destroy());
+  await new Promise<void>((resolve) => rogue.once('connect', resolve));
+  t.is(server.stats.connections, 2);
+  const closed = new Promise<void>((resolve) => rogue.once('close', () => resolve()));
+  rogue.on('error', () => undefined);
+  rogue.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x02, 1, 2, 3]));
+  await withTimeout(closed, 5000, 'the server to close the rogue connection');
+
+  const index = file.manifest.hashes.length - 1;
+  const last = await good.getChunk(file.fileId, index, chunkLength(SIZE, CHUNK, index), file.manifest.hashes[index]!);
+  t.true(Buffer.concat(last).equals(file.data.subarray(index * CHUNK)));
+  t.is(server.stats.connections, 1);
+});
+
+test('server: unknown file → NOT_FOUND, bad index → BAD_REQUEST, and the connection stays usable', async (t) => {
+  const file = await sharedFile(t);
+  const { port } = await startServer(t, [file]);
+  const conn = await PeerConnection.connect({ host: '127.0.0.1', port }, { timeoutMs: 2000, logger, maxChunkBytes: CHUNK });
+  t.teardown(() => conn.close());
+  await t.throwsAsync(conn.getChunk('cd'.repeat(32), 0, CHUNK, file.manifest.hashes[0]!), { instanceOf: NotFoundError });
+  await t.throwsAsync(conn.getManifest('cd'.repeat(32)), { instanceOf: NotFoundError });
+  await t.throwsAsync(conn.getChunk(file.fileId, 10_000, CHUNK, file.manifest.hashes[0]!), { instanceOf: BadRequestError });
+  await t.throwsAsync(conn.getChunk(file.fileId, 1, CHUNK, file.manifest.hashes[0]!), { instanceOf: ChunkHashMismatchError });
+  t.deepEqual(await conn.getManifest(file.fileId), file.manifest);
+  t.is(conn.inFlight, 0);
+});
+
+test('server: over maxConnections a client is told BUSY', async (t) => {
+  const file = await sharedFile(t, 1000);
+  const { port } = await startServer(t, [file], 1);
+  const opts = { timeoutMs: 2000, logger, maxChunkBytes: CHUNK };
+  const first = await PeerConnection.connect({ host: '127.0.0.1', port }, opts);
+  t.teardown(() => first.close());
+  await first.getManifest(file.fileId);
+  const second = await PeerConnection.connect({ host: '127.0.0.1', port }, opts);
+  t.teardown(() => second.close());
+  await t.throwsAsync(second.getManifest(file.fileId), { instanceOf: BusyError });
+});
+
+test('client: a chunk of the wrong length fails that request and closes the connection', async (t) => {
+  const file = await sharedFile(t);
+  const fake = await fakeSource(t, (socket, e) => {
+    if (e.type === 'get-chunk') socket.write(Buffer.concat([encodeChunkHeader(e.reqId, e.index, 10), Buffer.alloc(10)]));
+  });
+  const conn = await PeerConnection.connect({ host: '127.0.0.1', port: fake.port }, { timeoutMs: 2000, logger, maxChunkBytes: CHUNK });
+  t.teardown(() => conn.close());
+  const wrong = conn.getChunk(file.fileId, 0, CHUNK, file.manifest.hashes[0]!);
+  const other = conn.getChunk(file.fileId, 1, CHUNK, file.manifest.hashes[1]!);
+  await t.throwsAsync(wrong, { instanceOf: ProtocolError });
+  await t.throwsAsync(other, { instanceOf: PeerUnreachableError });
+  t.true(conn.closed);
+});
+
+test('fetchManifest skips a source that lies about the manifest', async (t) => {
+  const file = await sharedFile(t);
+  const other: Manifest = { ...file.manifest, hashes: [...file.manifest.hashes.slice(1), randomBytes(32)] };
+  const lying = await fakeSource(t, (socket, e) => {
+    if (e.type === 'get-manifest') socket.write(encodeManifestFrame(e.reqId, encodeManifest(other)));
+  });
+  const { port } = await startServer(t, [file]);
+  const opts = { timeoutMs: 2000, logger };
+  t.deepEqual(await fetchManifest([source('liar', lying.port), source('alice', port)], file.fileId, opts), file.manifest);
+  await t.throwsAsync(fetchManifest([source('liar', lying.port)], file.fileId, opts), { instanceOf: NotFoundError });
+  await t.throwsAsync(fetchManifest([source('ghost', await deadPort())], file.fileId, opts), { instanceOf: PeerUnreachableError });
+});
