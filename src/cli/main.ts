@@ -22,6 +22,13 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .enablePositionalOptions(false);
 
+// set before adding commands: subcommands inherit these settings when created
+program.configureOutput({ outputError: (str, write) => write(`p2p: ${str.replace(/^error: /, '')}`) });
+program.exitOverride((err) => {
+  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+  process.exit(2);
+});
+
 trackerCommand(program);
 peerCommand(program);
 getCommand(program);
@@ -31,9 +38,4 @@ traceCommand(program);
 cancelCommand(program);
 upCommand(program);
 
-program.configureOutput({ outputError: (str, write) => write(`p2p: ${str.replace(/^error: /, '')}`) });
-program.exitOverride((err) => {
-  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
-  process.exit(2);
-});
 await program.parseAsync(process.argv);
