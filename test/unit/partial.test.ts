@@ -157,3 +157,23 @@ test('discard removes every temp file', async (t) => {
   t.deepEqual(await readdir(dir), []);
   t.is(await PartialDownload.loadManifest(dir, fileId), undefined);
 });
+
+test('a resume re-hashes claimed chunks and drops those whose bytes were lost', async (t) => {
+  const dir = await tempDir(t);
+  const chunksDir = join(dir, 'downloads', 'chunks');
+  const { data, manifest, fileId } = makeFile(4 * CHUNK);
+  const first = await PartialDownload.open({ chunksDir, fileId, manifest, name: 'x.bin' });
+  for (const i of [0, 1, 2]) await first.writeChunk(i, slicesOf(data, i));
+  await first.close();
+  // simulate an OS crash that lost chunk 1's unsynced bytes while the state file survived
+  const { open } = await import('node:fs/promises');
+  const fh = await open(join(chunksDir, `${fileId}.part`), 'r+');
+  await fh.write(Buffer.alloc(CHUNK), 0, CHUNK, 1 * CHUNK);
+  await fh.close();
+  const second = await PartialDownload.open({ chunksDir, fileId, manifest, name: 'x.bin' });
+  t.teardown(() => second.close());
+  t.deepEqual(second.resumeCheck, { claimed: 3, kept: 2 });
+  t.deepEqual(second.missing(), [1, 3]);
+  for (const i of second.missing()) await second.writeChunk(i, slicesOf(data, i));
+  t.true((await readFile(await second.join(join(dir, 'downloads')))).equals(data));
+});
