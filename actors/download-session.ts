@@ -226,6 +226,9 @@ export class DownloadSession {
       }
       this.manifest = manifest;
       partial = await PartialDownload.open({ chunksDir: this.deps.chunksDir, fileId: file.fileId, manifest, name: file.name });
+      if (partial.resumeCheck.claimed > 0) {
+        this.log.info('resuming from verified chunks', { claimed: partial.resumeCheck.claimed, kept: partial.resumeCheck.kept, total: file.chunkCount });
+      }
       const outcome = await fetchFile({
         fileId: file.fileId,
         manifest,
