@@ -7,16 +7,9 @@ import { chunkLength, type Manifest } from '../store/manifest.js';
 import type { PartialDownload } from '../store/partial.js';
 import { PeerConnection } from './chunk-client.js';
 
-export interface FetchProgress {
-  verifiedChunks: number;
-  totalChunks: number;
-  /** verified bytes, including those from earlier runs */
-  bytes: number;
-  /** sources connected now */
-  sources: number;
-  /** verified bytes per second over the last period (the whole run in the final report) */
-  rateBps: number;
-}
+/** What the fetcher reports: the download machine's `fetch.progress` payload (one definition). */
+export type { FetchProgress } from '../../machines/download.js';
+import type { FetchProgress } from '../../machines/download.js';
 
 export type SourceEventKind = 'connected' | 'strike' | 'dropped' | 'chunk';
 
