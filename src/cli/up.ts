@@ -103,8 +103,10 @@ async function natsAnswers(url: string, extra: Record<string, unknown>): Promise
   }
 }
 
-/** Find nats-server on PATH (and Debian's /usr/sbin). */
+/** Find nats-server: env P2P_NATS_SERVER (a path), else PATH and Debian's /usr/sbin. */
 export function findNatsServer(): string | undefined {
+  const explicit = process.env.P2P_NATS_SERVER;
+  if (explicit) return existsSync(explicit) ? explicit : undefined;
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
   for (const d of dirs) {
     const p = join(d, 'nats-server');

@@ -64,6 +64,17 @@ test('bad config from env is reported with its name', async (t) => {
   t.regex(r.stderr, /P2P_TRACKER_TTL_MS/);
 });
 
+test('p2p up without a broker and without nats-server says how to install it', async (t) => {
+  const port = await freePort();
+  const dir = await tempDir(t, 'p2p-up-');
+  const r = await runCli(['up', '--dir', dir, '--exit', '--nats', `nats://127.0.0.1:${port}`], {
+    env: { P2P_NATS_SERVER: join(dir, 'no-such-nats-server') },
+    timeoutMs: 30_000,
+  });
+  t.is(r.code, 5, r.stderr);
+  t.regex(r.stderr, /nats-server is not installed: install it \(Debian\/Ubuntu: sudo apt-get install -y nats-server\)/);
+});
+
 test('p2p up --demo brings up a swarm and downloads a file', async (t) => {
   const nats = await startNats(t);
   const dir = await tempDir(t, 'p2p-up-');

@@ -91,6 +91,15 @@ test.serial('garbage on the peer subjects gets error replies or is dropped; the 
   t.true(bob.lines.some((l) => /request refused/.test(l)), 'refusals are logged');
 });
 
+test.serial('a file that never appears fails after the configured retries, with a clear error', async (t) => {
+  const r = await cli(['get', 'never-there.bin', '--peer', 'bob', '--retries', '2', '--json']);
+  t.is(r.code, 3, r.stderr);
+  const out = lastJson<{ status: string; error: { code: string; message: string } }>(r);
+  t.is(out.status, 'failed');
+  t.is(out.error.code, 'RETRIES_EXHAUSTED');
+  t.regex(r.stderr, /gave up after 2 retries: not found/);
+});
+
 test.serial('trace --follow streams a download live until the machine ends', async (t) => {
   const get = cli(['get', 'appears-later.bin', '--peer', 'bob', '--json', '--timeout', '60'], 90_000);
   // find the running download's id, then follow it

@@ -10,6 +10,7 @@ export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.me
 
 /** Env for every child: short timers so tests are quick, quiet unless asked. */
 export const FAST_ENV: Record<string, string> = {
+  P2P_LOG_LEVEL: 'info',
   P2P_PEER_HEARTBEAT_MS: '1000',
   P2P_PEER_RESCAN_MS: '500',
   P2P_DOWNLOAD_RETRY_BASE_MS: '200',
