@@ -13,6 +13,13 @@ export const ConfigSchema = z.object({
     token: z.string(),
     user: z.string(),
     pass: z.string(),
+    /** a .creds file (JWT + NKey seed) */
+    credsFile: z.string(),
+    /** a file holding an NKey seed (SU…) */
+    nkeySeedFile: z.string(),
+    /** reply subjects prefix; default `_INBOX_<user>` with user auth, else `_INBOX` */
+    inboxPrefix: z.string().regex(/^$|^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'inboxPrefix must be dot-separated tokens'),
+    tls: z.object({ ca: z.string(), cert: z.string(), key: z.string() }),
   }),
   prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'prefix must be dot-separated tokens of [A-Za-z0-9_-]'),
   logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),

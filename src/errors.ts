@@ -21,6 +21,8 @@ export const ErrorCodes = [
   'DISK_FULL',
   'IO_ERROR',
   'BROKER_UNAVAILABLE',
+  'AUTH_FAILED',
+  'PERMISSION_DENIED',
   'TIMEOUT',
   'CONFIG_ERROR',
   'INTERNAL',
@@ -134,6 +136,18 @@ export class BrokerUnavailableError extends P2PError {
     super('BROKER_UNAVAILABLE', message, options);
   }
 }
+/** The broker refused our credentials (missing, wrong, expired). */
+export class AuthFailedError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('AUTH_FAILED', message, options);
+  }
+}
+/** The broker refused a publish or subscription that this identity's role may not use. */
+export class PermissionDeniedError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PERMISSION_DENIED', message, options);
+  }
+}
 /** A wait that ran out of time. */
 export class TimeoutError extends P2PError {
   constructor(message: string) {
@@ -165,6 +179,8 @@ const byCode: Record<ErrorCode, (message: string) => P2PError> = {
   DISK_FULL: (m) => new DiskFullError(m),
   IO_ERROR: (m) => new IoError(m),
   BROKER_UNAVAILABLE: (m) => new BrokerUnavailableError(m),
+  AUTH_FAILED: (m) => new AuthFailedError(m),
+  PERMISSION_DENIED: (m) => new PermissionDeniedError(m),
   TIMEOUT: (m) => new TimeoutError(m),
   CONFIG_ERROR: (m) => new ConfigError(m),
   INTERNAL: (m) => new P2PError('INTERNAL', m),

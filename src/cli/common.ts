@@ -1,15 +1,24 @@
 // What every `p2p` command shares: layered config from flags, the NATS connection, exit codes
 // mapped from error codes in one place, and one clear line on failure.
 import { InvalidArgumentError, type Command } from 'commander';
-import type { NatsConnection } from 'nats';
+import { readFileSync } from 'node:fs';
+import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import { loadConfig, type Config } from '../../config/index.js';
-import { P2PError, toP2PError, type ErrorCode } from '../errors.js';
+import { ConfigError, P2PError, toP2PError, type ErrorCode } from '../errors.js';
 import { connectBus } from '../transport/bus.js';
 import { subjects, type Subjects } from '../protocol/subjects.js';
 
 /** Options every command accepts (declared on the root program). */
 export interface GlobalOptions {
   nats?: string;
+  natsUser?: string;
+  natsPass?: string;
+  natsToken?: string;
+  natsCreds?: string;
+  natsNkey?: string;
+  natsCa?: string;
+  natsCert?: string;
+  natsKey?: string;
   prefix?: string;
   config?: string;
   logLevel?: string;
@@ -34,6 +43,8 @@ const exitByCode: Partial<Record<ErrorCode, number>> = {
   RETRIES_EXHAUSTED: ExitCode.notFound,
   UNKNOWN_PEER: ExitCode.unknownPeer,
   BROKER_UNAVAILABLE: ExitCode.broker,
+  AUTH_FAILED: ExitCode.broker,
+  PERMISSION_DENIED: ExitCode.broker,
 };
 
 export function exitCodeFor(err: P2PError): number {
@@ -44,20 +55,50 @@ export function exitCodeFor(err: P2PError): number {
 export function configFrom(cmd: Command, overrides: Record<string, unknown> = {}): Config {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const over: Record<string, unknown> = { ...overrides };
-  if (g.nats) over.nats = { url: g.nats };
+  const nats: Record<string, unknown> = {};
+  if (g.nats) nats.url = g.nats;
+  if (g.natsUser) nats.user = g.natsUser;
+  if (g.natsPass) nats.pass = g.natsPass;
+  if (g.natsToken) nats.token = g.natsToken;
+  if (g.natsCreds) nats.credsFile = g.natsCreds;
+  if (g.natsNkey) nats.nkeySeedFile = g.natsNkey;
+  const tls: Record<string, unknown> = {};
+  if (g.natsCa) tls.ca = g.natsCa;
+  if (g.natsCert) tls.cert = g.natsCert;
+  if (g.natsKey) tls.key = g.natsKey;
+  if (Object.keys(tls).length) nats.tls = tls;
+  if (Object.keys(nats).length) over.nats = nats;
   if (g.prefix) over.prefix = g.prefix;
   if (g.logLevel) over.logLevel = g.logLevel;
   return loadConfig({ file: g.config, overrides: over });
 }
 
-/** NATS connect options (credentials) from config. */
-export function natsAuth(config: Config): Record<string, unknown> {
-  const extra: Record<string, unknown> = {};
-  if (config.nats.token) extra.token = config.nats.token;
-  if (config.nats.user) {
-    extra.user = config.nats.user;
-    extra.pass = config.nats.pass;
+/** NATS connect options (credentials, TLS, inbox prefix) from config; unreadable files are ConfigErrors. */
+export function natsAuth(config: Config): Partial<ConnectionOptions> {
+  const n = config.nats;
+  const extra: Partial<ConnectionOptions> = {};
+  const read = (what: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`cannot read the NATS ${what} ${file}: ${(err as Error).message}`);
+    }
+  };
+  if (n.token) extra.token = n.token;
+  if (n.user) {
+    extra.user = n.user;
+    extra.pass = n.pass;
   }
+  if (n.credsFile) extra.authenticator = credsAuthenticator(new Uint8Array(read('creds file', n.credsFile)));
+  else if (n.nkeySeedFile) extra.authenticator = nkeyAuthenticator(new TextEncoder().encode(read('NKey seed file', n.nkeySeedFile).toString('utf8').trim()));
+  if (n.tls.ca || n.tls.cert || n.tls.key) {
+    if (Boolean(n.tls.cert) !== Boolean(n.tls.key)) throw new ConfigError('nats.tls.cert and nats.tls.key go together');
+    for (const [what, file] of [['TLS CA', n.tls.ca], ['TLS certificate', n.tls.cert], ['TLS key', n.tls.key]] as const) if (file) read(what, file);
+    extra.tls = { ...(n.tls.ca ? { caFile: n.tls.ca } : {}), ...(n.tls.cert ? { certFile: n.tls.cert, keyFile: n.tls.key } : {}) };
+  }
+  // with per-user permissions each user may only read its own replies: _INBOX_<user>.>
+  const inbox = n.inboxPrefix || (n.user ? `_INBOX_${n.user}` : '');
+  if (inbox) extra.inboxPrefix = inbox;
   return extra;
 }
 

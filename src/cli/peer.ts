@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Peer } from '../../actors/peer.js';
 import { createLogger } from '../logger.js';
-import { connectBus } from '../transport/bus.js';
+import { connectBus, watchConnection } from '../transport/bus.js';
 import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
 import { closeLogger } from './tracker.js';
 
@@ -40,6 +40,7 @@ export function peerCommand(program: Command): void {
         mkdirSync(join(dir, '.p2p'), { recursive: true });
         const logger = createLogger({ level: config.logLevel, file: join(dir, '.p2p', 'log.jsonl') });
         const nc = await connectBus({ url: config.nats.url, name: `p2p-peer ${opts.id ?? dir}`, reconnect: true, extra: natsAuth(config) });
+        watchConnection(nc, logger.child({ actor: 'bus' }));
         const peer = new Peer(
           { nc, logger },
           {

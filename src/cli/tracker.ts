@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Tracker } from '../../actors/tracker.js';
 import { createLogger, type LogLevel } from '../logger.js';
-import { connectBus } from '../transport/bus.js';
+import { connectBus, watchConnection } from '../transport/bus.js';
 import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
 
 export function trackerCommand(program: Command): void {
@@ -18,6 +18,7 @@ export function trackerCommand(program: Command): void {
         const config = configFrom(cmd, opts.ttl ? { tracker: { ttlMs: opts.ttl } } : {});
         const logger = createLogger({ level: config.logLevel, file: resolve(opts.logFile) });
         const nc = await connectBus({ url: config.nats.url, name: 'p2p-tracker', reconnect: true, extra: natsAuth(config) });
+        watchConnection(nc, logger.child({ actor: 'bus' }));
         const tracker = new Tracker(
           { nc, logger },
           { prefix: config.prefix, ttlMs: config.tracker.ttlMs, sweepMs: config.tracker.sweepMs, trackerId: opts.id },

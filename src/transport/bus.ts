@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import type { Logger } from 'winston';
 import { decode, decodeRaw, encode, errorReply } from '../protocol/codec.js';
 import { ErrorReply } from '../protocol/messages.js';
-import { BrokerUnavailableError, errorFromCode, TimeoutError, UnknownPeerError, P2PError, toP2PError } from '../errors.js';
+import { AuthFailedError, BrokerUnavailableError, PermissionDeniedError, errorFromCode, TimeoutError, UnknownPeerError, P2PError, toP2PError } from '../errors.js';
 
 export interface BusConnectOptions {
   url: string;
@@ -33,11 +33,34 @@ export async function connectBus(opts: BusConnectOptions): Promise<NatsConnectio
       ...opts.extra,
     });
   } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'AUTHORIZATION_VIOLATION' || /authori[sz]ation violation|user authentication/i.test((err as Error).message)) {
+      throw new AuthFailedError(
+        `the NATS broker at ${opts.url} refused our credentials (${(err as Error).message}); check --nats-user/--nats-pass, --nats-token, --nats-creds or the P2P_NATS_* settings`,
+        { cause: err },
+      );
+    }
     throw new BrokerUnavailableError(
       `cannot reach the NATS broker at ${opts.url} (${(err as Error).message}); start one (nats-server -js) or set --nats / P2P_NATS_URL`,
       { cause: err },
     );
   }
+}
+
+/**
+ * Log what the connection goes through (disconnect, reconnect, permission violations) until it
+ * closes. Permission violations are the broker refusing a subject this identity may not use.
+ */
+export function watchConnection(nc: NatsConnection, log: Logger): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      const data = typeof s.data === 'string' ? s.data : JSON.stringify(s.data);
+      if (s.type === 'error' || /permission/i.test(data)) log.warn('broker refused an operation', { type: s.type, detail: data });
+      else if (s.type === 'disconnect') log.warn('disconnected from the broker', { server: data });
+      else if (s.type === 'reconnect') log.info('reconnected to the broker', { server: data });
+      else log.debug('connection status', { type: s.type, detail: data });
+    }
+  })().catch(() => undefined);
 }
 
 export interface ServeOptions {
@@ -140,6 +163,9 @@ export async function request<S extends z.ZodType>(
     const code = (err as { code?: string }).code;
     if (code === '503') throw opts.noResponders ? opts.noResponders() : new UnknownPeerError(`no ${opts.who} is answering`);
     if (code === 'TIMEOUT') throw new TimeoutError(`${opts.who} did not answer within ${opts.timeoutMs} ms`);
+    if (code === 'PERMISSIONS_VIOLATION' || /permissions violation/i.test((err as Error).message)) {
+      throw new PermissionDeniedError(`the broker does not let this identity ask ${opts.who} (${(err as Error).message})`, { cause: err });
+    }
     throw new BrokerUnavailableError(`request to ${opts.who} failed: ${(err as Error).message}`, { cause: err });
   }
   const raw = decodeRaw(data) as { ok?: unknown } | null;

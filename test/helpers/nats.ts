@@ -33,6 +33,8 @@ export interface StartNatsOptions {
   jetstream?: boolean;
   /** fixed port; default: the server picks a free one */
   port?: number;
+  /** a nats-server config file (-c); -a/-p/-js from the options still apply */
+  config?: string;
 }
 
 /** Path of the nats-server binary ($NATS_SERVER_BIN, then PATH, then /usr/sbin), or undefined. */
@@ -62,7 +64,7 @@ export async function startNats(t: Teardown, opts: StartNatsOptions = {}): Promi
   }
   // registered first so that (teardowns run in reverse) it is removed after the server stopped
   const storeDir = await tempDir(t, 'p2p-nats-');
-  const server = new NatsServerProcess(bin, storeDir, opts.jetstream ?? true);
+  const server = new NatsServerProcess(bin, storeDir, opts.jetstream ?? true, opts.config);
   t.teardown(() => server.stop());
   const port = await server.launch(opts.port ?? -1);
   const handle: NatsServerHandle = {
@@ -89,12 +91,13 @@ class NatsServerProcess {
     private readonly bin: string,
     private readonly storeDir: string,
     private readonly jetstream: boolean,
+    private readonly config?: string,
   ) {}
 
   /** Spawn on `port` (-1: any free port); resolves with the port once it accepts connections. */
   async launch(port: number): Promise<number> {
     if (this.child) throw new Error('nats-server is already running');
-    const args = ['-a', HOST, '-p', String(port)];
+    const args = [...(this.config ? ['-c', this.config] : []), '-a', HOST, '-p', String(port)];
     if (this.jetstream) args.push('-js', '-sd', this.storeDir);
     this.stderr = '';
     const child = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
