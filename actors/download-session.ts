@@ -242,7 +242,7 @@ export class DownloadSession {
         signal: abort.signal,
         onProgress: (p) => sendBack({ type: 'fetch.progress', ...p }),
         onSourceEvent: (e) => {
-          if (e.kind !== 'chunk') this.log.info(`source ${e.kind}`, { from: e.peerId, detail: e.detail });
+          if (e.kind !== 'chunk') this.log.info(`source ${e.kind}`, { from: e.peerId, ...(e.detail ? { detail: e.detail } : {}) });
         },
       });
       await partial.close();

@@ -88,6 +88,9 @@ export class PartialDownload {
         const { size } = await fh.stat();
         // a part file that is not the size we left it cannot back the bitfield
         if (bits && size !== manifest.size) bits = undefined;
+        // a part file of the right size but no usable state (e.g. the disk was full when the state
+        // was due): claim every chunk and let the re-hash below keep the ones that are really there
+        if (!bits && size === manifest.size && size > 0) bits = new Uint8Array(Math.ceil(manifest.hashes.length / 8)).fill(0xff);
         if (size !== manifest.size) await fh.truncate(manifest.size);
         if (!(await PartialDownload.loadManifest(chunksDir, fileId))) await writeAtomically(paths.manifest, encodeManifest(manifest));
         const download = new PartialDownload(fh, opts, bits ?? new Uint8Array(Math.ceil(manifest.hashes.length / 8)));
@@ -300,6 +303,9 @@ export class PartialDownload {
       } catch (err) {
         this.dirty = true;
         this.failure = toP2PError(err);
+        // a stale state file would hide chunks written since: without one, a resume re-checks
+        // the whole part file (unlink works even on a full disk)
+        await rm(this.paths.state, { force: true }).catch(() => undefined);
       }
     });
     return this.persistChain;

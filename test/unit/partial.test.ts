@@ -177,3 +177,19 @@ test('a resume re-hashes claimed chunks and drops those whose bytes were lost', 
   for (const i of second.missing()) await second.writeChunk(i, slicesOf(data, i));
   t.true((await readFile(await second.join(join(dir, 'downloads')))).equals(data));
 });
+
+test('a part file without a usable state file is re-checked chunk by chunk', async (t) => {
+  const dir = await tempDir(t);
+  const chunksDir = join(dir, 'downloads', 'chunks');
+  const { data, manifest, fileId } = makeFile(4 * CHUNK + 10);
+  const first = await PartialDownload.open({ chunksDir, fileId, manifest, name: 'x.bin' });
+  for (const i of [1, 4]) await first.writeChunk(i, slicesOf(data, i));
+  await first.close();
+  // the state file is lost (e.g. the disk was full when it was due)
+  const { rm } = await import('node:fs/promises');
+  await rm(join(chunksDir, `${fileId}.state`));
+  const second = await PartialDownload.open({ chunksDir, fileId, manifest, name: 'x.bin' });
+  t.teardown(() => second.close());
+  t.deepEqual(second.missing(), [0, 2, 3]);
+  t.deepEqual(second.resumeCheck, { claimed: 5, kept: 2 });
+});
