@@ -36,6 +36,7 @@ import type { Manifest } from '../src/store/manifest.js';
 import { BadRequestError, NotFoundError, P2PError } from '../src/errors.js';
 import { DownloadSession } from './download-session.js';
 import { readTrace } from '../src/store/traces.js';
+import { PeerIdentity } from '../src/identity.js';
 
 /** Plain options of a peer (from config + flags). */
 export interface PeerOptions {
@@ -62,6 +63,8 @@ export class Peer {
   private library!: Library;
   private server!: ChunkServer;
   private history!: DownloadHistory;
+  /** signs announces, heartbeats and byes: the tracker binds our id to this key */
+  private identity!: PeerIdentity;
   private readonly sessions = new Map<string, DownloadSession>();
   private readonly finishedInfo: StoredDownload[] = [];
   private readonly fileLocks = new Map<string, Promise<void>>();
@@ -95,6 +98,7 @@ export class Peer {
     this.peerId = await this.loadPeerId();
     this.log = this.components.logger.child({ actor: 'peer', peerId: this.peerId });
     this.history = new DownloadHistory(join(this.paths.meta, 'downloads.json'));
+    this.identity = await PeerIdentity.loadOrCreate(join(this.paths.meta, 'identity.key'));
     this.library = new Library(
       { logger: this.log },
       { dir: this.options.dir, minChunkSize: this.options.peer.minChunkSize, maxChunks: this.options.peer.maxChunks, followExternalSymlinks: this.options.followExternalSymlinks },
@@ -140,7 +144,7 @@ export class Peer {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.started) publish(this.components.nc, this.subjects.bye, { v: PROTOCOL_VERSION, peerId: this.peerId }, this.log);
+    if (this.started) publish(this.components.nc, this.subjects.bye, { v: PROTOCOL_VERSION, peerId: this.peerId }, this.log, this.sign);
     for (const sub of this.subs) sub.unsubscribe();
     await Promise.all([...this.sessions.values()].filter((d) => !d.finished).map((d) => d.halt()));
     await this.saveHistory();
@@ -173,8 +177,15 @@ export class Peer {
 
   // ---- tracker side ----------------------------------------------------------------------
 
-  private trackerRequest<T>(subject: string, message: unknown, schema: Parameters<typeof request>[3]): Promise<T> {
-    return request(this.components.nc, subject, message, schema, { timeoutMs: 3000, who: 'tracker', noResponders: () => new P2PError('NO_SOURCES', 'no tracker is answering') }) as Promise<T>;
+  private readonly sign = (subject: string, payload: Uint8Array) => this.identity.sign(subject, payload);
+
+  private trackerRequest<T>(subject: string, message: unknown, schema: Parameters<typeof request>[3], signed = false): Promise<T> {
+    return request(this.components.nc, subject, message, schema, {
+      timeoutMs: 3000,
+      who: 'tracker',
+      noResponders: () => new P2PError('NO_SOURCES', 'no tracker is answering'),
+      sign: signed ? this.sign : undefined,
+    }) as Promise<T>;
   }
 
   /** Announce every file, in batches that keep each message small. */
@@ -193,7 +204,7 @@ export class Peer {
 
   private async sendAnnounce(files: FileMeta[], removed: string[], replace: boolean): Promise<void> {
     const msg: AnnounceRequest = { v: PROTOCOL_VERSION, peerId: this.peerId, endpoint: this.endpoint, replace, files, removed };
-    await this.trackerRequest(this.subjects.announce, msg, Ack);
+    await this.trackerRequest(this.subjects.announce, msg, Ack, true);
   }
 
   private async heartbeat(): Promise<void> {
@@ -203,6 +214,7 @@ export class Peer {
         this.subjects.heartbeat,
         { v: PROTOCOL_VERSION, peerId: this.peerId, endpoint: this.endpoint, fileCount: this.library.count() },
         HeartbeatReply,
+        true,
       );
       if (!reply.known) {
         this.log.info('tracker does not know us, re-announcing');

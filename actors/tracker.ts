@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
-import { publish, serve, listen } from '../src/transport/bus.js';
+import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
+import { IdentityBindings, SIG_HEADERS, verifySignature } from '../src/identity.js';
 import { subjects, type Subjects } from '../src/protocol/subjects.js';
 import { MAX_MESSAGE_BYTES } from '../src/protocol/codec.js';
 import {
@@ -41,6 +42,11 @@ export interface TrackerOptions {
   trackerId?: string;
   /** most sources returned per lookup match (the freshest ones) */
   maxSourcesPerMatch?: number;
+  /**
+   * Refuse announces, heartbeats and byes that are not signed (default true). Signed ones are
+   * always checked: a peer id belongs to the key that first signed for it.
+   */
+  requireSignatures?: boolean;
 }
 
 const DEFAULT_MAX_SOURCES = 1000;
@@ -64,10 +70,11 @@ export class Tracker {
   private sweepTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
+  private readonly bindings = new IdentityBindings();
 
   constructor(components: TrackerComponents, options: TrackerOptions) {
     this.trackerId = options.trackerId ?? `tracker-${randomBytes(4).toString('hex')}`;
-    this.options = { maxSourcesPerMatch: DEFAULT_MAX_SOURCES, ...options, trackerId: this.trackerId };
+    this.options = { maxSourcesPerMatch: DEFAULT_MAX_SOURCES, requireSignatures: true, ...options, trackerId: this.trackerId };
     this.nc = components.nc;
     this.clock = components.clock ?? { now: () => Date.now() };
     this.registry = components.registry ?? new MemoryRegistry();
@@ -82,12 +89,12 @@ export class Tracker {
     const s = this.subjects;
     const queue = s.trackerQueue;
     this.subs = [
-      serve(this.nc, s.announce, AnnounceRequest, (m) => this.onAnnounce(m), { queue, log: this.log, what: 'announce' }),
-      serve(this.nc, s.heartbeat, HeartbeatRequest, (m) => this.onHeartbeat(m), { queue, log: this.log, what: 'heartbeat' }),
+      serve(this.nc, s.announce, AnnounceRequest, (m, meta) => this.onAnnounce(m, meta), { queue, log: this.log, what: 'announce' }),
+      serve(this.nc, s.heartbeat, HeartbeatRequest, (m, meta) => this.onHeartbeat(m, meta), { queue, log: this.log, what: 'heartbeat' }),
       serve(this.nc, s.lookup, LookupRequest, (m) => this.onLookup(m), { queue, log: this.log, what: 'lookup' }),
       serve(this.nc, s.list, ListRequest, (m) => this.onList(m), { queue, log: this.log, what: 'list' }),
       // no queue group: every tracker forgets a departing peer
-      listen(this.nc, s.bye, Bye, (m) => this.onBye(m), { log: this.log, what: 'bye' }),
+      listen(this.nc, s.bye, Bye, (m, meta) => this.onBye(m, meta), { log: this.log, what: 'bye' }),
     ];
     // subscriptions must reach the server before peers react to the hello
     await this.nc.flush();
@@ -115,14 +122,22 @@ export class Tracker {
     if (this.started) this.log.info('tracker stopped');
   }
 
-  private onAnnounce(m: AnnounceRequest): Ack {
+  /** The message must be signed by the key this peer id is bound to (bound on first use). */
+  private authorize(peerId: string, meta: MessageMeta): void {
+    if (!this.options.requireSignatures && !meta.headers?.has(SIG_HEADERS.sig)) return;
+    this.bindings.check(peerId, verifySignature(meta.subject, meta.data, meta.headers, this.clock.now()));
+  }
+
+  private onAnnounce(m: AnnounceRequest, meta: MessageMeta): Ack {
+    this.authorize(m.peerId, meta);
     const joined = this.registry.announce(m, this.clock.now());
     if (joined) this.log.info('peer joined', { peerId: m.peerId, host: m.endpoint.host, port: m.endpoint.port });
     this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
     return { v: PROTOCOL_VERSION, ok: true };
   }
 
-  private onHeartbeat(m: HeartbeatRequest): HeartbeatReply {
+  private onHeartbeat(m: HeartbeatRequest, meta: MessageMeta): HeartbeatReply {
+    this.authorize(m.peerId, meta);
     const known = this.registry.heartbeat(m.peerId, m.endpoint, this.clock.now());
     this.log.debug('heartbeat', { peerId: m.peerId, known });
     return { v: PROTOCOL_VERSION, ok: true, known };
@@ -148,7 +163,13 @@ export class Tracker {
     return { v: PROTOCOL_VERSION, ok: true, total: page.total, files, peers: this.registry.peerCount() };
   }
 
-  private onBye(m: Bye): void {
+  private onBye(m: Bye, meta: MessageMeta): void {
+    try {
+      this.authorize(m.peerId, meta);
+    } catch (err) {
+      this.log.warn('bye refused', { peerId: m.peerId, err: (err as Error).message });
+      return;
+    }
     if (this.registry.drop(m.peerId)) this.log.info('peer left', { peerId: m.peerId });
     else this.log.debug('bye from unknown peer', { peerId: m.peerId });
   }

@@ -1,7 +1,7 @@
 // The NATS side of every actor: connect, serve a request subject with validation and error
 // replies, request with typed replies, publish and subscribe to validated messages. Wraps the
 // `nats` client's errors into ours at this boundary.
-import { connect, type NatsConnection, type Subscription, type ConnectionOptions } from 'nats';
+import { connect, type MsgHdrs, type NatsConnection, type Subscription, type ConnectionOptions } from 'nats';
 import type { z } from 'zod';
 import type { Logger } from 'winston';
 import { decode, decodeRaw, encode, errorReply } from '../protocol/codec.js';
@@ -63,6 +63,13 @@ export function watchConnection(nc: NatsConnection, log: Logger): void {
   })().catch(() => undefined);
 }
 
+/** The raw message beside its decoded form, for handlers that check signatures. */
+export interface MessageMeta {
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs | undefined;
+}
+
 export interface ServeOptions {
   queue?: string;
   log: Logger;
@@ -78,7 +85,7 @@ export function serve<S extends z.ZodType>(
   nc: NatsConnection,
   subject: string,
   schema: S,
-  handler: (msg: z.output<S>) => Promise<unknown> | unknown,
+  handler: (msg: z.output<S>, meta: MessageMeta) => Promise<unknown> | unknown,
   opts: ServeOptions,
 ): Subscription {
   return nc.subscribe(subject, {
@@ -92,7 +99,7 @@ export function serve<S extends z.ZodType>(
         let reply: unknown;
         try {
           const input = decode(schema, m.data, opts.what);
-          reply = await handler(input);
+          reply = await handler(input, { subject: m.subject, data: m.data, headers: m.headers });
         } catch (e) {
           const p = toP2PError(e);
           if (p.code === 'INTERNAL') opts.log.error('handler failed', { subject, err: p.message, stack: (e as Error).stack });
@@ -115,7 +122,7 @@ export function listen<S extends z.ZodType>(
   nc: NatsConnection,
   subject: string,
   schema: S,
-  handler: (msg: z.output<S>, subject: string) => void | Promise<void>,
+  handler: (msg: z.output<S>, meta: MessageMeta) => void | Promise<void>,
   opts: ServeOptions,
 ): Subscription {
   return nc.subscribe(subject, {
@@ -133,7 +140,7 @@ export function listen<S extends z.ZodType>(
         return;
       }
       Promise.resolve()
-        .then(() => handler(input, m.subject))
+        .then(() => handler(input, { subject: m.subject, data: m.data, headers: m.headers }))
         .catch((e) => opts.log.error('handler failed', { subject: m.subject, err: (e as Error).message }));
     },
   });
@@ -145,6 +152,8 @@ export interface RequestOptions {
   who: string;
   /** error to throw when nobody is subscribed (default: BrokerUnavailable-ish UnknownPeer) */
   noResponders?: () => P2PError;
+  /** headers for the encoded payload (e.g. a signature) */
+  sign?: (subject: string, payload: Uint8Array) => MsgHdrs;
 }
 
 /** Request/reply with a typed, validated answer; `{ ok:false }` replies become our errors. */
@@ -157,7 +166,8 @@ export async function request<S extends z.ZodType>(
 ): Promise<z.output<S>> {
   let data: Uint8Array;
   try {
-    const m = await nc.request(subject, encode(message), { timeout: opts.timeoutMs });
+    const payload = encode(message);
+    const m = await nc.request(subject, payload, { timeout: opts.timeoutMs, headers: opts.sign?.(subject, payload) });
     data = m.data;
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -177,9 +187,10 @@ export async function request<S extends z.ZodType>(
 }
 
 /** Publish, never throwing (a closed connection is logged). */
-export function publish(nc: NatsConnection, subject: string, message: unknown, log: Logger): void {
+export function publish(nc: NatsConnection, subject: string, message: unknown, log: Logger, sign?: RequestOptions['sign']): void {
   try {
-    nc.publish(subject, encode(message));
+    const payload = encode(message);
+    nc.publish(subject, payload, sign ? { headers: sign(subject, payload) } : undefined);
   } catch (err) {
     log.debug('publish failed', { subject, err: (err as Error).message });
   }

@@ -17,6 +17,7 @@ import { chooseChunkSize, fileIdOf, hashFile } from '../../src/store/manifest.js
 import { encode, decodeRaw } from '../../src/protocol/codec.js';
 import { subjects } from '../../src/protocol/subjects.js';
 import { createLogger } from '../../src/logger.js';
+import { PeerIdentity } from '../../src/identity.js';
 
 const scope = new Scope();
 test.after.always(() => scope.run());
@@ -55,13 +56,9 @@ test.serial('a crafted announce with a traversal name cannot write outside downl
   const { port } = await server.start();
   scope.teardown(() => server.stop());
   const name = '../../../escape.bin';
-  const reply = decodeRaw(
-    (await nc.request(
-      s.announce,
-      encode({ v: 1, peerId: 'mallory', endpoint: { host: '127.0.0.1', port }, replace: true, files: [{ fileId, name, size: content.length, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length }], removed: [] }),
-      { timeout: 3000 },
-    )).data,
-  ) as { ok: boolean };
+  const payload = encode({ v: 1, peerId: 'mallory', endpoint: { host: '127.0.0.1', port }, replace: true, files: [{ fileId, name, size: content.length, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length }], removed: [] });
+  const headers = PeerIdentity.ephemeral().sign(s.announce, payload);
+  const reply = decodeRaw((await nc.request(s.announce, payload, { headers, timeout: 3000 })).data) as { ok: boolean };
   t.true(reply.ok);
   const r = await cli(['get', name, '--peer', 'bob', '--json', '--timeout', '30']);
   t.is(r.code, 0, r.stderr);

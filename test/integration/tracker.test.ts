@@ -22,6 +22,7 @@ import {
 } from '../../src/protocol/messages.js';
 import { ProtocolError, UnknownPeerError } from '../../src/errors.js';
 import { startNats } from '../helpers/nats.js';
+import { PeerIdentity } from '../../src/identity.js';
 
 const WAIT_MS = 5000;
 
@@ -93,12 +94,20 @@ function announceOf(peerId: string, port: number, files: FileMeta[]): AnnounceRe
 }
 
 const opts = { timeoutMs: 2000, who: 'tracker' };
-const announce = (x: Setup, req: AnnounceRequest) => request(x.client, x.s.announce, req, Ack, opts);
+/** every test peer signs with its own key, as real peers do */
+const identities = new Map<string, PeerIdentity>();
+const identityOf = (peerId: string) => identities.get(peerId) ?? identities.set(peerId, PeerIdentity.ephemeral()).get(peerId)!;
+const signedBy = (peerId: string) => ({ ...opts, sign: (subject: string, payload: Uint8Array) => identityOf(peerId).sign(subject, payload) });
+const bye = (x: Setup, peerId: string) => {
+  const payload = encode({ v: 1, peerId });
+  x.client.publish(x.s.bye, payload, { headers: identityOf(peerId).sign(x.s.bye, payload) });
+};
+const announce = (x: Setup, req: AnnounceRequest) => request(x.client, x.s.announce, req, Ack, signedBy(req.peerId));
 const lookupId = (x: Setup, fileId: string) => request(x.client, x.s.lookup, { v: 1, fileId }, LookupReply, opts);
 const lookupName = (x: Setup, name: string) => request(x.client, x.s.lookup, { v: 1, name }, LookupReply, opts);
 const list = (x: Setup) => request(x.client, x.s.list, { v: 1 }, ListReply, opts);
 const heartbeat = (x: Setup, peerId: string, port: number) =>
-  request(x.client, x.s.heartbeat, { v: 1, peerId, endpoint: { host: '127.0.0.1', port }, fileCount: 1 }, HeartbeatReply, opts);
+  request(x.client, x.s.heartbeat, { v: 1, peerId, endpoint: { host: '127.0.0.1', port }, fileCount: 1 }, HeartbeatReply, signedBy(peerId));
 const sourcesOf = async (x: Setup, fileId: string) =>
   ((await lookupId(x, fileId)).matches[0]?.sources ?? []).map((src) => src.peerId).sort();
 const logged = (x: Setup, message: string, fields: Record<string, unknown> = {}) =>
@@ -176,7 +185,7 @@ test('bye drops the peer at once', async (t) => {
   const x = await setup(t);
   await announce(x, announceOf('alice', 7001, [file(1)]));
   await announce(x, announceOf('bob', 7002, [file(1)]));
-  x.client.publish(x.s.bye, encode({ v: 1, peerId: 'alice' }));
+  bye(x, 'alice');
   await waitFor(async () => (await sourcesOf(x, file(1).fileId)).join() === 'bob', 'alice to leave');
   t.true(logged(x, 'peer left', { peerId: 'alice' }));
   t.is((await list(x)).peers, 1);
@@ -211,7 +220,7 @@ test('a garbage publish on bye is dropped and the tracker keeps running', async 
   x.client.publish(x.s.bye, encode({ v: 1, peerId: 'not a valid id!' }));
   await waitFor(() => x.logs.filter((e) => e.message === 'message dropped' && e.subject === x.s.bye).length === 2, 'both drops');
   t.deepEqual(await sourcesOf(x, file(1).fileId), ['alice']);
-  x.client.publish(x.s.bye, encode({ v: 1, peerId: 'alice' }));
+  bye(x, 'alice');
   await waitFor(async () => (await list(x)).peers === 0, 'a valid bye after the garbage');
   t.pass();
 });
@@ -222,4 +231,38 @@ test('stop is idempotent and leaves nobody answering', async (t) => {
   await x.tracker.stop();
   await t.throwsAsync(list(x), { instanceOf: UnknownPeerError });
   t.is(x.logs.filter((e) => e.message === 'tracker stopped').length, 1);
+});
+
+test('a peer id belongs to the key that first signed for it: strangers, replays and forgeries are refused', async (t) => {
+  const x = await setup(t);
+  const req = announceOf('alice', 7001, [file(1)]);
+  await announce(x, req);
+  // unsigned
+  await t.throwsAsync(request(x.client, x.s.announce, announceOf('bob', 7002, [file(2)]), Ack, opts), { code: 'PERMISSION_DENIED', message: /not signed/ });
+  // another key claiming alice
+  const mallory = PeerIdentity.ephemeral();
+  const forged = announceOf('alice', 6666, [file(3)]);
+  await t.throwsAsync(
+    request(x.client, x.s.announce, forged, Ack, { ...opts, sign: (subject, payload) => mallory.sign(subject, payload) }),
+    { code: 'PERMISSION_DENIED', message: /belongs to another identity/ },
+  );
+  // a replay of alice's own signed message
+  const payload = encode(announceOf('alice', 7001, [file(1)]));
+  const headers = identityOf('alice').sign(x.s.announce, payload);
+  t.like(decodeRaw((await x.client.request(x.s.announce, payload, { headers, timeout: 2000 })).data) as object, { ok: true });
+  t.like(decodeRaw((await x.client.request(x.s.announce, payload, { headers, timeout: 2000 })).data) as object, { ok: false, code: 'PERMISSION_DENIED' });
+  // alice's signature on different bytes
+  const tampered = encode(announceOf('alice', 6666, [file(3)]));
+  t.like(decodeRaw((await x.client.request(x.s.announce, tampered, { headers: identityOf('alice').sign(x.s.announce, payload), timeout: 2000 })).data) as object, {
+    ok: false,
+    code: 'PERMISSION_DENIED',
+  });
+  // a bye signed by someone else does not drop alice
+  const byePayload = encode({ v: 1, peerId: 'alice' });
+  x.client.publish(x.s.bye, byePayload, { headers: mallory.sign(x.s.bye, byePayload) });
+  await waitFor(() => logged(x, 'bye refused', { peerId: 'alice' }), 'the forged bye refused');
+  t.deepEqual(await sourcesOf(x, file(1).fileId), ['alice']);
+  t.deepEqual((await lookupId(x, file(3).fileId)).matches, [], 'nothing of the forgeries was registered');
+  const src = (await lookupId(x, file(1).fileId)).matches[0]!.sources[0]!;
+  t.is(src.endpoint.port, 7001);
 });

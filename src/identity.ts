@@ -1,0 +1,110 @@
+// A peer's signing identity (Ed25519, kept in DIR/.p2p/identity.key) and the signature that
+// travels in NATS headers with announces, heartbeats and byes, so the tracker can bind a peer id
+// to the key that first announced it: nobody else can announce, refresh or drop that id.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { headers as natsHeaders, type MsgHdrs } from 'nats';
+import { PermissionDeniedError } from './errors.js';
+
+/** Header names (NATS headers, so the msgpack payload is signed byte for byte as sent). */
+export const SIG_HEADERS = { key: 'p2p-key', ts: 'p2p-ts', sig: 'p2p-sig' } as const;
+/** Signatures older or newer than this (ms) are refused: bounds replays and clock skew. */
+export const MAX_SKEW_MS = 5 * 60_000;
+
+function signedBytes(subject: string, ts: number, payload: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`p2p-sig/1\n${subject}\n${ts}\n`, 'utf8'), payload]);
+}
+
+/** Holds the private key; signs outgoing messages with strictly increasing timestamps. */
+export class PeerIdentity {
+  private lastTs = 0;
+  /** base64url of the raw 32-byte public key */
+  readonly publicKey: string;
+
+  private constructor(private readonly key: KeyObject) {
+    this.publicKey = createPublicKey(key).export({ format: 'jwk' }).x!;
+  }
+
+  /** Load DIR/.p2p/identity.key, or create it (mode 0600) on first start. */
+  static async loadOrCreate(file: string): Promise<PeerIdentity> {
+    try {
+      return new PeerIdentity(createPrivateKey(await readFile(file, 'utf8')));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const { privateKey } = generateKeyPairSync('ed25519');
+    await writeFile(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+    return new PeerIdentity(privateKey);
+  }
+
+  /** A fresh identity in memory (tests). */
+  static ephemeral(): PeerIdentity {
+    return new PeerIdentity(generateKeyPairSync('ed25519').privateKey);
+  }
+
+  /** Headers carrying key, timestamp and signature over subject + timestamp + payload. */
+  sign(subject: string, payload: Uint8Array, now = Date.now()): MsgHdrs {
+    const ts = Math.max(now, this.lastTs + 1);
+    this.lastTs = ts;
+    const h = natsHeaders();
+    h.set(SIG_HEADERS.key, this.publicKey);
+    h.set(SIG_HEADERS.ts, String(ts));
+    h.set(SIG_HEADERS.sig, sign(null, signedBytes(subject, ts, payload), this.key).toString('base64url'));
+    return h;
+  }
+}
+
+/** A verified signer: its public key and the message's timestamp. */
+export interface Signer {
+  key: string;
+  ts: number;
+}
+
+/** Check the signature headers of a message; throws PermissionDeniedError when absent or wrong. */
+export function verifySignature(subject: string, payload: Uint8Array, h: MsgHdrs | undefined, now = Date.now()): Signer {
+  const key = h?.get(SIG_HEADERS.key) ?? '';
+  const tsText = h?.get(SIG_HEADERS.ts) ?? '';
+  const sig = h?.get(SIG_HEADERS.sig) ?? '';
+  if (!key || !tsText || !sig) throw new PermissionDeniedError('message is not signed (p2p-key, p2p-ts, p2p-sig headers)');
+  if (!/^[A-Za-z0-9_-]{43}$/.test(key) || !/^\d{1,16}$/.test(tsText) || sig.length > 200) throw new PermissionDeniedError('malformed signature headers');
+  const ts = Number(tsText);
+  if (Math.abs(now - ts) > MAX_SKEW_MS) throw new PermissionDeniedError('signature timestamp too far from now (check the clock)');
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key }, format: 'jwk' });
+  } catch {
+    throw new PermissionDeniedError('signature key is not an Ed25519 public key');
+  }
+  if (!verify(null, signedBytes(subject, ts, payload), publicKey, Buffer.from(sig, 'base64url'))) {
+    throw new PermissionDeniedError('bad signature');
+  }
+  return { key, ts };
+}
+
+/**
+ * Trust on first use: the first key that signs for a peer id owns it while this tracker runs.
+ * Later messages for that id must carry the same key and a newer timestamp (no replays).
+ */
+export class IdentityBindings {
+  private readonly byPeer = new Map<string, { key: string; lastTs: number }>();
+
+  constructor(private readonly maxEntries = 200_000) {}
+
+  /** Throws PermissionDeniedError if `peerId` belongs to another key or the message is a replay. */
+  check(peerId: string, signer: Signer): void {
+    const bound = this.byPeer.get(peerId);
+    if (!bound) {
+      // bounded: the oldest bindings go first when a flood of new ids arrives
+      if (this.byPeer.size >= this.maxEntries) this.byPeer.delete(this.byPeer.keys().next().value!);
+      this.byPeer.set(peerId, { key: signer.key, lastTs: signer.ts });
+      return;
+    }
+    if (bound.key !== signer.key) throw new PermissionDeniedError(`peer id ${peerId} belongs to another identity`);
+    if (signer.ts <= bound.lastTs) throw new PermissionDeniedError(`replayed or out-of-order message for ${peerId}`);
+    bound.lastTs = signer.ts;
+  }
+
+  get size(): number {
+    return this.byPeer.size;
+  }
+}
