@@ -1,7 +1,7 @@
 // One download inside a peer: runs the pure download machine with the peer's real I/O provided
 // (tracker lookup over NATS, chunk fetch over TCP, atomic join), records every transition to
 // DIR/.p2p/traces/<downloadId>.jsonl and publishes it and the progress on NATS.
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { constants as fsConstants, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'winston';
@@ -100,7 +100,10 @@ export class DownloadSession {
 
   start(): void {
     const { config } = this.deps;
-    this.trace = createWriteStream(join(this.deps.tracesDir, `${this.id}.jsonl`), { flags: 'a' });
+    // O_NOFOLLOW: a symlink planted in traces/ is refused, never written through
+    const traceFile = join(this.deps.tracesDir, `${this.id}.jsonl`);
+    const fd = openSync(traceFile, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
+    this.trace = createWriteStream(traceFile, { fd });
     this.trace.on('error', (err) => this.log.warn('trace write failed', { err: err.message }));
     const machine = downloadMachine.provide({
       actors: {

@@ -2,7 +2,7 @@
 // announces and heartbeats to the tracker, takes download intents over NATS and runs one
 // download machine (DownloadSession) per intent, answers status and trace requests.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
@@ -33,10 +33,11 @@ import { ChunkServer } from '../src/transport/chunk-server.js';
 import { Library, toMeta, type LibraryFile } from '../src/store/library.js';
 import { DownloadHistory, type StoredDownload } from '../src/store/history.js';
 import type { Manifest } from '../src/store/manifest.js';
-import { BadRequestError, NotFoundError, P2PError } from '../src/errors.js';
+import { BadRequestError, NotFoundError, P2PError, toP2PError } from '../src/errors.js';
 import { DownloadSession } from './download-session.js';
 import { readTrace } from '../src/store/traces.js';
 import { PeerIdentity } from '../src/identity.js';
+import { ensureRealDir, writeFileAtomic } from '../src/store/fence.js';
 
 /** Plain options of a peer (from config + flags). */
 export interface PeerOptions {
@@ -94,7 +95,9 @@ export class Peer {
   /** Create folders, index files, listen for chunks, announce, take intents, resume downloads. */
   async start(): Promise<void> {
     const { nc } = this.components;
-    for (const d of Object.values(this.paths)) await mkdir(d, { recursive: true });
+    // everything we write lives in real directories, never behind a planted symlink
+    await mkdir(this.paths.shared, { recursive: true });
+    for (const d of [this.paths.downloads, this.paths.chunks, this.paths.meta, this.paths.traces]) await ensureRealDir(d);
     this.peerId = await this.loadPeerId();
     this.log = this.components.logger.child({ actor: 'peer', peerId: this.peerId });
     this.history = new DownloadHistory(join(this.paths.meta, 'downloads.json'));
@@ -161,7 +164,7 @@ export class Peer {
   private async loadPeerId(): Promise<string> {
     const file = join(this.paths.meta, 'peer-id');
     if (this.options.peerId) {
-      await writeFile(file, this.options.peerId + '\n');
+      await writeFileAtomic(file, this.options.peerId + '\n');
       return this.options.peerId;
     }
     try {
@@ -171,7 +174,7 @@ export class Peer {
       // first start
     }
     const id = `peer-${randomBytes(4).toString('hex')}`;
-    await writeFile(file, id + '\n');
+    await writeFileAtomic(file, id + '\n');
     return id;
   }
 
@@ -320,7 +323,13 @@ export class Peer {
       throw new BadRequestError(`download id ${downloadId} is already used on this peer`);
     }
     const session = this.newSession({ downloadId, target: m.target, maxRetries: m.maxRetries ?? this.options.download.maxRetries });
-    session.start();
+    try {
+      session.start();
+    } catch (err) {
+      // e.g. a symlink planted as its trace file: refuse the intent, leave no zombie behind
+      this.sessions.delete(downloadId);
+      throw toP2PError(err);
+    }
     downloadId = session.id;
     return { v: PROTOCOL_VERSION, ok: true, downloadId, attached: false };
   }
@@ -358,7 +367,12 @@ export class Peer {
       }
       this.log.info('resuming download', { downloadId: d.downloadId, target: d.target });
       const seq = await readTrace(join(this.paths.traces, `${d.downloadId}.jsonl`), 1).then((t) => t.lastSeq + 1).catch(() => 0);
-      this.newSession({ downloadId: d.downloadId, target: d.target, maxRetries: d.maxRetries ?? this.options.download.maxRetries, startedAt: d.startedAt, seq }).start();
+      try {
+        this.newSession({ downloadId: d.downloadId, target: d.target, maxRetries: d.maxRetries ?? this.options.download.maxRetries, startedAt: d.startedAt, seq }).start();
+      } catch (err) {
+        this.sessions.delete(d.downloadId);
+        this.log.warn('cannot resume download', { downloadId: d.downloadId, err: (err as Error).message });
+      }
     }
   }
 

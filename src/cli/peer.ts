@@ -1,9 +1,9 @@
 // `p2p peer --dir DIR`: run a peer actor until Ctrl-C.
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Peer } from '../../actors/peer.js';
 import { createLogger } from '../logger.js';
+import { assertNotSymlink, ensureRealDir } from '../store/fence.js';
 import { connectBus, watchConnection } from '../transport/bus.js';
 import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
 import { closeLogger } from './tracker.js';
@@ -37,7 +37,8 @@ export function peerCommand(program: Command): void {
         if (opts.host !== undefined) (over.peer as Record<string, unknown>).host = opts.host;
         const config = configFrom(cmd, over);
         const dir = resolve(opts.dir);
-        mkdirSync(join(dir, '.p2p'), { recursive: true });
+        await ensureRealDir(join(dir, '.p2p'));
+        await assertNotSymlink(join(dir, '.p2p', 'log.jsonl'));
         const logger = createLogger({ level: config.logLevel, file: join(dir, '.p2p', 'log.jsonl') });
         const nc = await connectBus({ url: config.nats.url, name: `p2p-peer ${opts.id ?? dir}`, reconnect: true, extra: natsAuth(config) });
         watchConnection(nc, logger.child({ actor: 'bus' }));
@@ -55,7 +56,15 @@ export function peerCommand(program: Command): void {
             followExternalSymlinks: opts.followSymlinks,
           },
         );
-        await peer.start();
+        try {
+          await peer.start();
+        } catch (err) {
+          // nothing may keep the process alive after a failed start
+          await peer.stop().catch(() => undefined);
+          await nc.close().catch(() => undefined);
+          await closeLogger(logger);
+          throw err;
+        }
         logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` });
         await untilSignal(async () => {
           await peer.stop();

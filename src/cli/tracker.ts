@@ -23,7 +23,15 @@ export function trackerCommand(program: Command): void {
           { nc, logger },
           { prefix: config.prefix, ttlMs: config.tracker.ttlMs, sweepMs: config.tracker.sweepMs, trackerId: opts.id },
         );
-        await tracker.start();
+        try {
+          await tracker.start();
+        } catch (err) {
+          // nothing may keep the process alive after a failed start
+          await tracker.stop().catch(() => undefined);
+          await nc.close().catch(() => undefined);
+          await closeLogger(logger);
+          throw err;
+        }
         logger.info('tracker ready', { actor: 'tracker', nats: config.nats.url, prefix: config.prefix, ttlMs: config.tracker.ttlMs });
         await untilSignal(async () => {
           await tracker.stop();

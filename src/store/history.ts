@@ -1,6 +1,7 @@
 // Persisted download intents and their outcome (DIR/.p2p/downloads.json): unfinished ones are
 // resumed when the peer starts again; finished ones stay listed by `p2p status` (the last 200).
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './fence.js';
 import { z } from 'zod';
 import { DownloadInfo } from '../protocol/messages.js';
 
@@ -38,9 +39,7 @@ export class DownloadHistory {
       const all = downloads();
       const running = all.filter((d) => d.status === 'running');
       const finished = all.filter((d) => d.status !== 'running').slice(-KEEP_FINISHED);
-      const tmp = `${this.file}.tmp`;
-      await writeFile(tmp, JSON.stringify({ version: 1, downloads: [...finished, ...running] }));
-      await rename(tmp, this.file);
+      await writeFileAtomic(this.file, JSON.stringify({ version: 1, downloads: [...finished, ...running] }));
     });
     return this.writing.catch(() => undefined);
   }

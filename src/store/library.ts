@@ -1,7 +1,8 @@
 // The files a peer can serve: everything under DIR/shared/ (recursively) and its finished
 // downloads in DIR/downloads/. Hashes are cached in DIR/.p2p/hash-cache.json by path+size+mtime
 // so a restart does not rehash unchanged files; `scan()` picks up added, changed and removed files.
-import { readFile, readdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { writeFileAtomic } from './fence.js';
 import { join, relative, sep } from 'node:path';
 import type { Logger } from 'winston';
 import type { FileMeta } from '../protocol/messages.js';
@@ -250,10 +251,8 @@ export class Library {
   private async saveCache(): Promise<void> {
     if (!this.cacheDirty) return;
     this.cacheDirty = false;
-    const tmp = `${this.cacheFile}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify({ version: CACHE_VERSION, entries: Object.fromEntries(this.cache) }));
-      await rename(tmp, this.cacheFile);
+      await writeFileAtomic(this.cacheFile, JSON.stringify({ version: CACHE_VERSION, entries: Object.fromEntries(this.cache) }));
     } catch (err) {
       this.components.logger.warn('cannot save hash cache', { err: (err as Error).message });
     }

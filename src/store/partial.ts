@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { BadRequestError, ManifestMismatchError, P2PError, toP2PError } from '../errors.js';
 import { chunkCount, chunkLength, decodeManifest, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
 import { safeBaseName, uniqueName } from './names.js';
+import { writeFileAtomic } from './fence.js';
 
 const FILE_ID = /^[0-9a-f]{64}$/;
 const MAX_SIDE_FILE_BYTES = 32 * 1024 * 1024;
@@ -83,7 +84,7 @@ export class PartialDownload {
     try {
       await mkdir(chunksDir, { recursive: true });
       let bits = await readState(paths.state, fileId, manifest);
-      const fh = await open(paths.part, constants.O_RDWR | constants.O_CREAT, 0o644);
+      const fh = await open(paths.part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
       try {
         const { size } = await fh.stat();
         // a part file that is not the size we left it cannot back the bitfield
@@ -149,6 +150,16 @@ export class PartialDownload {
 
   verifiedCount(): number {
     return this.verified;
+  }
+
+  /** A copy of the bitfield of verified chunks (bit i of byte i >> 3, least significant first). */
+  bitfield(): Uint8Array {
+    return Uint8Array.from(this.bits);
+  }
+
+  /** The temp file the chunks are written to (served to other peers while downloading). */
+  get partPath(): string {
+    return this.paths.part;
   }
 
   verifiedBytes(): number {
@@ -345,15 +356,7 @@ async function readSmallFile(path: string): Promise<Buffer | undefined> {
 
 /** Write to a temp name, (fdatasync,) rename over: readers see the old or the new bytes, never half. */
 async function writeAtomically(path: string, bytes: Buffer, sync = true): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(bytes);
-    if (sync) await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+  await writeFileAtomic(path, bytes, { sync });
 }
 
 async function writeAll(fh: FileHandle, slices: Buffer[], position: number, total: number): Promise<void> {
