@@ -104,7 +104,14 @@ export function natsAuth(config: Config): Partial<ConnectionOptions> {
 
 /** A short-lived client connection for CLI commands: fails fast with a clear message. */
 export async function clientConnection(config: Config): Promise<{ nc: NatsConnection; subjects: Subjects }> {
-  const nc = await connectBus({ url: config.nats.url, name: 'p2p-cli', reconnect: false, timeoutMs: 3000, extra: natsAuth(config) });
+  // the first connect fails fast; once connected, ride out a broker restart of up to a minute
+  const nc = await connectBus({
+    url: config.nats.url,
+    name: 'p2p-cli',
+    reconnect: true,
+    timeoutMs: 3000,
+    extra: { ...natsAuth(config), maxReconnectAttempts: 120, reconnectTimeWait: 500 },
+  });
   return { nc, subjects: subjects(config.prefix) };
 }
 
