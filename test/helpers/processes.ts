@@ -53,7 +53,8 @@ export async function startDaemon(
       }
     });
   }
-  // if the test worker dies, take the child with it
+  // if the test worker dies, take the child with it (one listener per child: raise the cap)
+  process.setMaxListeners(Math.max(process.getMaxListeners(), 100));
   const onParentExit = () => child.kill('SIGKILL');
   process.once('exit', onParentExit);
   const exited = new Promise<number | null>((resolve) =>
