@@ -19,7 +19,9 @@ import type { Config } from '../config/index.js';
 import { PROTOCOL_VERSION, type DownloadInfo, type FileMeta, type Source, type TraceEntry } from '../src/protocol/messages.js';
 import type { Subjects } from '../src/protocol/subjects.js';
 import { publish } from '../src/transport/bus.js';
-import { fetchFile, fetchManifest } from '../src/transport/fetcher.js';
+import { fetchManifest, startFetch, type FetchOutcome } from '../src/transport/fetcher.js';
+import type { FairThrottle } from '../src/transport/rate-limit.js';
+import type { SwarmAvailability } from './availability.js';
 import { PartialDownload } from '../src/store/partial.js';
 import type { Manifest } from '../src/store/manifest.js';
 import { toP2PError, ManifestMismatchError } from '../src/errors.js';
@@ -32,6 +34,10 @@ export interface SessionDeps {
   peerId: string;
   config: Config['download'];
   chunksDir: string;
+  /** serves our partial download to others, announces its chunks, finds sources live */
+  availability: SwarmAvailability;
+  /** the peer's download cap (undefined: unlimited) */
+  downloadCap?: FairThrottle;
   downloadsDir: string;
   tracesDir: string;
   /** resolve a target (name or fileId) to a file, its sources (not us) and our local copy if any */
@@ -58,6 +64,8 @@ export class DownloadSession {
   private readonly log: Logger;
   private readonly finishedWaiters: Array<() => void> = [];
   private manifest: Manifest | undefined;
+  /** the fetched download, kept open for the join: reopening would re-hash every chunk */
+  private joinable: PartialDownload | undefined;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -138,6 +146,8 @@ export class DownloadSession {
   async halt(): Promise<void> {
     this.halting = true;
     this.actor?.stop();
+    await this.joinable?.close().catch(() => undefined);
+    this.joinable = undefined;
     await new Promise<void>((resolve) => (this.trace ? this.trace.end(resolve) : resolve()));
   }
 
@@ -200,6 +210,8 @@ export class DownloadSession {
       if (info.status === 'failed') this.log.warn('download failed', { error: info.error });
       else this.log.info('download finished', { status: info.status, path: info.path, bytes: info.totalBytes });
       this.trace?.end();
+      void this.joinable?.close().catch(() => undefined);
+      this.joinable = undefined;
       for (const w of this.finishedWaiters.splice(0)) w();
     }
   }
@@ -232,7 +244,9 @@ export class DownloadSession {
       if (partial.resumeCheck.claimed > 0) {
         this.log.info('resuming from verified chunks', { claimed: partial.resumeCheck.claimed, kept: partial.resumeCheck.kept, total: file.chunkCount });
       }
-      const outcome = await fetchFile({
+      // others may fetch our verified chunks while we download (partial seeding)
+      const shared = this.deps.availability.share(partial);
+      const fetch = startFetch({
         fileId: file.fileId,
         manifest,
         sources,
@@ -247,9 +261,26 @@ export class DownloadSession {
         onSourceEvent: (e) => {
           if (e.kind !== 'chunk') this.log.info(`source ${e.kind}`, { from: e.peerId, ...(e.detail ? { detail: e.detail } : {}) });
         },
+        onVerified: (index) => shared.gained(index),
+        throttle: this.deps.downloadCap,
       });
-      await partial.close();
-      partial = undefined;
+      // peers holding or downloading this file join the fetch as they show up, with what they have
+      const unwatch = this.deps.availability.watch(file.fileId, file.chunkCount, (source, change) => fetch.updateSource(source, change));
+      let outcome: FetchOutcome;
+      try {
+        outcome = await fetch.done;
+      } finally {
+        unwatch();
+        shared.close();
+      }
+      if (outcome.outcome === 'complete' && !abort.signal.aborted) {
+        void this.joinable?.close().catch(() => undefined);
+        this.joinable = partial;
+        partial = undefined;
+      } else {
+        await partial.close();
+        partial = undefined;
+      }
       if (abort.signal.aborted) return;
       if (outcome.outcome === 'complete') sendBack({ type: 'fetch.complete' });
       else sendBack({ type: 'fetch.exhausted', reason: outcome.reason });
@@ -271,7 +302,9 @@ export class DownloadSession {
   private async runJoin(file: FileMeta): Promise<JoinResult> {
     const manifest = this.manifest ?? (await PartialDownload.loadManifest(this.deps.chunksDir, file.fileId));
     if (!manifest) throw new ManifestMismatchError('manifest lost before join');
-    const partial = await PartialDownload.open({ chunksDir: this.deps.chunksDir, fileId: file.fileId, manifest, name: file.name });
+    const ready = this.joinable?.fileId === file.fileId && this.joinable.isComplete() ? this.joinable : undefined;
+    this.joinable = undefined;
+    const partial = ready ?? (await PartialDownload.open({ chunksDir: this.deps.chunksDir, fileId: file.fileId, manifest, name: file.name }));
     try {
       const path = await partial.join(this.deps.downloadsDir);
       await this.deps.onJoined(path, manifest, file);

@@ -35,6 +35,8 @@ import { DownloadHistory, type StoredDownload } from '../src/store/history.js';
 import type { Manifest } from '../src/store/manifest.js';
 import { BadRequestError, NotFoundError, P2PError, toP2PError } from '../src/errors.js';
 import { DownloadSession } from './download-session.js';
+import { SwarmAvailability } from './availability.js';
+import { FairThrottle } from '../src/transport/rate-limit.js';
 import { readTrace } from '../src/store/traces.js';
 import { PeerIdentity } from '../src/identity.js';
 import { ensureRealDir, writeFileAtomic } from '../src/store/fence.js';
@@ -63,6 +65,9 @@ export class Peer {
   private log: Logger;
   private library!: Library;
   private server!: ChunkServer;
+  private availability!: SwarmAvailability;
+  /** the download cap shared by every download of this peer (undefined: unlimited) */
+  private downloadCap: FairThrottle | undefined;
   private history!: DownloadHistory;
   /** signs announces, heartbeats and byes: the tracker binds our id to this key */
   private identity!: PeerIdentity;
@@ -110,18 +115,29 @@ export class Peer {
     await this.library.scan({ settle: false });
 
     const bindHost = this.options.listen || (this.options.host ? '0.0.0.0' : '127.0.0.1');
+    const { uploadBps, downloadBps, uploadSlots } = this.options.peer;
+    this.downloadCap = downloadBps > 0 ? new FairThrottle({ rateBps: downloadBps }) : undefined;
     this.server = new ChunkServer(
       {
         logger: this.log.child({ actor: 'chunk-server' }),
         resolve: (fileId) => {
           const f = this.library.get(fileId);
-          return f ? { fileId: f.fileId, path: f.path, manifest: f.manifest } : undefined;
+          if (f) return { fileId: f.fileId, path: f.path, manifest: f.manifest };
+          // a download in progress: its verified chunks only
+          const partial = this.availability.partial(fileId);
+          return partial ? { fileId, path: partial.partPath, manifest: partial.manifest, has: (i) => partial.has(i) } : undefined;
         },
+        throttle: uploadBps > 0 ? new FairThrottle({ rateBps: uploadBps }) : undefined,
       },
-      { host: bindHost, port: this.options.port, maxConnections: this.options.peer.maxConnections, idleTimeoutMs: this.options.peer.idleTimeoutMs },
+      { host: bindHost, port: this.options.port, maxConnections: this.options.peer.maxConnections, idleTimeoutMs: this.options.peer.idleTimeoutMs, uploadSlots },
+    );
+    this.availability = new SwarmAvailability(
+      { nc, logger: this.log, subjects: this.subjects },
+      { peerId: this.peerId, endpoint: () => this.endpoint, holds: (fileId) => this.library.get(fileId)?.manifest.hashes.length },
     );
     const { port } = await this.server.start();
     this.endpoint = { host: this.options.host || (bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost), port };
+    this.availability.start();
 
     const s = this.subjects;
     const opts = (what: string) => ({ log: this.log, what });
@@ -149,6 +165,7 @@ export class Peer {
     for (const t of this.timers) clearInterval(t);
     if (this.started) publish(this.components.nc, this.subjects.bye, { v: PROTOCOL_VERSION, peerId: this.peerId }, this.log, this.sign);
     for (const sub of this.subs) sub.unsubscribe();
+    this.availability?.stop();
     await Promise.all([...this.sessions.values()].filter((d) => !d.finished).map((d) => d.halt()));
     await this.saveHistory();
     await this.server?.stop();
@@ -301,6 +318,8 @@ export class Peer {
         peerId: this.peerId,
         config: this.options.download,
         chunksDir: this.paths.chunks,
+        availability: this.availability,
+        downloadCap: this.downloadCap,
         downloadsDir: this.paths.downloads,
         tracesDir: this.paths.traces,
         lookup: (t) => this.lookup(t),
@@ -355,6 +374,7 @@ export class Peer {
   private async onJoined(path: string, manifest: Manifest, file: FileMeta): Promise<void> {
     const entry = await this.library.addDownloaded(path, manifest, path.split('/').pop()!);
     this.log.info('now serving downloaded file', { name: entry.name, fileId: file.fileId });
+    this.availability.announceComplete(file.fileId, manifest.hashes.length);
     await this.announceChanges([entry], []);
   }
 

@@ -4,8 +4,14 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import defaults from './default.json' with { type: 'json' };
 import { ConfigError } from '../src/errors.js';
+import { parseBytes } from '../src/units.js';
 
 const Ms = z.coerce.number().int().min(1).max(86_400_000);
+/** bytes per second, 0 = unlimited; `20M`, `512K` accepted (binary multiples) */
+const Bps = z.preprocess(
+  (v) => (typeof v === 'string' || typeof v === 'number' ? (parseBytes(v) ?? v) : v),
+  z.number({ error: 'expected bytes per second, e.g. 20M, 512K or 1048576' }).int().min(0).max(Number.MAX_SAFE_INTEGER),
+);
 
 export const ConfigSchema = z.object({
   nats: z.object({
@@ -33,6 +39,12 @@ export const ConfigSchema = z.object({
     maxChunks: z.coerce.number().int().min(1).max(100_000),
     maxConnections: z.coerce.number().int().min(1).max(100_000),
     idleTimeoutMs: Ms,
+    /** upload cap in bytes/s shared by everyone we serve, 0 = unlimited */
+    uploadBps: Bps,
+    /** download cap in bytes/s over all our downloads, 0 = unlimited */
+    downloadBps: Bps,
+    /** downloaders served at once (more are told BUSY and retry), 0 = unlimited */
+    uploadSlots: z.coerce.number().int().min(0).max(100_000),
   }),
   download: z.object({
     retryBaseMs: Ms,

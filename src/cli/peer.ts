@@ -1,12 +1,13 @@
 // `p2p peer --dir DIR`: run a peer actor until Ctrl-C.
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { Peer } from '../../actors/peer.js';
 import { createLogger } from '../logger.js';
 import { assertNotSymlink, ensureRealDir } from '../store/fence.js';
 import { connectBus, watchConnection } from '../transport/bus.js';
 import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
 import { closeLogger } from './tracker.js';
+import { parseBytes } from '../units.js';
 
 interface PeerFlags {
   dir: string;
@@ -15,6 +16,18 @@ interface PeerFlags {
   host?: string;
   listen?: string;
   followSymlinks?: boolean;
+  uploadLimit?: number;
+  downloadLimit?: number;
+  uploadSlots?: number;
+}
+
+/** A bytes-per-second flag: `20M`, `512K`, `1048576` (K = 1024), 0 = unlimited. */
+function rateOption(name: string): (value: string) => number {
+  return (value: string) => {
+    const n = parseBytes(value);
+    if (n === undefined) throw new InvalidArgumentError(`${name} must be bytes per second, e.g. 20M, 512K or 1048576 (0 = unlimited)`);
+    return n;
+  };
 }
 
 export function peerCommand(program: Command): void {
@@ -27,6 +40,9 @@ export function peerCommand(program: Command): void {
     .option('--host <addr>', 'address other peers use to reach this one (LAN IP); the chunk server then listens on all interfaces')
     .option('--listen <addr>', 'address the chunk server binds (default: 127.0.0.1, or 0.0.0.0 with --host)')
     .option('--follow-symlinks', 'share symlinks in shared/ that point outside it')
+    .option('--upload-limit <bytes/s>', 'upload cap shared by everyone we serve, e.g. 20M or 512K (0 = unlimited)', rateOption('--upload-limit'))
+    .option('--download-limit <bytes/s>', 'download cap over all our downloads, e.g. 20M (0 = unlimited)', rateOption('--download-limit'))
+    .option('--upload-slots <n>', 'downloaders served at once; others are told BUSY and retry (0 = unlimited)', intOption('--upload-slots', 0, 100_000))
     .action(
       action(async (opts: PeerFlags, cmd: Command) => {
         if (opts.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.id)) {
@@ -35,6 +51,9 @@ export function peerCommand(program: Command): void {
         const over: Record<string, unknown> = { peer: {} };
         if (opts.port !== undefined) (over.peer as Record<string, unknown>).port = opts.port;
         if (opts.host !== undefined) (over.peer as Record<string, unknown>).host = opts.host;
+        if (opts.uploadLimit !== undefined) (over.peer as Record<string, unknown>).uploadBps = opts.uploadLimit;
+        if (opts.downloadLimit !== undefined) (over.peer as Record<string, unknown>).downloadBps = opts.downloadLimit;
+        if (opts.uploadSlots !== undefined) (over.peer as Record<string, unknown>).uploadSlots = opts.uploadSlots;
         const config = configFrom(cmd, over);
         const dir = resolve(opts.dir);
         await ensureRealDir(join(dir, '.p2p'));

@@ -221,3 +221,43 @@ export const TraceReply = z.object({
   finished: z.boolean(),
 });
 export type TraceReply = z.infer<typeof TraceReply>;
+
+// ---- swarm: who has which chunks -----------------------------------------------------------
+
+/** Most ranges in one `gained` list; a peer with more to say sends its whole bitfield instead. */
+export const MAX_GAINED_RANGES = 4096;
+const MAX_CHUNKS = 1_000_000;
+
+/** Half-open range of chunk indexes `[start, end)`. */
+export const ChunkRange = z
+  .tuple([z.number().int().min(0).max(MAX_CHUNKS), z.number().int().min(1).max(MAX_CHUNKS)])
+  .refine(([start, end]) => start < end, 'a range must not be empty');
+
+/**
+ * peer → downloaders of the file (publish on `avail.<fileId>`): which chunks it can serve now.
+ * Exactly one of: `complete: true` (every chunk), `bitfield` (all verified chunks: bit i is bit
+ * i mod 8, least significant first, of byte ⌊i / 8⌋), or `gained` (chunks verified since its last
+ * message). At most one message per 250 ms per file and peer, so it stays small and rare.
+ */
+export const ChunkAvailability = z
+  .object({
+    v: Version,
+    peerId: PeerId,
+    endpoint: Endpoint,
+    fileId: FileId,
+    chunkCount: z.number().int().nonnegative().max(MAX_CHUNKS),
+    complete: z.boolean(),
+    bitfield: z.instanceof(Uint8Array).optional(),
+    gained: z.array(ChunkRange).max(MAX_GAINED_RANGES).optional(),
+  })
+  .refine((m) => [m.complete, m.bitfield !== undefined, m.gained !== undefined].filter(Boolean).length === 1, 'give exactly one of complete, bitfield or gained')
+  .refine((m) => m.bitfield === undefined || m.bitfield.length === Math.ceil(m.chunkCount / 8), 'bitfield length does not match chunkCount')
+  .refine((m) => (m.gained ?? []).every(([, end]) => end <= m.chunkCount), 'a gained range goes past chunkCount');
+export type ChunkAvailability = z.infer<typeof ChunkAvailability>;
+
+/**
+ * downloader → everyone (publish on `avail.<fileId>.query`): who has chunks of this file? Every
+ * peer holding or downloading it answers by publishing its ChunkAvailability on `avail.<fileId>`.
+ */
+export const AvailabilityQuery = z.object({ v: Version, peerId: PeerId, fileId: FileId });
+export type AvailabilityQuery = z.infer<typeof AvailabilityQuery>;

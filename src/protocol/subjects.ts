@@ -15,6 +15,12 @@ export interface Subjects {
   trace(peerId: string): string;
   progressOf(peerId: string, downloadId: string): string;
   traceOf(peerId: string, downloadId: string): string;
+  /** chunk availability of one file (ChunkAvailability, publish) */
+  avail(fileId: string): string;
+  /** "who has chunks of this file?" (AvailabilityQuery, publish) */
+  availQuery(fileId: string): string;
+  /** every file's availability queries (a peer answers for what it holds) */
+  availQueries: string;
   /** the queue group trackers share so that exactly one answers each request */
   trackerQueue: string;
 }
@@ -24,6 +30,11 @@ const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 function token(kind: string, value: string): string {
   if (!TOKEN.test(value)) throw new TypeError(`invalid ${kind} for a subject: ${JSON.stringify(value)}`);
   return value;
+}
+
+function fileToken(fileId: string): string {
+  if (!/^[0-9a-f]{64}$/.test(fileId)) throw new TypeError(`invalid fileId for a subject: ${JSON.stringify(fileId)}`);
+  return fileId;
 }
 
 /** Build the subject set for `prefix` (dot-separated tokens of [A-Za-z0-9_-]). */
@@ -44,6 +55,9 @@ export function subjects(prefix = 'p2p'): Subjects {
     status: (peer) => `${p}.peer.${token('peer id', peer)}.status`,
     trace: (peer) => `${p}.peer.${token("peer id", peer)}.traces`,
     progressOf: (peer, dl) => `${p}.peer.${token('peer id', peer)}.progress.${token('download id', dl)}`,
+    avail: (fileId) => `${p}.avail.${fileToken(fileId)}`,
+    availQuery: (fileId) => `${p}.avail.${fileToken(fileId)}.query`,
+    availQueries: `${p}.avail.*.query`,
     traceOf: (peer, dl) => `${p}.peer.${token('peer id', peer)}.trace.${token('download id', dl)}`,
     trackerQueue: `${p}.trackers`,
   };

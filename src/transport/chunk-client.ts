@@ -1,10 +1,13 @@
 // One TCP connection to one source's chunk server, many requests in flight. Chunk bodies are
 // hashed slice by slice as they arrive and handed over as those same slices, never concatenated.
+// A request times out when the connection has been silent that long while it was out (so a
+// capped source, slow but moving, is not taken for a dead one); a download cap pauses reads.
 import { createHash, type Hash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Logger } from 'winston';
 import {
   BadRequestError,
+  CancelledError,
   ChunkHashMismatchError,
   errorFromCode,
   P2PError,
@@ -14,20 +17,23 @@ import {
 } from '../errors.js';
 import { encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
 import { decodeManifest, HASH_BYTES, MAX_CHUNK_SIZE, type Manifest } from '../store/manifest.js';
+import type { FairThrottle } from './rate-limit.js';
 
 export interface PeerConnectionOptions {
-  /** connect timeout, and the time each request may take to be fully answered */
+  /** connect timeout, and how long the connection may stay silent while a request is out */
   timeoutMs: number;
   logger: Logger;
   /** largest chunk this connection will accept (the manifest's chunk size) */
   maxChunkBytes: number;
+  /** the peer's download cap, shared by its connections (none: unlimited) */
+  throttle?: FairThrottle;
 }
 
 interface Waiter<T> {
   reqId: number;
   resolve: (value: T) => void;
   reject: (err: P2PError) => void;
-  timer: NodeJS.Timeout;
+  sentAt: number;
 }
 
 interface PendingChunk extends Waiter<Buffer[]> {
@@ -58,6 +64,10 @@ export class PeerConnection {
   private closedWith: P2PError | undefined;
   /** an ERROR frame with reqId 0: the server's reason for closing (e.g. BUSY) */
   private remoteError: P2PError | undefined;
+  /** last time bytes arrived (or our own cap let reads go on) */
+  private lastHeard = Date.now();
+  private pausedByCap = false;
+  private readonly watchdog: NodeJS.Timeout;
 
   private constructor(
     private readonly socket: Socket,
@@ -72,6 +82,8 @@ export class PeerConnection {
     socket.on('data', (input: Buffer) => this.onData(input));
     socket.on('error', (err) => this.log.debug('chunk client socket error', { remote, err: err.message }));
     socket.on('close', () => this.failAll(this.remoteError ?? new PeerUnreachableError(`${remote} closed the connection`)));
+    this.watchdog = setInterval(() => this.checkSilence(), Math.max(20, Math.min(1000, opts.timeoutMs / 4)));
+    this.watchdog.unref();
   }
 
   /** Connect; PeerTimeoutError or PeerUnreachableError if that does not work within timeoutMs. */
@@ -115,16 +127,26 @@ export class PeerConnection {
    * `expectedHash` (ChunkHashMismatchError otherwise). A body of another length than
    * `expectedLength` is a protocol violation: that request fails and the connection closes.
    */
-  getChunk(fileId: string, index: number, expectedLength: number, expectedHash: Buffer): Promise<Buffer[]> {
+  getChunk(fileId: string, index: number, expectedLength: number, expectedHash: Buffer, signal?: AbortSignal): Promise<Buffer[]> {
     if (!Number.isInteger(expectedLength) || expectedLength < 0 || expectedLength > this.opts.maxChunkBytes) {
       return Promise.reject(new BadRequestError(`chunk length ${expectedLength} exceeds this connection's limit`));
     }
     if (expectedHash.length !== HASH_BYTES) return Promise.reject(new BadRequestError('expected hash must be 32 bytes'));
-    return this.request<Buffer[]>(
-      (reqId, id) => encodeGetChunk(reqId, id, index),
+    if (signal?.aborted) return Promise.reject(new CancelledError(`request for chunk ${index} cancelled`));
+    let reqId = 0;
+    const answer = this.request<Buffer[]>(
+      (id, file) => encodeGetChunk(id, file, index),
       fileId,
-      (waiter) => ({ ...waiter, kind: 'chunk', index, expectedLength, expectedHash, hash: undefined, slices: [] }),
+      (waiter) => {
+        reqId = waiter.reqId;
+        return { ...waiter, kind: 'chunk', index, expectedLength, expectedHash, hash: undefined, slices: [] };
+      },
     );
+    if (!signal) return answer;
+    // cancelled (the endgame got it elsewhere): CANCEL goes to the server, a late body is skipped
+    const onAbort = () => this.abandon(reqId, new CancelledError(`request for chunk ${index} cancelled`));
+    signal.addEventListener('abort', onAbort, { once: true });
+    return answer.finally(() => signal.removeEventListener('abort', onAbort));
   }
 
   /** Close the connection; everything outstanding fails with PeerUnreachableError. Idempotent. */
@@ -142,8 +164,7 @@ export class PeerConnection {
       return Promise.reject(err);
     }
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => this.timeout(reqId), this.opts.timeoutMs);
-      this.pending.set(reqId, make({ reqId, resolve, reject, timer } as Waiter<T>));
+      this.pending.set(reqId, make({ reqId, resolve, reject, sentAt: Date.now() } as Waiter<T>));
       this.send(frame);
     });
   }
@@ -169,16 +190,42 @@ export class PeerConnection {
     return this.nextReqId;
   }
 
-  private timeout(reqId: number): void {
+  /** Fail requests out while the connection has been silent for timeoutMs. */
+  private checkSilence(): void {
+    if (this.pausedByCap || this.pending.size === 0) return;
+    const now = Date.now();
+    for (const p of [...this.pending.values()]) {
+      if (now - Math.max(p.sentAt, this.lastHeard) >= this.opts.timeoutMs) {
+        this.abandon(p.reqId, new PeerTimeoutError(`${this.remote} sent nothing for ${this.opts.timeoutMs} ms while request ${p.reqId} was out`));
+      }
+    }
+  }
+
+  /** Give up on a request: tell the server (CANCEL), skip the rest of its body if it is streaming. */
+  private abandon(reqId: number, err: P2PError): void {
     const p = this.pending.get(reqId);
     if (!p) return;
     this.pending.delete(reqId);
     if (this.current === p) this.current = undefined; // the rest of its body is skipped
-    if (!this.closedWith) this.socket.write(encodeCancel(reqId));
-    p.reject(new PeerTimeoutError(`${this.remote} did not answer request ${reqId} within ${this.opts.timeoutMs} ms`));
+    if (!this.closedWith) this.send(encodeCancel(reqId));
+    p.reject(err);
   }
 
   private onData(input: Buffer): void {
+    this.lastHeard = Date.now();
+    const cap = this.opts.throttle;
+    if (cap) {
+      const pauseMs = cap.consume(input.length);
+      if (pauseMs > 0 && !this.pausedByCap) {
+        this.pausedByCap = true;
+        this.socket.pause();
+        setTimeout(() => {
+          this.pausedByCap = false;
+          this.lastHeard = Date.now();
+          if (!this.closedWith) this.socket.resume();
+        }, pauseMs).unref();
+      }
+    }
     try {
       this.parser.push(input, (event) => this.onFrame(event));
     } catch (err) {
@@ -247,7 +294,6 @@ export class PeerConnection {
     if (!p) return undefined;
     if (kind && p.kind !== kind) throw new ProtocolError(`${this.remote} answered request ${reqId} with the wrong frame`);
     this.pending.delete(reqId);
-    clearTimeout(p.timer);
     return p as Extract<Pending, { kind: K }>;
   }
 
@@ -255,13 +301,11 @@ export class PeerConnection {
     if (!this.closedWith) {
       this.closedWith = err;
       this.socket.destroy();
+      clearInterval(this.watchdog);
     }
     const all = [...this.pending.values()];
     this.pending.clear();
     this.current = undefined;
-    for (const p of all) {
-      clearTimeout(p.timer);
-      p.reject(this.closedWith);
-    }
+    for (const p of all) p.reject(this.closedWith);
   }
 }

@@ -1,11 +1,20 @@
 // Serves chunks (and manifests) of the files `resolve` knows over direct TCP: chunks are read
 // into pooled buffers behind their frame header and written with one write, with backpressure.
+// Upload slots bound the downloaders served at once (others are told BUSY); an upload cap sends
+// chunks in slices as a shared throttle allows, the connections taking turns.
 import { createServer, type Server, type Socket } from 'node:net';
-import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'winston';
-import { IoError, toP2PError, type ErrorCode } from '../errors.js';
+import { toP2PError, type ErrorCode } from '../errors.js';
 import { CHUNK_HEADER_BYTES, encodeError, encodeManifestFrame, FrameParser, FrameType, writeChunkHeader, type FrameEvent } from '../protocol/frames.js';
 import { chunkLength, encodeManifest, type Manifest } from '../store/manifest.js';
+import { BufferPool, OpenFiles } from './file-reads.js';
+import type { FairThrottle } from './rate-limit.js';
+import { UploadSlots } from './upload-slots.js';
+
+/** Chunk bytes read ahead per connection at most (at least one chunk). */
+const READ_AHEAD_BYTES = 32 * 1024 * 1024;
+/** Bytes sent per throttle grant under an upload cap. */
+const SLICE_BYTES = 64 * 1024;
 
 /** A file this peer can serve; `has` limits a partially downloaded file to its verified chunks. */
 export interface ServedFile {
@@ -27,11 +36,16 @@ export interface ChunkServerOptions {
   maxQueuedPerConnection?: number;
   /** open file handles kept (default 16) */
   openFiles?: number;
+  /** downloaders (connections) served at once, 0 = unlimited (default 0) */
+  uploadSlots?: number;
 }
 
 export interface ChunkServerComponents {
   logger: Logger;
   resolve: (fileId: string) => ServedFile | undefined;
+  /** the peer's upload cap, shared by every connection (none: unlimited) */
+  throttle?: FairThrottle;
+  now?: () => number;
 }
 
 interface ChunkJob {
@@ -47,6 +61,8 @@ interface Connection {
   active: number;
   closed: boolean;
   remote: string;
+  /** throttled sends go one chunk at a time per connection (slices of two chunks must not mix) */
+  sending: Promise<void>;
 }
 
 /** The data-plane server of one peer. Construct, `start()`, and `stop()` (idempotent). */
@@ -59,20 +75,26 @@ export class ChunkServer {
   private readonly refused = new Set<Socket>();
   private readonly pool: BufferPool;
   private readonly files: OpenFiles;
-  private served = { chunks: 0, bytes: 0 };
+  private readonly throttle: FairThrottle | undefined;
+  private readonly slots: UploadSlots;
+  private served = { chunks: 0, bytes: 0, busy: 0 };
   private stopped = false;
 
   constructor(components: ChunkServerComponents, options: ChunkServerOptions) {
     this.log = components.logger.child({ actor: 'chunk-server' });
     this.resolve = components.resolve;
-    this.opts = { maxInFlightPerConnection: 8, maxQueuedPerConnection: 256, openFiles: 16, ...options };
+    this.throttle = components.throttle;
+    // under a cap, chunks wait for their turn: reading far ahead would only hold memory
+    const readAhead = components.throttle ? 2 : 8;
+    this.opts = { maxInFlightPerConnection: readAhead, maxQueuedPerConnection: 256, openFiles: 16, uploadSlots: 0, ...options };
+    this.slots = new UploadSlots({ max: this.opts.uploadSlots, now: components.now ?? (() => performance.now()) });
     this.pool = new BufferPool(this.opts.maxInFlightPerConnection * 2);
     this.files = new OpenFiles(this.opts.openFiles);
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
-  /** Chunks and bytes served so far; connections open now. */
-  get stats(): { chunks: number; bytes: number; connections: number } {
+  /** Chunks and bytes served so far, requests refused BUSY (no free slot); connections open now. */
+  get stats(): { chunks: number; bytes: number; busy: number; connections: number } {
     return { ...this.served, connections: this.connections.size };
   }
 
@@ -119,6 +141,7 @@ export class ChunkServer {
       active: 0,
       closed: false,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      sending: Promise.resolve(),
     };
     this.connections.add(conn);
     socket.setTimeout(this.opts.idleTimeoutMs, () => {
@@ -129,6 +152,8 @@ export class ChunkServer {
       conn.closed = true;
       conn.queue.length = 0;
       this.connections.delete(conn);
+      this.slots.release(conn);
+      this.throttle?.forget(conn);
     });
     socket.on('drain', () => this.pump(conn));
     socket.on('data', (input: Buffer) => {
@@ -164,6 +189,10 @@ export class ChunkServer {
     }
     if (event.index >= file.manifest.hashes.length) return this.sendError(conn, event.reqId, 'BAD_REQUEST', 'chunk index out of range');
     if (file.has && !file.has(event.index)) return this.sendError(conn, event.reqId, 'NOT_FOUND', 'chunk not available yet');
+    if (!this.slots.ask(conn, () => conn.queue.length > 0 || conn.active > 0)) {
+      this.served.busy++;
+      return this.sendError(conn, event.reqId, 'BUSY', 'every upload slot is taken, retry later');
+    }
     conn.queue.push({ reqId: event.reqId, file, index: event.index });
   }
 
@@ -174,7 +203,7 @@ export class ChunkServer {
   /** Start reads while there is room; stop reading requests while the answers cannot flow. */
   private pump(conn: Connection): void {
     const { socket } = conn;
-    while (!conn.closed && conn.queue.length > 0 && conn.active < this.opts.maxInFlightPerConnection && !socket.writableNeedDrain) {
+    while (!conn.closed && conn.queue.length > 0 && conn.active < this.readAhead(conn.queue[0]!) && !socket.writableNeedDrain) {
       conn.active++;
       void this.serveChunk(conn, conn.queue.shift()!);
     }
@@ -182,6 +211,11 @@ export class ChunkServer {
     const full = conn.queue.length >= this.opts.maxQueuedPerConnection || socket.writableNeedDrain;
     if (full && !socket.isPaused()) socket.pause();
     else if (!full && socket.isPaused()) socket.resume();
+  }
+
+  /** Chunks read ahead per connection: the configured count, but at most ~32 MiB of big chunks. */
+  private readAhead(job: ChunkJob): number {
+    return Math.min(this.opts.maxInFlightPerConnection, Math.max(1, Math.floor(READ_AHEAD_BYTES / job.file.manifest.chunkSize)));
   }
 
   private async serveChunk(conn: Connection, job: ChunkJob): Promise<void> {
@@ -194,10 +228,15 @@ export class ChunkServer {
       if (conn.closed) return;
       writeChunkHeader(buf, job.reqId, job.index, length);
       handedOff = true;
+      const frame = buf.subarray(0, CHUNK_HEADER_BYTES + length);
       // the buffer goes back to the pool only once the socket is done with it
-      conn.socket.write(buf.subarray(0, CHUNK_HEADER_BYTES + length), () => this.finished(conn, buf));
-      this.served.chunks++;
-      this.served.bytes += length;
+      const done = () => this.finished(conn, buf);
+      if (this.throttle) conn.sending = conn.sending.then(() => this.sendThrottled(conn, frame, done, length));
+      else {
+        conn.socket.write(frame, done);
+        this.served.chunks++;
+        this.served.bytes += length;
+      }
     } catch (err) {
       const e = toP2PError(err);
       this.log.warn('chunk read failed', { fileId: job.file.fileId, index: job.index, code: e.code, err: e.message });
@@ -207,99 +246,32 @@ export class ChunkServer {
     }
   }
 
+  /**
+   * Send one chunk frame in slices, each when the shared throttle gives this connection its turn.
+   * Never rejects (it is chained per connection); `done` runs exactly once.
+   */
+  private async sendThrottled(conn: Connection, frame: Buffer, done: () => void, length: number): Promise<void> {
+    try {
+      for (let at = 0; at < frame.length; at += SLICE_BYTES) {
+        const end = Math.min(frame.length, at + SLICE_BYTES);
+        await this.throttle!.acquire(conn, end - at);
+        if (conn.closed) return done();
+        if (end < frame.length) conn.socket.write(frame.subarray(at, end));
+        else conn.socket.write(frame.subarray(at, end), done);
+      }
+      this.served.chunks++;
+      this.served.bytes += length;
+    } catch (err) {
+      // a frame cut short cannot be resumed: the connection goes (the client asks again elsewhere)
+      this.log.warn('throttled send failed', { remote: conn.remote, err: (err as Error).message });
+      conn.socket.destroy();
+      done();
+    }
+  }
+
   private finished(conn: Connection, buf: Buffer): void {
     this.pool.release(buf);
     conn.active--;
     this.pump(conn);
   }
-}
-
-/** Reusable send buffers, one free list per capacity (chunk size + header). */
-class BufferPool {
-  private readonly free = new Map<number, Buffer[]>();
-  constructor(private readonly perSize: number) {}
-
-  acquire(capacity: number): Buffer {
-    return this.free.get(capacity)?.pop() ?? Buffer.allocUnsafeSlow(capacity);
-  }
-
-  release(buf: Buffer): void {
-    let list = this.free.get(buf.length);
-    if (!list) {
-      // keep only a few sizes around; files with other chunk sizes allocate afresh
-      if (this.free.size >= 4) this.free.delete(this.free.keys().next().value!);
-      list = [];
-      this.free.set(buf.length, list);
-    }
-    if (list.length < this.perSize) list.push(buf);
-  }
-}
-
-interface OpenFile {
-  handle: Promise<FileHandle>;
-  users: number;
-  /** dropped from the cache after an error; closed when its last user is done */
-  dead: boolean;
-}
-
-/** A small LRU of open read handles, keyed by fileId and path; checks the size at open. */
-class OpenFiles {
-  private readonly entries = new Map<string, OpenFile>();
-  constructor(private readonly max: number) {}
-
-  /** Read exactly `length` bytes at `position` into buf[at..]; a short file is an IoError. */
-  async read(file: ServedFile, buf: Buffer, at: number, length: number, position: number): Promise<void> {
-    const key = `${file.fileId}\0${file.path}`;
-    let entry = this.entries.get(key);
-    if (entry) this.entries.delete(key);
-    else entry = { handle: openChecked(file), users: 0, dead: false };
-    this.entries.set(key, entry);
-    entry.users++;
-    try {
-      const fh = await entry.handle;
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, at + got, length - got, position + got);
-        if (bytesRead === 0) throw new IoError(`${file.path} is shorter than its manifest`);
-        got += bytesRead;
-      }
-    } catch (err) {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
-      entry.dead = true;
-      throw err;
-    } finally {
-      entry.users--;
-      if (entry.dead && entry.users === 0) closeQuietly(entry);
-      this.evict();
-    }
-  }
-
-  private evict(): void {
-    for (const [key, entry] of this.entries) {
-      if (this.entries.size <= this.max) return;
-      if (entry.users > 0) continue;
-      this.entries.delete(key);
-      closeQuietly(entry);
-    }
-  }
-
-  async closeAll(): Promise<void> {
-    const all = [...this.entries.values()];
-    this.entries.clear();
-    await Promise.allSettled(all.map((e) => e.handle.then((fh) => fh.close())));
-  }
-}
-
-function closeQuietly(entry: OpenFile): void {
-  entry.handle.then((fh) => fh.close()).catch(() => undefined);
-}
-
-async function openChecked(file: ServedFile): Promise<FileHandle> {
-  const fh = await open(file.path, 'r');
-  const { size } = await fh.stat();
-  if (size !== file.manifest.size) {
-    await fh.close();
-    throw new IoError(`${file.path} changed on disk (size ${size}, manifest says ${file.manifest.size})`);
-  }
-  return fh;
 }

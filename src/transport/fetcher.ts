@@ -1,25 +1,38 @@
-// The chunk scheduler: downloads the missing chunks of one file from every source at once
-// (a shared queue, each connection pulls when it has a free slot), strikes and drops bad sources.
+// The chunk scheduler: downloads the missing chunks of one file from every source at once. The
+// ChunkPicker decides what to ask whom (rarest first, endgame); this file moves the requests:
+// one pipelined connection per source, strikes and drops, BUSY backoff, cancelling endgame
+// losers, writing verified chunks without waiting, and sources joining while it runs.
 import type { Logger } from 'winston';
-import { CancelledError, NotFoundError, P2PError, PeerUnreachableError, ProtocolError, toP2PError } from '../errors.js';
+import { BusyError, CancelledError, NotFoundError, P2PError, PeerUnreachableError, ProtocolError, toP2PError } from '../errors.js';
+import { bitfieldBytes, setBit } from '../protocol/bitfield.js';
 import type { Source } from '../protocol/messages.js';
 import { chunkLength, type Manifest } from '../store/manifest.js';
 import type { PartialDownload } from '../store/partial.js';
 import { PeerConnection } from './chunk-client.js';
+import type { FairThrottle } from './rate-limit.js';
+import { ChunkPicker, type HaveUpdate, type SourceHave } from './selection.js';
 
 /** What the fetcher reports: the download machine's `fetch.progress` payload (one definition). */
 export type { FetchProgress } from '../../machines/download.js';
 import type { FetchProgress } from '../../machines/download.js';
+export { fetchManifest } from './manifest-fetch.js';
 
-export type SourceEventKind = 'connected' | 'strike' | 'dropped' | 'chunk';
+/** Verified chunk bytes waiting for the disk at most (at least two chunks). */
+const PENDING_WRITE_BYTES = 64 * 1024 * 1024;
+/** NOT_FOUND answers a partial source may give in a row before the next one is a strike. */
+const MAX_MISSES = 32;
+
+export type SourceEventKind = 'connected' | 'strike' | 'dropped' | 'busy' | 'chunk';
 
 export interface FetchOptions {
   fileId: string;
   manifest: Manifest;
+  /** sources that have the whole file (from the tracker) */
   sources: Source[];
   partial: PartialDownload;
   /** requests in flight per source */
   pipeline: number;
+  /** connect timeout; a request fails when its connection is silent this long */
   chunkTimeoutMs: number;
   maxStrikes: number;
   progressMs: number;
@@ -27,8 +40,15 @@ export interface FetchOptions {
   signal: AbortSignal;
   onProgress: (p: FetchProgress) => void;
   onSourceEvent?: (e: { peerId: string; kind: SourceEventKind; detail?: string }) => void;
-  /** verified chunks waiting for the disk before we stop asking for more (default 2 × pipeline, ≥ 8) */
+  /** a chunk was verified and written (the peer tells the swarm) */
+  onVerified?: (index: number) => void;
+  /** verified chunks waiting for the disk before we stop asking for more (default max(8, 2 × pipeline), at most 64 MiB of them) */
   maxPendingWrites?: number;
+  /** the peer's download cap, shared by all its connections */
+  throttle?: FairThrottle;
+  /** a request out this long (at least) may be duplicated on an idle source (default 1000 ms) */
+  endgameMinMs?: number;
+  random?: () => number;
 }
 
 export type FetchOutcome = { outcome: 'complete' } | { outcome: 'exhausted'; reason: string };
@@ -36,8 +56,10 @@ export type FetchOutcome = { outcome: 'complete' } | { outcome: 'exhausted'; rea
 /** A running fetch: its result, and a way to feed it sources discovered meanwhile. */
 export interface FetchHandle {
   done: Promise<FetchOutcome>;
-  /** New sources join the running fetch; peerIds already seen (live or dropped) are ignored. */
+  /** Sources with the whole file join the running fetch (known ones are left as they are). */
   addSources(sources: Source[]): void;
+  /** What a source has now (a new one joins; a dropped one may come back unless it cheated). */
+  updateSource(source: Source, change: HaveUpdate): void;
 }
 
 interface SourceState {
@@ -45,13 +67,24 @@ interface SourceState {
   status: 'connecting' | 'live' | 'dropped';
   conn: PeerConnection | undefined;
   strikes: number;
-  inFlight: number;
+  /** chunk index → its request's cancel switch */
+  requests: Map<number, AbortController>;
+  /** said BUSY: not asked again before then */
+  busyUntil: number;
+  busyCount: number;
+  /** NOT_FOUND answers of a partial source since its last chunk */
+  misses: number;
+  /** dropped for bad answers: never taken back */
+  banned: boolean;
+  drops: number;
+  rejoinAt: number;
 }
 
 /**
  * Fetch every chunk `partial` is missing. Resolves `complete` (all verified and flushed) or
- * `exhausted` (every source dropped; verified chunks stay for a resume). Rejects with
- * CancelledError when `signal` aborts, DiskFullError/IoError when the disk fails.
+ * `exhausted` (every source dropped, or none had anything we need for chunkTimeoutMs; verified
+ * chunks stay for a resume). Rejects with CancelledError when `signal` aborts,
+ * DiskFullError/IoError when the disk fails.
  */
 export function fetchFile(opts: FetchOptions): Promise<FetchOutcome> {
   return startFetch(opts).done;
@@ -60,19 +93,14 @@ export function fetchFile(opts: FetchOptions): Promise<FetchOutcome> {
 export function startFetch(opts: FetchOptions): FetchHandle {
   const { manifest, partial, fileId, logger: log } = opts;
   const pipeline = Math.max(1, opts.pipeline);
-  const maxPendingWrites = opts.maxPendingWrites ?? Math.max(8, pipeline * 2);
+  // bounded in bytes too: with big chunks (big files) fewer wait, so memory stays flat
+  const maxPendingWrites = opts.maxPendingWrites ?? Math.max(2, Math.min(Math.max(8, pipeline * 2), Math.floor(PENDING_WRITE_BYTES / manifest.chunkSize)));
   const sources = new Map<string, SourceState>();
   const writes = new Set<Promise<void>>();
-  // failed chunks come first, each with the sources that failed it; then the rest in order,
-  // starting at a random point so downloaders of one file spread over it
-  const retry: number[] = [];
-  const failedBy = new Map<number, Set<string>>();
-  const missing = partial.missing();
-  const start = Math.floor(Math.random() * missing.length);
-  const order = [...missing.slice(start), ...missing.slice(0, start)];
-  let cursor = 0;
+  const picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: opts.random, endgameMinMs: opts.endgameMinMs });
   let finished = false;
   let lastReason = 'no sources';
+  let idleSince: number | undefined;
   const startedAt = Date.now();
   const startBytes = partial.verifiedBytes();
   let mark = { at: startedAt, bytes: startBytes };
@@ -80,7 +108,7 @@ export function startFetch(opts: FetchOptions): FetchHandle {
   const done = new Promise<FetchOutcome>((resolve, reject) => (settle = { resolve, reject }));
 
   const event = (peerId: string, kind: SourceEventKind, detail?: string) => opts.onSourceEvent?.({ peerId, kind, detail });
-  const liveIds = () => [...sources.values()].filter((s) => s.status === 'live').map((s) => s.source.peerId);
+  const live = () => [...sources.values()].filter((s) => s.status === 'live');
 
   const progress = (final: boolean): FetchProgress => {
     const now = Date.now();
@@ -88,7 +116,7 @@ export function startFetch(opts: FetchOptions): FetchHandle {
     const since = final ? { at: startedAt, bytes: startBytes } : mark;
     const rateBps = now > since.at ? Math.round(((bytes - since.bytes) * 1000) / (now - since.at)) : 0;
     mark = { at: now, bytes };
-    return { verifiedChunks: partial.verifiedCount(), totalChunks: manifest.hashes.length, bytes, sources: liveIds().length, rateBps };
+    return { verifiedChunks: partial.verifiedCount(), totalChunks: manifest.hashes.length, bytes, sources: live().length, rateBps };
   };
   const report = (final: boolean) => {
     try {
@@ -97,27 +125,20 @@ export function startFetch(opts: FetchOptions): FetchHandle {
       log.error('progress listener failed', { err: (err as Error).message });
     }
   };
-  const ticker = setInterval(() => report(false), opts.progressMs);
+  const ticker = setInterval(() => {
+    report(false);
+    fill(); // endgame duplicates become due with time
+    checkIdle();
+  }, opts.progressMs);
   ticker.unref();
-
-  /** The next chunk for `peerId`: not one it failed, unless every live source failed it. */
-  const take = (peerId: string): number | undefined => {
-    for (let i = 0; i < retry.length; i++) {
-      const index = retry[i]!;
-      const failed = failedBy.get(index);
-      if (!failed?.has(peerId) || liveIds().every((id) => failed.has(id))) {
-        retry.splice(i, 1);
-        return index;
-      }
-    }
-    return cursor < order.length ? order[cursor++] : undefined;
-  };
 
   const fill = () => {
     if (finished) return;
+    const now = Date.now();
     for (const s of sources.values()) {
-      while (s.status === 'live' && s.inFlight < pipeline && writes.size < maxPendingWrites) {
-        const index = take(s.source.peerId);
+      if (s.status !== 'live' || s.busyUntil > now) continue;
+      while (s.requests.size < pipeline && writes.size < maxPendingWrites) {
+        const index = picker.pick(s.source.peerId, now);
         if (index === undefined) break;
         request(s, index);
       }
@@ -126,16 +147,23 @@ export function startFetch(opts: FetchOptions): FetchHandle {
   };
 
   const request = (s: SourceState, index: number) => {
-    s.inFlight++;
+    const cancel = new AbortController();
+    s.requests.set(index, cancel);
     const length = chunkLength(manifest.size, manifest.chunkSize, index);
-    s.conn!.getChunk(fileId, index, length, manifest.hashes[index]!).then(
+    s.conn!.getChunk(fileId, index, length, manifest.hashes[index]!, cancel.signal).then(
       (slices) => {
-        s.inFlight--;
+        s.requests.delete(index);
         if (finished) return;
+        s.busyCount = 0;
+        s.misses = 0;
+        const losers = picker.completed(index, s.source.peerId, Date.now());
+        if (!losers) return fill(); // another source's copy won
+        for (const peerId of losers) sources.get(peerId)?.requests.get(index)?.abort();
         event(s.source.peerId, 'chunk', String(index));
         const write = partial.writeChunk(index, slices).then(
           () => {
             writes.delete(write);
+            opts.onVerified?.(index);
             fill();
           },
           (err: unknown) => {
@@ -147,7 +175,7 @@ export function startFetch(opts: FetchOptions): FetchHandle {
         fill();
       },
       (err: unknown) => {
-        s.inFlight--;
+        s.requests.delete(index);
         failed(s, index, toP2PError(err));
       },
     );
@@ -155,35 +183,56 @@ export function startFetch(opts: FetchOptions): FetchHandle {
 
   const failed = (s: SourceState, index: number, err: P2PError) => {
     if (finished) return;
-    let by = failedBy.get(index);
-    if (!by) failedBy.set(index, (by = new Set()));
-    by.add(s.source.peerId);
-    retry.push(index);
-    if (s.status === 'live') {
+    const peerId = s.source.peerId;
+    if (err instanceof CancelledError || s.status !== 'live') {
+      picker.released(index, peerId);
+    } else if (err instanceof BusyError) {
+      // no slot for us there now: not its fault; back off and ask again later
+      picker.released(index, peerId);
+      s.busyCount++;
+      const wait = Math.min(3000, 250 * 1.5 ** Math.min(8, s.busyCount - 1)) * (0.75 + 0.5 * Math.random());
+      if (s.busyUntil <= Date.now()) event(peerId, 'busy');
+      s.busyUntil = Date.now() + wait;
+      setTimeout(fill, wait + 1).unref();
+    } else if (err instanceof NotFoundError && !picker.isComplete(peerId) && ++s.misses < MAX_MISSES) {
+      // a partial source without that chunk (after all, or it stopped): forget it has it, no blame
+      picker.lacks(peerId, index);
+      picker.released(index, peerId);
+    } else {
+      if (err instanceof NotFoundError) {
+        // a partial source that keeps claiming chunks it does not serve: now that is a strike
+        picker.lacks(peerId, index);
+        s.misses = 0;
+      }
+      picker.failed(index, peerId);
       if (s.conn!.closed || err instanceof PeerUnreachableError || err instanceof ProtocolError) {
-        drop(s, `${err.code}: ${err.message}`);
+        drop(s, `${err.code}: ${err.message}`, err instanceof ProtocolError);
       } else {
         s.strikes++;
-        log.warn('chunk failed', { peerId: s.source.peerId, index, code: err.code, strikes: s.strikes });
-        event(s.source.peerId, 'strike', err.code);
-        if (s.strikes >= Math.max(1, opts.maxStrikes)) drop(s, `${s.strikes} strikes, last ${err.code}`);
+        log.warn('chunk failed', { peerId, index, code: err.code, strikes: s.strikes });
+        event(peerId, 'strike', err.code);
+        if (s.strikes >= Math.max(1, opts.maxStrikes)) drop(s, `${s.strikes} strikes, last ${err.code}`, true);
       }
     }
     fill();
   };
 
-  const drop = (s: SourceState, reason: string) => {
+  const drop = (s: SourceState, reason: string, banned: boolean) => {
     if (s.status === 'dropped') return;
     s.status = 'dropped';
+    s.banned = banned;
+    s.drops++;
+    s.rejoinAt = Date.now() + Math.min(30_000, 2000 * 2 ** (s.drops - 1));
+    picker.removeSource(s.source.peerId);
     lastReason = `last source ${s.source.peerId} dropped: ${reason}`;
     log.warn('source dropped', { peerId: s.source.peerId, reason });
     event(s.source.peerId, 'dropped', reason);
-    s.conn?.close(); // its outstanding requests fail and go back to the queue
+    s.conn?.close(); // its outstanding requests fail and go back to the pool
   };
 
   const connect = (s: SourceState) => {
     const { endpoint, peerId } = s.source;
-    PeerConnection.connect(endpoint, { timeoutMs: opts.chunkTimeoutMs, logger: log, maxChunkBytes: manifest.chunkSize }).then(
+    PeerConnection.connect(endpoint, { timeoutMs: opts.chunkTimeoutMs, logger: log, maxChunkBytes: manifest.chunkSize, throttle: opts.throttle }).then(
       (conn) => {
         if (finished || s.status === 'dropped') return conn.close();
         s.conn = conn;
@@ -194,25 +243,66 @@ export function startFetch(opts: FetchOptions): FetchHandle {
       },
       (err: unknown) => {
         const e = toP2PError(err);
-        drop(s, `${e.code}: ${e.message}`);
+        drop(s, `${e.code}: ${e.message}`, false);
         fill();
       },
     );
   };
 
-  const addSources = (list: Source[]) => {
-    for (const source of list) {
-      if (finished || sources.has(source.peerId)) continue;
-      const s: SourceState = { source, status: 'connecting', conn: undefined, strikes: 0, inFlight: 0 };
-      sources.set(source.peerId, s);
-      connect(s);
+  /** A source joins (or comes back), or tells us what it has now. */
+  const admit = (source: Source, have: SourceHave | undefined, change: HaveUpdate) => {
+    if (finished) return;
+    const known = sources.get(source.peerId);
+    if (known && known.status !== 'dropped') {
+      picker.update(source.peerId, change);
+      return fill();
     }
+    if (known && (known.banned || Date.now() < known.rejoinAt)) return;
+    // a delta from a source we do not know yet: it has at least those chunks
+    const initial = have ?? gainedOnly(change, manifest.hashes.length);
+    const s: SourceState = known ?? {
+      source,
+      status: 'connecting',
+      conn: undefined,
+      strikes: 0,
+      requests: new Map(),
+      busyUntil: 0,
+      busyCount: 0,
+      misses: 0,
+      banned: false,
+      drops: 0,
+      rejoinAt: 0,
+    };
+    Object.assign(s, { source, status: 'connecting', conn: undefined, strikes: 0, busyUntil: 0, busyCount: 0 });
+    sources.set(source.peerId, s);
+    // known to the picker while it connects: it counts for rarity, and is asked once live
+    picker.addSource(source.peerId, initial);
+    connect(s);
   };
+
+  const addSources = (list: Source[]) => {
+    for (const source of list) if (!sources.has(source.peerId)) admit(source, { kind: 'all' }, { kind: 'all' });
+  };
+
+  const updateSource = (source: Source, change: HaveUpdate) => admit(source, change.kind === 'gained' ? undefined : change, change);
 
   const checkDone = () => {
     if (finished || writes.size > 0) return;
     if (partial.isComplete()) return void finish({ outcome: 'complete' });
     if (![...sources.values()].some((s) => s.status !== 'dropped')) finish({ outcome: 'exhausted', reason: lastReason });
+  };
+
+  /** Sources connected but none has (or will give) what we miss: give up after chunkTimeoutMs. */
+  const checkIdle = () => {
+    if (finished) return;
+    const waiting = picker.inFlight() > 0 || writes.size > 0 || [...sources.values()].some((s) => s.status === 'connecting');
+    if (waiting) return void (idleSince = undefined);
+    const now = Date.now();
+    idleSince ??= now;
+    if (now - idleSince < opts.chunkTimeoutMs) return;
+    const busy = live().filter((s) => s.busyUntil > now - opts.chunkTimeoutMs).length;
+    const left = picker.remaining();
+    finish({ outcome: 'exhausted', reason: busy > 0 ? `${busy} source(s) busy, ${left} chunks left` : `no source has the ${left} missing chunks` });
   };
 
   /** Stop everything, let the disk catch up, persist the bitfield, then settle. */
@@ -243,41 +333,13 @@ export function startFetch(opts: FetchOptions): FetchHandle {
     addSources(opts.sources);
     checkDone();
   }
-  return { done, addSources };
+  return { done, addSources, updateSource };
 }
 
-/**
- * The manifest of `fileId` from the first source that gives one hashing to that id. Sources
- * that lie or fail are skipped; NotFoundError (or PeerUnreachableError if none could be
- * reached) when none gives a valid one.
- */
-export async function fetchManifest(
-  sources: Source[],
-  fileId: string,
-  opts: { timeoutMs: number; logger: Logger; signal?: AbortSignal },
-): Promise<Manifest> {
-  const failures: string[] = [];
-  let reachedAny = false;
-  for (const source of sources) {
-    if (opts.signal?.aborted) throw new CancelledError('manifest fetch cancelled');
-    let conn: PeerConnection | undefined;
-    const onAbort = () => conn?.close();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      conn = await PeerConnection.connect(source.endpoint, { timeoutMs: opts.timeoutMs, logger: opts.logger, maxChunkBytes: 1 });
-      reachedAny = true;
-      return await conn.getManifest(fileId);
-    } catch (err) {
-      const e = toP2PError(err);
-      opts.logger.warn('manifest fetch failed', { peerId: source.peerId, code: e.code, err: e.message });
-      failures.push(`${source.peerId}: ${e.code}`);
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-      conn?.close();
-    }
-  }
-  if (opts.signal?.aborted) throw new CancelledError('manifest fetch cancelled');
-  const summary = failures.length ? failures.join(', ') : 'no sources';
-  if (!reachedAny && sources.length > 0) throw new PeerUnreachableError(`no source reachable for the manifest (${summary})`);
-  throw new NotFoundError(`no valid manifest for ${fileId.slice(0, 12)}… (${summary})`);
+/** What a delta alone tells about a source we did not know: those chunks. */
+function gainedOnly(change: HaveUpdate, count: number): SourceHave {
+  if (change.kind !== 'gained') return change;
+  const bits = new Uint8Array(bitfieldBytes(count));
+  for (const [start, end] of change.ranges) for (let i = start; i < Math.min(end, count); i++) setBit(bits, i);
+  return { kind: 'bits', bits };
 }

@@ -35,3 +35,14 @@ test('bad values are refused with the key and its env name', (t) => {
   t.throws(() => loadConfig({ env: { P2P_PREFIX: 'a b' } }), { instanceOf: ConfigError });
   t.throws(() => loadConfig({ file: '/nonexistent/config.json', env: {} }), { instanceOf: ConfigError });
 });
+
+test('bandwidth caps and upload slots: defaults unlimited, byte suffixes accepted, junk refused', (t) => {
+  const d = loadConfig({ env: {} });
+  t.deepEqual([d.peer.uploadBps, d.peer.downloadBps, d.peer.uploadSlots], [0, 0, 0]);
+  const c = loadConfig({ env: { P2P_PEER_UPLOAD_BPS: '20M', P2P_PEER_DOWNLOAD_BPS: '1048576', P2P_PEER_UPLOAD_SLOTS: '4' } });
+  t.deepEqual([c.peer.uploadBps, c.peer.downloadBps, c.peer.uploadSlots], [20 * 1024 * 1024, 1048576, 4]);
+  t.is(loadConfig({ env: {}, overrides: { peer: { uploadBps: '512K' } } }).peer.uploadBps, 512 * 1024);
+  const err = t.throws(() => loadConfig({ env: { P2P_PEER_UPLOAD_BPS: 'fast' } }), { instanceOf: ConfigError });
+  t.regex(err!.message, /peer\.uploadBps.*P2P_PEER_UPLOAD_BPS/);
+  t.throws(() => loadConfig({ env: { P2P_PEER_UPLOAD_SLOTS: '-1' } }), { instanceOf: ConfigError });
+});

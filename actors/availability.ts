@@ -1,0 +1,186 @@
+// The peer's swarm availability: downloads in progress are served to others and announced as
+// they grow (the full bitfield first, then the chunks gained, batched: one message per file per
+// `batchMs` at most), queries are answered for every file held whole or in part, and download
+// sessions watch their file's subject to pick up new sources and chunks live.
+import type { NatsConnection, Subscription } from 'nats';
+import type { Logger } from 'winston';
+import { bitfieldBytes, toRanges } from '../src/protocol/bitfield.js';
+import {
+  AvailabilityQuery,
+  ChunkAvailability,
+  MAX_GAINED_RANGES,
+  PROTOCOL_VERSION,
+  type Endpoint,
+  type Source,
+} from '../src/protocol/messages.js';
+import type { Subjects } from '../src/protocol/subjects.js';
+import { listen, publish } from '../src/transport/bus.js';
+import type { HaveUpdate } from '../src/transport/selection.js';
+import type { PartialDownload } from '../src/store/partial.js';
+
+export interface AvailabilityComponents {
+  nc: NatsConnection;
+  logger: Logger;
+  subjects: Subjects;
+}
+
+export interface AvailabilityOptions {
+  peerId: string;
+  /** where our chunk server is reached */
+  endpoint: () => Endpoint;
+  /** the chunk count of a file we hold whole, else undefined */
+  holds: (fileId: string) => number | undefined;
+  /** least time between two messages about one file (default 250 ms) */
+  batchMs?: number;
+}
+
+/** An availability message before the sender's id and endpoint are added. */
+type Outgoing = Omit<ChunkAvailability, 'v' | 'peerId' | 'endpoint'>;
+
+/** A download in progress, served and announced while it runs. */
+export interface SharedDownload {
+  /** chunk `index` was verified and written */
+  gained(index: number): void;
+  /** stop serving and announcing it: those who heard of it are told it has nothing now */
+  close(): void;
+}
+
+/** Owned by the peer: `start()`, `stop()`. */
+export class SwarmAvailability {
+  private readonly shared = new Map<string, { partial: PartialDownload; announcer: Announcer }>();
+  private sub: Subscription | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly components: AvailabilityComponents,
+    private readonly options: AvailabilityOptions,
+  ) {
+    this.log = components.logger.child({ actor: 'availability' });
+  }
+
+  /** Answer availability queries for what we hold. */
+  start(): void {
+    const { nc, subjects } = this.components;
+    this.sub = listen(nc, subjects.availQueries, AvailabilityQuery, (m, meta) => this.onQuery(m, meta.subject), { log: this.log, what: 'availability query' });
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+    for (const { announcer } of this.shared.values()) announcer.close();
+    this.shared.clear();
+  }
+
+  /** The download in progress of `fileId`, if we serve one (for the chunk server). */
+  partial(fileId: string): PartialDownload | undefined {
+    return this.shared.get(fileId)?.partial;
+  }
+
+  /** Serve and announce a download in progress (its verified chunks so far go out at once). */
+  share(partial: PartialDownload): SharedDownload {
+    const fileId = partial.fileId;
+    this.shared.get(fileId)?.announcer.close();
+    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? 250);
+    const entry = { partial, announcer };
+    this.shared.set(fileId, entry);
+    announcer.start();
+    return {
+      gained: (index) => announcer.gained(index),
+      close: () => {
+        announcer.close();
+        if (this.shared.get(fileId) === entry) this.shared.delete(fileId);
+      },
+    };
+  }
+
+  /** We now hold `fileId` whole: tell its downloaders. */
+  announceComplete(fileId: string, chunkCount: number): void {
+    this.send({ fileId, chunkCount, complete: true });
+  }
+
+  /**
+   * Follow who has what of `fileId` (other peers only) until the returned function is called.
+   * Asks the swarm at once, so current holders and downloaders answer with their bitfields.
+   */
+  watch(fileId: string, chunkCount: number, onChange: (source: Source, change: HaveUpdate) => void): () => void {
+    const { nc, subjects } = this.components;
+    const sub = listen(
+      nc,
+      subjects.avail(fileId),
+      ChunkAvailability,
+      (m) => {
+        if (m.peerId === this.options.peerId || m.fileId !== fileId || m.chunkCount !== chunkCount) return;
+        const source = { peerId: m.peerId, endpoint: m.endpoint };
+        if (m.complete) onChange(source, { kind: 'all' });
+        else if (m.bitfield) onChange(source, { kind: 'bits', bits: m.bitfield });
+        else if (m.gained) onChange(source, { kind: 'gained', ranges: m.gained });
+      },
+      { log: this.log, what: 'chunk availability' },
+    );
+    publish(nc, subjects.availQuery(fileId), { v: PROTOCOL_VERSION, peerId: this.options.peerId, fileId } satisfies AvailabilityQuery, this.log);
+    return () => sub.unsubscribe();
+  }
+
+  private onQuery(m: AvailabilityQuery, subject: string): void {
+    if (m.peerId === this.options.peerId || subject !== this.components.subjects.availQuery(m.fileId)) return;
+    const whole = this.options.holds(m.fileId);
+    if (whole !== undefined) return this.announceComplete(m.fileId, whole);
+    this.shared.get(m.fileId)?.announcer.sendFull();
+  }
+
+  private send(m: Outgoing): void {
+    const message: ChunkAvailability = { v: PROTOCOL_VERSION, peerId: this.options.peerId, endpoint: this.options.endpoint(), ...m };
+    publish(this.components.nc, this.components.subjects.avail(m.fileId), message, this.log);
+  }
+}
+
+/** Batches one download's gains: the full bitfield first, then ranges at most every batchMs. */
+class Announcer {
+  private pending: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sentFull = false;
+  private closed = false;
+
+  constructor(
+    private readonly send: (m: Outgoing) => void,
+    private readonly partial: PartialDownload,
+    private readonly batchMs: number,
+  ) {}
+
+  start(): void {
+    if (this.partial.verifiedCount() > 0) this.sendFull();
+  }
+
+  gained(index: number): void {
+    if (this.closed) return;
+    this.pending.push(index);
+    this.timer ??= setTimeout(() => this.flush(), this.batchMs);
+  }
+
+  /** The whole bitfield now (it covers anything pending). Nothing while we have no chunk. */
+  sendFull(): void {
+    if (this.closed || this.partial.verifiedCount() === 0) return;
+    this.pending = [];
+    this.sentFull = true;
+    this.send({ fileId: this.partial.fileId, chunkCount: this.partial.manifest.hashes.length, complete: false, bitfield: Buffer.from(this.partial.bitfield()) });
+  }
+
+  /** Stop; if we ever announced chunks, say we have none now (we no longer serve them). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = [];
+    const count = this.partial.manifest.hashes.length;
+    if (this.sentFull) this.send({ fileId: this.partial.fileId, chunkCount: count, complete: false, bitfield: Buffer.alloc(bitfieldBytes(count)) });
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (this.closed || this.pending.length === 0) return;
+    const ranges = toRanges(this.pending);
+    if (!this.sentFull || ranges.length > MAX_GAINED_RANGES) return this.sendFull();
+    this.pending = [];
+    this.send({ fileId: this.partial.fileId, chunkCount: this.partial.manifest.hashes.length, complete: false, gained: ranges });
+  }
+}

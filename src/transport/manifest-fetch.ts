@@ -1,0 +1,43 @@
+// The manifest of a file from its sources: the first one that hashes to the fileId wins; sources
+// that lie or fail are skipped.
+import type { Logger } from 'winston';
+import { CancelledError, NotFoundError, PeerUnreachableError, toP2PError } from '../errors.js';
+import type { Source } from '../protocol/messages.js';
+import type { Manifest } from '../store/manifest.js';
+import { PeerConnection } from './chunk-client.js';
+
+/**
+ * The manifest of `fileId` from the first source that gives one hashing to that id. Sources
+ * that lie or fail are skipped; NotFoundError (or PeerUnreachableError if none could be
+ * reached) when none gives a valid one.
+ */
+export async function fetchManifest(
+  sources: Source[],
+  fileId: string,
+  opts: { timeoutMs: number; logger: Logger; signal?: AbortSignal },
+): Promise<Manifest> {
+  const failures: string[] = [];
+  let reachedAny = false;
+  for (const source of sources) {
+    if (opts.signal?.aborted) throw new CancelledError('manifest fetch cancelled');
+    let conn: PeerConnection | undefined;
+    const onAbort = () => conn?.close();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      conn = await PeerConnection.connect(source.endpoint, { timeoutMs: opts.timeoutMs, logger: opts.logger, maxChunkBytes: 1 });
+      reachedAny = true;
+      return await conn.getManifest(fileId);
+    } catch (err) {
+      const e = toP2PError(err);
+      opts.logger.warn('manifest fetch failed', { peerId: source.peerId, code: e.code, err: e.message });
+      failures.push(`${source.peerId}: ${e.code}`);
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      conn?.close();
+    }
+  }
+  if (opts.signal?.aborted) throw new CancelledError('manifest fetch cancelled');
+  const summary = failures.length ? failures.join(', ') : 'no sources';
+  if (!reachedAny && sources.length > 0) throw new PeerUnreachableError(`no source reachable for the manifest (${summary})`);
+  throw new NotFoundError(`no valid manifest for ${fileId.slice(0, 12)}… (${summary})`);
+}

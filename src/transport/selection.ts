@@ -1,0 +1,317 @@
+// Chunk selection for one download, pure (no I/O, no timers; the caller passes `now`): which
+// chunk to ask a source for next. Rarest first across the known sources (random among equals),
+// only chunks that source has, and an endgame for the tail: a request that has been out longer
+// than the threshold may be duplicated on an idle source; the first answer wins, the caller
+// cancels the others (`completed` names them).
+import { bitfieldBytes, clearBit, hasBit, setBit, type ChunkRange } from '../protocol/bitfield.js';
+
+/** What a source can serve: every chunk, or those set in its bitfield. */
+export type SourceHave = { kind: 'all' } | { kind: 'bits'; bits: Uint8Array };
+/** A change to what a source can serve (`gained` adds chunks to its bitfield). */
+export type HaveUpdate = SourceHave | { kind: 'gained'; ranges: readonly ChunkRange[] };
+
+/** Options of a ChunkPicker; defaults in parentheses. */
+export interface PickerOptions {
+  chunkCount: number;
+  /** chunks we already hold: never picked */
+  have: (index: number) => boolean;
+  /** uniform in [0, 1) (Math.random) */
+  random?: () => number;
+  /** a request is duplicated only once it is older than max(this, factor × typical) ms (1000) */
+  endgameMinMs?: number;
+  /** (3) */
+  endgameFactor?: number;
+  /** sources asked for one chunk at once in the endgame (3) */
+  maxRequesters?: number;
+  /** pool entries looked at per pick: bounds the cost for huge chunk counts (4096) */
+  scanLimit?: number;
+}
+
+interface SourceEntry {
+  all: boolean;
+  /** what a partial source has (undefined for complete sources) */
+  bits: Uint8Array | undefined;
+}
+
+const WANTED = 0;
+const IN_FLIGHT = 1;
+const DONE = 2;
+
+/**
+ * Rarest-first chunk picker with endgame. Memory is a few bytes per chunk plus one bitfield per
+ * partial source; nothing per chunk is allocated on the heap.
+ */
+export class ChunkPicker {
+  private readonly count: number;
+  private readonly state: Uint8Array;
+  /** wanted chunks nobody is fetching, in random order; `pos` is each chunk's slot (-1: absent) */
+  private readonly pool: Uint32Array;
+  private readonly pos: Int32Array;
+  private poolSize = 0;
+  /** per chunk: partial sources that have it (complete sources are `allCount`) */
+  private readonly partialCount: Uint32Array;
+  private allCount = 0;
+  private readonly sources = new Map<string, SourceEntry>();
+  /** chunk → requester → when it was asked */
+  private readonly inflight = new Map<number, Map<string, number>>();
+  private readonly failedBy = new Map<number, Set<string>>();
+  private left = 0;
+  private typicalMs: number | undefined;
+  private readonly random: () => number;
+  private readonly endgameMinMs: number;
+  private readonly endgameFactor: number;
+  private readonly maxRequesters: number;
+  private readonly scanLimit: number;
+
+  constructor(opts: PickerOptions) {
+    this.count = opts.chunkCount;
+    this.random = opts.random ?? Math.random;
+    this.endgameMinMs = opts.endgameMinMs ?? 1000;
+    this.endgameFactor = opts.endgameFactor ?? 3;
+    this.maxRequesters = Math.max(1, opts.maxRequesters ?? 3);
+    this.scanLimit = Math.max(1, opts.scanLimit ?? 4096);
+    this.state = new Uint8Array(this.count);
+    this.pool = new Uint32Array(this.count);
+    this.pos = new Int32Array(this.count).fill(-1);
+    this.partialCount = new Uint32Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      if (opts.have(i)) this.state[i] = DONE;
+      else {
+        this.left++;
+        this.poolAdd(i);
+      }
+    }
+  }
+
+  /** Chunks not yet completed. */
+  remaining(): number {
+    return this.left;
+  }
+
+  /** Requests out now (a duplicated chunk counts once per requester). */
+  inFlight(): number {
+    let n = 0;
+    for (const reqs of this.inflight.values()) n += reqs.size;
+    return n;
+  }
+
+  /** Known sources that have `index` (complete sources count). */
+  availability(index: number): number {
+    return this.allCount + this.partialCount[index]!;
+  }
+
+  hasSource(id: string): boolean {
+    return this.sources.has(id);
+  }
+
+  /** Is `id` a source of the whole file? */
+  isComplete(id: string): boolean {
+    return this.sources.get(id)?.all === true;
+  }
+
+  /** Does source `id` have chunk `index`? */
+  sourceHas(id: string, index: number): boolean {
+    const s = this.sources.get(id);
+    return s !== undefined && (s.all || hasBit(s.bits!, index));
+  }
+
+  /** Add a source (or replace what an existing one has). */
+  addSource(id: string, have: SourceHave): void {
+    if (!this.sources.has(id)) this.sources.set(id, { all: false, bits: new Uint8Array(bitfieldBytes(this.count)) });
+    this.update(id, have);
+  }
+
+  /** Apply what a source says it has. A complete source stays complete. */
+  update(id: string, change: HaveUpdate): void {
+    const s = this.sources.get(id);
+    if (!s || s.all) return;
+    const bits = s.bits!;
+    if (change.kind === 'all') {
+      for (let i = 0; i < this.count; i++) if (hasBit(bits, i)) this.partialCount[i]!--;
+      s.all = true;
+      s.bits = undefined;
+      this.allCount++;
+    } else if (change.kind === 'bits') {
+      for (let i = 0; i < this.count; i++) {
+        const had = hasBit(bits, i);
+        const has = hasBit(change.bits, i);
+        if (has && !had) this.gain(bits, i);
+        else if (had && !has) this.lose(bits, i);
+      }
+    } else {
+      for (const [start, end] of change.ranges) {
+        for (let i = Math.max(0, start); i < Math.min(end, this.count); i++) if (!hasBit(bits, i)) this.gain(bits, i);
+      }
+    }
+  }
+
+  /** A partial source said it lacks `index` after all (no blame: it is forgotten until it says otherwise). */
+  lacks(id: string, index: number): void {
+    const s = this.sources.get(id);
+    if (s && !s.all && hasBit(s.bits!, index)) this.lose(s.bits!, index);
+  }
+
+  /** Forget a source; its requests still end through `failed` or `released`. */
+  removeSource(id: string): void {
+    const s = this.sources.get(id);
+    if (!s) return;
+    this.sources.delete(id);
+    if (s.all) this.allCount--;
+    else for (let i = 0; i < this.count; i++) if (hasBit(s.bits!, i)) this.partialCount[i]!--;
+  }
+
+  /**
+   * The next chunk to ask source `id` for, now marked as requested by it; undefined when it has
+   * nothing useful. Fresh chunks first (rarest, random among equals), then endgame duplicates.
+   */
+  pick(id: string, now: number): number | undefined {
+    const s = this.sources.get(id);
+    if (!s) return undefined;
+    const fresh = this.pickFresh(id, s);
+    if (fresh !== undefined) {
+      this.poolRemove(fresh);
+      this.state[fresh] = IN_FLIGHT;
+      this.inflight.set(fresh, new Map([[id, now]]));
+      return fresh;
+    }
+    const dup = this.pickDuplicate(id, s, now);
+    if (dup !== undefined) this.inflight.get(dup)!.set(id, now);
+    return dup;
+  }
+
+  /**
+   * Chunk `index` arrived verified from `id`. Returns the other sources asked for it (cancel
+   * them), or undefined when it had already arrived from someone else (drop this copy).
+   */
+  completed(index: number, id: string, now: number): string[] | undefined {
+    if (this.state[index] === DONE) return undefined;
+    const reqs = this.inflight.get(index);
+    const started = reqs?.get(id);
+    if (started !== undefined) {
+      const took = Math.max(0, now - started);
+      this.typicalMs = this.typicalMs === undefined ? took : this.typicalMs * 0.8 + took * 0.2;
+    }
+    if (this.state[index] === WANTED) this.poolRemove(index);
+    this.state[index] = DONE;
+    this.left--;
+    this.inflight.delete(index);
+    this.failedBy.delete(index);
+    return reqs ? [...reqs.keys()].filter((r) => r !== id) : [];
+  }
+
+  /** The request of `index` to `id` failed: `id` is not asked for it again while another source has it. */
+  failed(index: number, id: string): void {
+    if (this.end(index, id)) {
+      let by = this.failedBy.get(index);
+      if (!by) this.failedBy.set(index, (by = new Set()));
+      by.add(id);
+    }
+  }
+
+  /** The request of `index` to `id` ended without blame (busy, cancelled). */
+  released(index: number, id: string): void {
+    this.end(index, id);
+  }
+
+  /** When the typical request took `typicalMs`, a request this old may be duplicated. */
+  endgameAfterMs(): number {
+    return Math.max(this.endgameMinMs, (this.typicalMs ?? 0) * this.endgameFactor);
+  }
+
+  private end(index: number, id: string): boolean {
+    const reqs = this.inflight.get(index);
+    if (this.state[index] !== IN_FLIGHT || !reqs?.delete(id)) return false;
+    if (reqs.size === 0) {
+      this.inflight.delete(index);
+      this.state[index] = WANTED;
+      this.poolAdd(index);
+    }
+    return true;
+  }
+
+  private pickFresh(id: string, s: SourceEntry): number | undefined {
+    const n = Math.min(this.poolSize, this.scanLimit);
+    if (n === 0) return undefined;
+    // the rarest a chunk this source has can be: held by every complete source (and it)
+    const floor = this.allCount + (s.all ? 0 : 1);
+    const start = this.poolSize > n ? Math.floor(this.random() * this.poolSize) : 0;
+    let best: number | undefined;
+    let bestAvail = Infinity;
+    let ties = 0;
+    for (let k = 0; k < n; k++) {
+      const index = this.pool[(start + k) % this.poolSize]!;
+      if (!s.all && !hasBit(s.bits!, index)) continue;
+      if (this.failedBy.get(index)?.has(id) && !this.everyHolderFailed(index)) continue;
+      const avail = this.allCount + this.partialCount[index]!;
+      if (avail < bestAvail) {
+        best = index;
+        bestAvail = avail;
+        ties = 1;
+        // the pool is in random order, so the first rarest-possible one is a random one of them
+        if (avail <= floor) break;
+      } else if (avail === bestAvail && this.random() * ++ties < 1) {
+        best = index;
+      }
+    }
+    return best;
+  }
+
+  private pickDuplicate(id: string, s: SourceEntry, now: number): number | undefined {
+    const after = this.endgameAfterMs();
+    let best: number | undefined;
+    let bestCount = Infinity;
+    let bestStart = Infinity;
+    for (const [index, reqs] of this.inflight) {
+      if (reqs.has(id) || reqs.size >= this.maxRequesters) continue;
+      if (!s.all && !hasBit(s.bits!, index)) continue;
+      if (this.failedBy.get(index)?.has(id)) continue;
+      let oldest = Infinity;
+      for (const at of reqs.values()) oldest = Math.min(oldest, at);
+      if (now - oldest < after) continue;
+      if (reqs.size < bestCount || (reqs.size === bestCount && oldest < bestStart)) {
+        best = index;
+        bestCount = reqs.size;
+        bestStart = oldest;
+      }
+    }
+    return best;
+  }
+
+  private everyHolderFailed(index: number): boolean {
+    const failed = this.failedBy.get(index);
+    for (const [id, s] of this.sources) {
+      if ((s.all || hasBit(s.bits!, index)) && !failed?.has(id)) return false;
+    }
+    return true;
+  }
+
+  private gain(bits: Uint8Array, index: number): void {
+    setBit(bits, index);
+    this.partialCount[index]!++;
+  }
+
+  private lose(bits: Uint8Array, index: number): void {
+    clearBit(bits, index);
+    this.partialCount[index]!--;
+  }
+
+  /** Insert at a random slot (the displaced chunk moves to the end): the pool stays shuffled. */
+  private poolAdd(index: number): void {
+    const at = Math.floor(this.random() * (this.poolSize + 1));
+    const moved = this.pool[at]!;
+    this.pool[this.poolSize] = moved;
+    if (at < this.poolSize) this.pos[moved] = this.poolSize;
+    this.pool[at] = index;
+    this.pos[index] = at;
+    this.poolSize++;
+  }
+
+  private poolRemove(index: number): void {
+    const at = this.pos[index]!;
+    if (at < 0) return;
+    const last = this.pool[--this.poolSize]!;
+    this.pool[at] = last;
+    this.pos[last] = at;
+    this.pos[index] = -1;
+  }
+}
