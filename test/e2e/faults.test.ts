@@ -13,6 +13,7 @@ import { startNats, type NatsServerHandle } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { lastJson, runCli, startDaemon, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
+import { writtenOutside } from '../helpers/outside.js';
 import { encode } from '../../src/protocol/codec.js';
 import { subjects } from '../../src/protocol/subjects.js';
 
@@ -147,6 +148,7 @@ test.serial('disk full: a clear DISK_FULL, verified chunks kept, the peer keeps 
   t.is(again.code, 0, again.stderr);
   t.is(sha(await readFile(join(downloads, 'big.bin'))), sha(big));
   t.true(carol.lines.some((l) => /resuming from verified chunks/.test(l)), 'the second intent resumed');
+  t.deepEqual(writtenOutside(root, ['tracker.jsonl']), [], 'nothing written outside the peers\' folders');
   await carol.stop();
 });
 

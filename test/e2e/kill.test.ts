@@ -10,6 +10,7 @@ import { startNats, type NatsServerHandle } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { lastJson, runCli, startDaemon, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
+import { writtenOutside } from '../helpers/outside.js';
 
 const MiB = 1024 * 1024;
 const CAP = String(6 * MiB); // bytes/s per seeder
@@ -76,6 +77,7 @@ test.serial('a seeder killed (SIGKILL) half way: the download finishes from the 
   const r = await get;
   t.is(r.code, 0, r.stderr);
   t.is(sha(await readFile(lastJson<{ path: string }>(r).path)), sha(content));
+  t.deepEqual(writtenOutside(w.root, ['tracker.jsonl']), []);
   t.log(`s1 killed at ${at}/24 chunks; finished from s2`);
 });
 
@@ -100,6 +102,7 @@ test.serial('the only seeder killed half way, then restarted: the download waits
   t.true(served <= 24 - at + 8, `after the restart s1 served only what was missing (${served} chunks; ${at} were verified before the kill)`);
   const trace = await w.cli(['trace', out.downloadId, '--peer', 'd']);
   t.regex(trace.stdout, /fetching → retrying/);
+  t.deepEqual(writtenOutside(w.root, ['tracker.jsonl']), []);
   void again;
 });
 

@@ -12,6 +12,7 @@ import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { CLI, FAST_ENV, lastJson, runCli, startDaemon, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
+import { writtenOutside } from '../helpers/outside.js';
 import { ChunkServer } from '../../src/transport/chunk-server.js';
 import { chooseChunkSize, fileIdOf, hashFile } from '../../src/store/manifest.js';
 import { encode, decodeRaw } from '../../src/protocol/codec.js';
@@ -68,6 +69,7 @@ test.serial('a crafted announce with a traversal name cannot write outside downl
   t.false(existsSync(join(root, 'escape.bin')));
   t.false(existsSync(join(root, '..', 'escape.bin')));
   t.deepEqual((await readdir(join(root, 'bob'))).sort(), ['.p2p', 'downloads', 'shared']);
+  t.deepEqual(writtenOutside(root, ['tracker.jsonl']), []);
 });
 
 test.serial('garbage on the peer subjects gets error replies or is dropped; the peer keeps serving', async (t) => {
