@@ -12,6 +12,8 @@ import { connectBus, request } from '../transport/bus.js';
 import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
 import { subjects as makeSubjects } from '../protocol/subjects.js';
 
+const DEMO_FILE = 'hello-swarm.bin';
+
 interface UpFlags {
   peers: number;
   dir: string;
@@ -53,6 +55,12 @@ export function upCommand(program: Command): void {
             children.push(child);
             return child;
           };
+          if (opts.demo) {
+            // before peer1 starts, so its first scan already shares it
+            const sample = join(dir, 'peer1', 'shared', DEMO_FILE);
+            mkdirSync(join(dir, 'peer1', 'shared'), { recursive: true });
+            if (!existsSync(sample)) writeFileSync(sample, randomBytes(8 * 1024 * 1024));
+          }
           run('tracker', ['tracker', '--log-file', join(dir, 'tracker', 'log.jsonl')]);
           const ids: string[] = [];
           for (let i = 1; i <= opts.peers; i++) {
@@ -64,9 +72,7 @@ export function upCommand(program: Command): void {
           let code = 0;
           if (opts.demo) {
             if (opts.peers < 2) throw new P2PError('BAD_REQUEST', '--demo needs at least 2 peers');
-            const name = 'hello-swarm.bin';
-            const file = join(dir, 'peer1', 'shared', name);
-            if (!existsSync(file)) writeFileSync(file, randomBytes(8 * 1024 * 1024));
+            const name = DEMO_FILE;
             say(`demo: peer1 shares ${name} (8 MiB); asking peer2 to download it…`);
             code = await runChild(process.execPath, [...cli, 'get', name, '--peer', 'peer2', '--timeout', '60', ...common]);
             say(code === 0 ? `demo: downloaded and verified — see ${join(dir, 'peer2', 'downloads', name)}` : `demo: download failed (exit ${code})`);
