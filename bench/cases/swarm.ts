@@ -1,0 +1,71 @@
+// swarm-1to4: every peer's upload capped at 20 MB/s (env P2P_PEER_UPLOAD_BPS), one seeder, four
+// downloaders started together; total time against one downloader alone under the same cap.
+// Only a swarm where downloaders serve each other what they already have can get close.
+import { statSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { BenchCase, BenchContext } from '../lib/context.js';
+import { getFile, startPeer, uploadCapSupported, type GetResult } from '../lib/p2p.js';
+import { judge, ratioOf } from '../lib/report.js';
+import { withScope } from '../lib/scope.js';
+import { MB, median } from '../lib/stats.js';
+import { downloaderFolder, startSwarm, type RunningSwarm } from '../lib/swarm.js';
+import type { Scope } from '../lib/scope.js';
+
+/** 20 MB/s */
+export const UPLOAD_CAP_BPS = 20 * MB;
+const CAP_ENV = { P2P_PEER_UPLOAD_BPS: String(UPLOAD_CAP_BPS) };
+
+/** Start `n` fresh downloaders, then ask them all at once; ms until the last one has the file. */
+async function downloadTogether(ctx: BenchContext, scope: Scope, s: RunningSwarm, tag: string, n: number): Promise<number> {
+  const ids = Array.from({ length: n }, (_, i) => `${tag}-${i + 1}`);
+  const dirs = await Promise.all(ids.map((id) => downloaderFolder(ctx, scope, id)));
+  await Promise.all(ids.map((id, i) => startPeer(scope, s.swarm, dirs[i]!, id, CAP_ENV)));
+  const started = performance.now();
+  const results: GetResult[] = await Promise.all(ids.map((id) => getFile(scope, s.swarm, id, s.name, 600)));
+  const ms = performance.now() - started;
+  const failed = results.find((r) => !r.ok);
+  if (failed) throw new Error(`${tag}: a download failed (${failed.status}): ${failed.error}`);
+  return ms;
+}
+
+export const swarm1to4: BenchCase = {
+  name: 'swarm-1to4',
+  async run(ctx) {
+    const file = await ctx.files.swarm();
+    const size = statSync(file).size;
+    const capped = uploadCapSupported();
+    const alone: number[] = [];
+    const together: number[] = [];
+    await withScope(ctx.scope, async (scope) => {
+      const s = await startSwarm(ctx, scope, 'sw', file, 1, CAP_ENV);
+      for (let i = 0; i < ctx.opts.reps; i++) {
+        alone.push(await withScope(scope, (rs) => downloadTogether(ctx, rs, s, `sw${i + 1}-alone`, 1)));
+        together.push(await withScope(scope, (rs) => downloadTogether(ctx, rs, s, `sw${i + 1}-four`, 4)));
+        ctx.log(`swarm-1to4 run ${i + 1}: alone ${(alone.at(-1)! / 1000).toFixed(1)} s, four together ${(together.at(-1)! / 1000).toFixed(1)} s`);
+      }
+    });
+    const value = median(together) / 1000;
+    const baseline = median(alone) / 1000;
+    const ratio = ratioOf(value, baseline);
+    const aloneRate = size / MB / baseline;
+    const notes = [`${(size / 1024 ** 2).toFixed(0)} MiB, cap 20 MB/s, alone ${aloneRate.toFixed(1)} MB/s`];
+    if (!capped) notes.push('P2P_PEER_UPLOAD_BPS not in this build: ran UNCAPPED');
+    else if (aloneRate > (UPLOAD_CAP_BPS / MB) * 1.3) notes.push('cap not effective?');
+    return [
+      {
+        name: 'swarm-1to4',
+        value,
+        unit: 's',
+        baseline,
+        baselineOf: 'one downloader alone',
+        ratio,
+        target: 1.25,
+        direction: 'atMost',
+        pass: capped ? judge(ratio, 1.25, 'atMost') : null,
+        runs: together.map((ms) => ms / 1000),
+        detail: { aloneRuns: alone.map((ms) => ms / 1000), sizeBytes: size, uploadCapBps: UPLOAD_CAP_BPS, capSupported: capped },
+        note: notes.join('; '),
+      },
+    ];
+  },
+};

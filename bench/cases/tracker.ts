@@ -1,0 +1,178 @@
+// lookup-latency and announce-rate: a `p2p tracker` child holding 10 000 peers × 100 files,
+// lookups offered open-loop at 5 000/s against a bare NATS echo responder measured in the same
+// run; then announces (100 files each) stepped up until the lookup p99 doubles.
+import { join } from 'node:path';
+import { procScript, type BenchCase, type BenchContext } from '../lib/context.js';
+import { interleaved, openLoop, type LoadResult } from '../lib/load.js';
+import { benchConnection, startTracker, type Swarm } from '../lib/p2p.js';
+import { spawnProc } from '../lib/procs.js';
+import { Requester } from '../lib/requester.js';
+import { announceSender, echoSender, lookupSender, makeAnnounces, makeFiles, registerAll, PEERS, FILES_PER_PEER } from '../lib/registry-load.js';
+import { judge, ratioOf, type CaseResult } from '../lib/report.js';
+import { cpuSeconds, sampleRss } from '../lib/procfs.js';
+import { withScope } from '../lib/scope.js';
+import { latencySummary, MB, median, round } from '../lib/stats.js';
+import { subjects } from '../../src/protocol/subjects.js';
+
+const LOOKUP_RATE = 5000;
+/** lookups and echoes alternate in slices this long */
+const SLICE_MS = 250;
+/** lookups/s kept up while announces are stepped up */
+const PROBE_RATE = 1000;
+const ANNOUNCE_STEPS = [50, 100, 200, 400, 800, 1600, 3200, 6400];
+
+type Sender = (i: number) => Promise<unknown>;
+
+/** Half a second of warm-up, then the measured window. */
+async function measure(rate: number, ms: number, send: Sender): Promise<LoadResult> {
+  await openLoop(rate, 500, send);
+  return openLoop(rate, ms, send);
+}
+
+interface Step {
+  offered: number;
+  absorbed: number;
+  p99: number;
+  errors: number;
+  good: boolean;
+}
+
+/** One announce step: announces at `rate`/s with the lookup probe running beside them. */
+async function announceStep(rate: number, ms: number, announce: Sender, probe: Sender, limitP99: number): Promise<Step> {
+  const [a, p] = await Promise.all([openLoop(rate, ms, announce), openLoop(PROBE_RATE, ms, probe)]);
+  const absorbed = a.ok / (Math.max(ms, a.elapsedMs) / 1000);
+  const p99 = latencySummary(p.latencies).p99;
+  const errors = a.errors + p.errors;
+  const good = errors === 0 && p99 <= limitP99 && absorbed >= 0.95 * rate;
+  return { offered: rate, absorbed, p99, errors, good };
+}
+
+/** Step announces up (doubling, then bisecting once or twice); the best rate whose p99 held. */
+async function announceRate(ctx: BenchContext, ms: number, announce: Sender, probe: Sender): Promise<{ best: number; baseP99: number; steps: Step[] }> {
+  // a longer window for the reference p99 than for each step: everything is judged against it
+  const base = await measure(PROBE_RATE, 2 * ms, probe);
+  const baseP99 = latencySummary(base.latencies).p99;
+  const steps: Step[] = [];
+  let good: Step | undefined;
+  let bad: Step | undefined;
+  for (const rate of ANNOUNCE_STEPS) {
+    const step = await announceStep(rate, ms, announce, probe, 2 * baseP99);
+    steps.push(step);
+    if (!step.good) {
+      bad = step;
+      break;
+    }
+    good = step;
+  }
+  for (let b = 0; bad && b < (ctx.opts.quick ? 1 : 2); b++) {
+    const low = good?.offered ?? 0;
+    const rate = Math.round((low + bad.offered) / 2);
+    if (rate <= low || rate >= bad.offered) break;
+    const step = await announceStep(rate, ms, announce, probe, 2 * baseP99);
+    steps.push(step);
+    if (step.good) good = step;
+    else bad = step;
+  }
+  return { best: good ? good.absorbed : 0, baseP99, steps };
+}
+
+export const trackerLoad: BenchCase = {
+  name: 'lookup-latency',
+  rows: ['lookup-latency', 'announce-rate'],
+  async run(ctx) {
+    const windowMs = ctx.opts.quick ? 2000 : 10_000;
+    const stepMs = ctx.opts.quick ? 1000 : 4000;
+    const swarm: Swarm = { natsUrl: ctx.nats.url, prefix: `bench-tr-${process.pid}` };
+    const s = subjects(swarm.prefix);
+    return withScope(ctx.scope, async (scope) => {
+      const files = makeFiles();
+      const announces = makeAnnounces(files);
+      const tracker = await startTracker(scope, swarm, join(ctx.work, 'tracker-load'), { P2P_TRACKER_TTL_MS: '86400000' });
+      const echoSubject = `${swarm.prefix}.bench.echo`;
+      const echo = spawnProc(scope, process.execPath, [procScript('echo-responder'), '--nats', ctx.nats.url, '--subject', echoSubject], { label: 'echo' });
+      await echo.waitFor(/ready/, 10_000);
+      const nc = await benchConnection(scope, ctx.nats.url, 'bench-load');
+      const rq = new Requester(nc, scope);
+      const rss = sampleRss(tracker.pid, 200);
+      const cpu0 = cpuSeconds(tracker.pid);
+      const registerMs = await registerAll(rq, s.announce, announces);
+      const cpu1 = cpuSeconds(tracker.pid);
+      // tracker CPU per message: where its time goes (the echo slices cost it nothing)
+      const perAnnounceUs = cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / PEERS) * 1e6 : null;
+      const perLookupUs: number[] = [];
+      ctx.log(`registered ${PEERS} peers × ${FILES_PER_PEER} files in ${(registerMs / 1000).toFixed(1)} s`);
+
+      const lookup = lookupSender(rq, s.lookup, files);
+      const echoSend = echoSender(rq, echoSubject, files);
+      const announce = announceSender(rq, s.announce, announces);
+      const reps: Array<{ echo: ReturnType<typeof latencySummary>; lookup: ReturnType<typeof latencySummary>; errors: number; samples: string[] }> = [];
+      const rates: Array<{ best: number; baseP99: number; steps: Step[] }> = [];
+      for (let i = 0; i < ctx.opts.reps; i++) {
+        await openLoop(LOOKUP_RATE, 500, lookup); // warm-up
+        const before = cpuSeconds(tracker.pid);
+        const [l, e] = await interleaved(LOOKUP_RATE, windowMs, SLICE_MS, lookup, echoSend);
+        const after = cpuSeconds(tracker.pid);
+        if (before !== undefined && after !== undefined && l.ok > 0) perLookupUs.push(((after - before) / l.ok) * 1e6);
+        const rep = { echo: latencySummary(e.latencies), lookup: latencySummary(l.latencies), errors: e.errors + l.errors, samples: [...e.errorSamples, ...l.errorSamples] };
+        reps.push(rep);
+        ctx.log(`lookup-latency run ${i + 1}: lookup p50 ${rep.lookup.p50.toFixed(2)} p99 ${rep.lookup.p99.toFixed(2)} ms; echo p50 ${rep.echo.p50.toFixed(2)} p99 ${rep.echo.p99.toFixed(2)} ms; ${rep.errors} errors`);
+      }
+      for (let i = 0; i < ctx.opts.reps; i++) {
+        const r = await announceRate(ctx, stepMs, announce, lookup);
+        rates.push(r);
+        ctx.log(`announce-rate run ${i + 1}: ${r.best.toFixed(0)}/s (probe p99 ${r.baseP99.toFixed(2)} ms; steps ${r.steps.map((st) => `${st.offered}${st.good ? '✓' : '✗'}`).join(' ')})`);
+      }
+      const peakRss = rss.stop();
+
+      const p99 = median(reps.map((r) => r.lookup.p99));
+      const echoP99 = median(reps.map((r) => r.echo.p99));
+      const errors = reps.reduce((n, r) => n + r.errors, 0);
+      const ratio = ratioOf(p99, echoP99);
+      const ratioPass = judge(ratio, 2, 'atMost');
+      const latencyRow: CaseResult = {
+        name: 'lookup-latency',
+        value: p99,
+        unit: 'ms p99',
+        baseline: echoP99,
+        baselineOf: 'NATS echo p99',
+        ratio,
+        target: 2,
+        direction: 'atMost',
+        pass: ratioPass === null ? null : ratioPass && errors === 0,
+        runs: reps.map((r) => r.lookup.p99),
+        detail: {
+          offeredPerSecond: LOOKUP_RATE,
+          windowSeconds: windowMs / 1000,
+          lookupP50: median(reps.map((r) => r.lookup.p50)),
+          echoP50: median(reps.map((r) => r.echo.p50)),
+          echoP99Runs: reps.map((r) => round(r.echo.p99)),
+          errors,
+          errorSamples: reps.flatMap((r) => r.samples).slice(0, 5),
+          registerSeconds: registerMs / 1000,
+          trackerCpuPerLookupUs: round(median(perLookupUs), 1),
+          trackerCpuPerAnnounceUs: round(perAnnounceUs, 1),
+          trackerPeakRssMB: peakRss ? Math.round(peakRss / MB) : null,
+        },
+        note: `p50 ${median(reps.map((r) => r.lookup.p50)).toFixed(2)} ms vs echo ${median(reps.map((r) => r.echo.p50)).toFixed(2)} ms; ${errors} errors; tracker CPU ${median(perLookupUs).toFixed(0)} µs/lookup, ${perAnnounceUs?.toFixed(0) ?? '?'} µs/announce`,
+      };
+      const rateRow: CaseResult = {
+        name: 'announce-rate',
+        value: median(rates.map((r) => r.best)),
+        unit: 'announces/s',
+        baseline: null,
+        ratio: null,
+        target: null,
+        pass: null,
+        runs: rates.map((r) => r.best),
+        detail: {
+          filesPerAnnounce: FILES_PER_PEER,
+          probeLookupsPerSecond: PROBE_RATE,
+          stepSeconds: stepMs / 1000,
+          runs: rates.map((r) => ({ probeP99: round(r.baseP99), steps: r.steps.map((st) => ({ ...st, absorbed: Math.round(st.absorbed), p99: round(st.p99) })) })),
+        },
+        note: `100 files each, while ${PROBE_RATE} lookups/s keep p99 ≤ 2× its p99 without announces (steps ${ANNOUNCE_STEPS[0]}, ${ANNOUNCE_STEPS[1]}, … ×2)`,
+      };
+      return [latencyRow, rateRow];
+    });
+  },
+};

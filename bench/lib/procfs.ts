@@ -1,0 +1,44 @@
+// What /proc says about a child process: peak resident memory (VmHWM, the kernel's own
+// high-water mark, read at the end, and VmRSS polled meanwhile as a cross-check) and CPU time.
+import { readFileSync } from 'node:fs';
+
+function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined; // gone, or no /proc
+  }
+}
+
+/** Polls VmRSS every `everyMs`; `stop()` returns the peak in bytes (max of polled RSS and VmHWM). */
+export function sampleRss(pid: number, everyMs = 50): { stop(): number | undefined } {
+  let peakKb = 0;
+  const poll = () => {
+    const kb = statusKb(pid, 'VmRSS');
+    if (kb !== undefined && kb > peakKb) peakKb = kb;
+  };
+  poll();
+  const timer = setInterval(poll, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      poll();
+      const hwm = statusKb(pid, 'VmHWM') ?? 0;
+      const kb = Math.max(peakKb, hwm);
+      return kb > 0 ? kb * 1024 : undefined;
+    },
+  };
+}
+
+/** User + system CPU seconds the process has used so far (undefined when it is gone). */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks, 100 per second)
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
