@@ -21,6 +21,7 @@ import type { Subjects } from '../src/protocol/subjects.js';
 import { publish } from '../src/transport/bus.js';
 import { fetchManifest, startFetch, type FetchOutcome } from '../src/transport/fetcher.js';
 import type { FairThrottle } from '../src/transport/rate-limit.js';
+import type { ClientSecurity } from '../src/transport/security.js';
 import type { SwarmAvailability } from './availability.js';
 import { PartialDownload } from '../src/store/partial.js';
 import type { Manifest } from '../src/store/manifest.js';
@@ -38,6 +39,8 @@ export interface SessionDeps {
   availability: SwarmAvailability;
   /** the peer's download cap (undefined: unlimited) */
   downloadCap?: FairThrottle;
+  /** swarm key and TLS for the chunk connections we open */
+  security?: ClientSecurity;
   downloadsDir: string;
   tracesDir: string;
   /** resolve a target (name or fileId) to a file, its sources (not us) and our local copy if any */
@@ -235,7 +238,7 @@ export class DownloadSession {
       abort.signal.throwIfAborted();
       const manifest =
         (await PartialDownload.loadManifest(this.deps.chunksDir, file.fileId)) ??
-        (await fetchManifest(sources, file.fileId, { timeoutMs: config.chunkTimeoutMs, logger: this.log, signal: abort.signal }));
+        (await fetchManifest(sources, file.fileId, { timeoutMs: config.chunkTimeoutMs, logger: this.log, signal: abort.signal, security: this.deps.security }));
       if (manifest.size !== file.size || manifest.hashes.length !== file.chunkCount) {
         throw new ManifestMismatchError('manifest does not match the announced size');
       }
@@ -263,6 +266,7 @@ export class DownloadSession {
         },
         onVerified: (index) => shared.gained(index),
         throttle: this.deps.downloadCap,
+        security: this.deps.security,
       });
       // peers holding or downloading this file join the fetch as they show up, with what they have
       const unwatch = this.deps.availability.watch(file.fileId, file.chunkCount, (source, change) => fetch.updateSource(source, change));

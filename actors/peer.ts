@@ -37,6 +37,7 @@ import { BadRequestError, NotFoundError, P2PError, toP2PError } from '../src/err
 import { DownloadSession } from './download-session.js';
 import { SwarmAvailability } from './availability.js';
 import { FairThrottle } from '../src/transport/rate-limit.js';
+import { loadDataPlaneSecurity, type ClientSecurity } from '../src/transport/security.js';
 import { readTrace } from '../src/store/traces.js';
 import { PeerIdentity } from '../src/identity.js';
 import { ensureRealDir, writeFileAtomic } from '../src/store/fence.js';
@@ -68,6 +69,8 @@ export class Peer {
   private availability!: SwarmAvailability;
   /** the download cap shared by every download of this peer (undefined: unlimited) */
   private downloadCap: FairThrottle | undefined;
+  /** swarm key and TLS for the chunk connections our downloads open */
+  private clientSecurity: ClientSecurity = {};
   private history!: DownloadHistory;
   /** signs announces, heartbeats and byes: the tracker binds our id to this key */
   private identity!: PeerIdentity;
@@ -100,6 +103,8 @@ export class Peer {
   /** Create folders, index files, listen for chunks, announce, take intents, resume downloads. */
   async start(): Promise<void> {
     const { nc } = this.components;
+    // a bad key or certificate is a configuration error: fail before touching anything
+    const security = loadDataPlaneSecurity(this.options.peer);
     // everything we write lives in real directories, never behind a planted symlink
     await mkdir(this.paths.shared, { recursive: true });
     for (const d of [this.paths.downloads, this.paths.chunks, this.paths.meta, this.paths.traces]) await ensureRealDir(d);
@@ -115,7 +120,9 @@ export class Peer {
     await this.library.scan({ settle: false });
 
     const bindHost = this.options.listen || (this.options.host ? '0.0.0.0' : '127.0.0.1');
-    const { uploadBps, downloadBps, uploadSlots } = this.options.peer;
+    const { uploadBps, downloadBps, uploadSlots, maxConnections, maxConnectionsPerAddress, idleTimeoutMs, frameTimeoutMs } = this.options.peer;
+    for (const warning of security.warnings) this.log.warn(warning);
+    this.clientSecurity = security.client;
     this.downloadCap = downloadBps > 0 ? new FairThrottle({ rateBps: downloadBps }) : undefined;
     this.server = new ChunkServer(
       {
@@ -128,8 +135,9 @@ export class Peer {
           return partial ? { fileId, path: partial.partPath, manifest: partial.manifest, has: (i) => partial.has(i) } : undefined;
         },
         throttle: uploadBps > 0 ? new FairThrottle({ rateBps: uploadBps }) : undefined,
+        security: security.server,
       },
-      { host: bindHost, port: this.options.port, maxConnections: this.options.peer.maxConnections, idleTimeoutMs: this.options.peer.idleTimeoutMs, uploadSlots },
+      { host: bindHost, port: this.options.port, maxConnections, maxConnectionsPerAddress, idleTimeoutMs, frameTimeoutMs, uploadSlots },
     );
     this.availability = new SwarmAvailability(
       { nc, logger: this.log, subjects: this.subjects },
@@ -320,6 +328,7 @@ export class Peer {
         chunksDir: this.paths.chunks,
         availability: this.availability,
         downloadCap: this.downloadCap,
+        security: this.clientSecurity,
         downloadsDir: this.paths.downloads,
         tracesDir: this.paths.traces,
         lookup: (t) => this.lookup(t),

@@ -38,7 +38,18 @@ export const ConfigSchema = z.object({
     minChunkSize: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
     maxChunks: z.coerce.number().int().min(1).max(100_000),
     maxConnections: z.coerce.number().int().min(1).max(100_000),
+    /** chunk connections served at once from one remote address (more get BUSY) */
+    maxConnectionsPerAddress: z.coerce.number().int().min(1).max(100_000),
+    /** a chunk connection is closed when it has made no request for this long */
     idleTimeoutMs: Ms,
+    /** a frame (or the handshake, or a new connection's first frame) must be complete within this */
+    frameTimeoutMs: Ms,
+    /** a file holding the swarm key (64 hex digits): chunk connections must prove it */
+    swarmKeyFile: z.string(),
+    /** the swarm key itself (prefer the file: env and config are easier to leak) */
+    swarmKey: z.string(),
+    /** TLS on chunk connections: cert + key make the chunk server a TLS server; ca (or cert) makes clients use TLS */
+    tls: z.object({ cert: z.string(), key: z.string(), ca: z.string() }),
     /** upload cap in bytes/s shared by everyone we serve, 0 = unlimited */
     uploadBps: Bps,
     /** download cap in bytes/s over all our downloads, 0 = unlimited */

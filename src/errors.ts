@@ -136,7 +136,10 @@ export class BrokerUnavailableError extends P2PError {
     super('BROKER_UNAVAILABLE', message, options);
   }
 }
-/** The broker refused our credentials (missing, wrong, expired). */
+/**
+ * Credentials refused: the broker's (missing, wrong, expired), or on the data plane the swarm key
+ * (a peer requires one we lack, or did not prove ours) or a TLS certificate our CA did not sign.
+ */
 export class AuthFailedError extends P2PError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('AUTH_FAILED', message, options);

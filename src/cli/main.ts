@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `p2p` — the command line: tracker and peer daemons, download intents, listings, status, traces.
+// `p2p` — the command line: tracker and peer daemons, download intents, listings, status, traces,
+// and swarm keys.
 import { Command, Option } from 'commander';
 import { trackerCommand } from './tracker.js';
 import { peerCommand } from './peer.js';
@@ -9,6 +10,7 @@ import { statusCommand } from './status.js';
 import { traceCommand } from './trace.js';
 import { cancelCommand } from './cancel.js';
 import { upCommand } from './up.js';
+import { keygenCommand } from './keygen.js';
 
 const program = new Command();
 program
@@ -45,5 +47,6 @@ statusCommand(program);
 traceCommand(program);
 cancelCommand(program);
 upCommand(program);
+keygenCommand(program);
 
 await program.parseAsync(process.argv);

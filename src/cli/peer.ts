@@ -19,6 +19,10 @@ interface PeerFlags {
   uploadLimit?: number;
   downloadLimit?: number;
   uploadSlots?: number;
+  swarmKeyFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 /** A bytes-per-second flag: `20M`, `512K`, `1048576` (K = 1024), 0 = unlimited. */
@@ -43,6 +47,10 @@ export function peerCommand(program: Command): void {
     .option('--upload-limit <bytes/s>', 'upload cap shared by everyone we serve, e.g. 20M or 512K (0 = unlimited)', rateOption('--upload-limit'))
     .option('--download-limit <bytes/s>', 'download cap over all our downloads, e.g. 20M (0 = unlimited)', rateOption('--download-limit'))
     .option('--upload-slots <n>', 'downloaders served at once; others are told BUSY and retry (0 = unlimited)', intOption('--upload-slots', 0, 100_000))
+    .option('--swarm-key-file <file>', 'require (and prove) this swarm key on chunk connections; make one with `p2p keygen --out FILE`')
+    .option('--tls-cert <file>', 'serve chunks over TLS with this certificate (PEM, with --tls-key)')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', 'CA certificate (PEM): connect to other peers over TLS and trust only certificates it signed')
     .action(
       action(async (opts: PeerFlags, cmd: Command) => {
         if (opts.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.id)) {
@@ -54,6 +62,12 @@ export function peerCommand(program: Command): void {
         if (opts.uploadLimit !== undefined) (over.peer as Record<string, unknown>).uploadBps = opts.uploadLimit;
         if (opts.downloadLimit !== undefined) (over.peer as Record<string, unknown>).downloadBps = opts.downloadLimit;
         if (opts.uploadSlots !== undefined) (over.peer as Record<string, unknown>).uploadSlots = opts.uploadSlots;
+        if (opts.swarmKeyFile !== undefined) (over.peer as Record<string, unknown>).swarmKeyFile = resolve(opts.swarmKeyFile);
+        const tls: Record<string, string> = {};
+        if (opts.tlsCert !== undefined) tls.cert = resolve(opts.tlsCert);
+        if (opts.tlsKey !== undefined) tls.key = resolve(opts.tlsKey);
+        if (opts.tlsCa !== undefined) tls.ca = resolve(opts.tlsCa);
+        if (Object.keys(tls).length) (over.peer as Record<string, unknown>).tls = tls;
         const config = configFrom(cmd, over);
         const dir = resolve(opts.dir);
         await ensureRealDir(join(dir, '.p2p'));

@@ -1,5 +1,6 @@
 // Data-plane TCP framing: encoders and a pure incremental parser over bytes (no sockets).
 // CHUNK bodies are streamed as views of the input so the receiver can hash and write them uncopied.
+// HELLO / AUTH / AUTH_OK carry the swarm-key handshake (fixed lengths, see swarm-auth.ts).
 import { BadRequestError, ProtocolError, type ErrorCode } from '../errors.js';
 import { HASH_BYTES, MAX_CHUNK_SIZE } from '../store/manifest.js';
 
@@ -11,6 +12,9 @@ export const FrameType = {
   Manifest: 4,
   Error: 5,
   Cancel: 6,
+  Hello: 7,
+  Auth: 8,
+  AuthOk: 9,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -20,18 +24,37 @@ export const CHUNK_HEADER_BYTES = 13;
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 export const MAX_ERROR_CODE_BYTES = 64;
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
+/** Bytes of a handshake nonce and of an HMAC-SHA256. */
+export const NONCE_BYTES = 32;
+export const MAC_BYTES = 32;
+/** Data-plane version a server states in its HELLO. */
+export const DATA_PLANE_VERSION = 1;
+/** How a server wants to be approached (HELLO's mode byte). */
+export const AuthMode = {
+  /** anyone may ask */
+  Open: 0,
+  /** prove the swarm key first (AUTH, then AUTH_OK) */
+  SwarmKey: 1,
+} as const;
+export type AuthMode = (typeof AuthMode)[keyof typeof AuthMode];
 
 const GET_CHUNK_LENGTH = 1 + 4 + HASH_BYTES + 4;
 const GET_MANIFEST_LENGTH = 1 + 4 + HASH_BYTES;
 const CANCEL_LENGTH = 1 + 4;
+const HELLO_LENGTH = 1 + 1 + 1 + NONCE_BYTES;
+const AUTH_LENGTH = 1 + NONCE_BYTES + MAC_BYTES;
+const AUTH_OK_LENGTH = 1 + MAC_BYTES;
 const CHUNK_OVERHEAD = 1 + 4 + 4;
 const MANIFEST_OVERHEAD = 1 + 4;
 const ERROR_OVERHEAD = 1 + 4 + 2;
 const FILE_ID = /^[0-9a-f]{64}$/;
 const ERROR_CODE = /^[A-Z_]{1,64}$/;
 
-/** What the parser emits. `chunk-data` and `manifest` are views of the input, never copies. */
+/** What the parser emits. `chunk-data` and `manifest` are views of the input, never copies (nonces and MACs are copies). */
 export type FrameEvent =
+  | { type: 'hello'; version: number; mode: AuthMode; nonce: Buffer }
+  | { type: 'auth'; nonce: Buffer; mac: Buffer }
+  | { type: 'auth-ok'; mac: Buffer }
   | { type: 'get-chunk'; reqId: number; fileId: string; index: number }
   | { type: 'get-manifest'; reqId: number; fileId: string }
   | { type: 'cancel'; reqId: number }
@@ -74,6 +97,11 @@ export class FrameParser {
     this.maxChunkBytes = Math.min(options.maxChunkBytes ?? MAX_CHUNK_SIZE, MAX_CHUNK_SIZE);
     this.maxManifestBytes = Math.min(options.maxManifestBytes ?? MAX_MANIFEST_BYTES, MAX_MANIFEST_BYTES);
     this.accept = new Set<number>(options.accept ?? Object.values(FrameType));
+  }
+
+  /** True while part of a frame has arrived and the rest has not (a deadline may run on it). */
+  get midFrame(): boolean {
+    return this.state !== 'head' || this.headHave > 0;
   }
 
   /** Consume `input`; throws ProtocolError (or whatever `emit` throws) and then stays failed. */
@@ -137,6 +165,9 @@ export class FrameParser {
       type === FrameType.GetChunk ? length === GET_CHUNK_LENGTH
       : type === FrameType.GetManifest ? length === GET_MANIFEST_LENGTH
       : type === FrameType.Cancel ? length === CANCEL_LENGTH
+      : type === FrameType.Hello ? length === HELLO_LENGTH
+      : type === FrameType.Auth ? length === AUTH_LENGTH
+      : type === FrameType.AuthOk ? length === AUTH_OK_LENGTH
       : type === FrameType.Chunk ? length >= CHUNK_OVERHEAD && length - CHUNK_OVERHEAD <= this.maxChunkBytes
       : type === FrameType.Manifest ? length >= MANIFEST_OVERHEAD && length - MANIFEST_OVERHEAD <= this.maxManifestBytes
       : type === FrameType.Error ? length > ERROR_OVERHEAD && length <= ERROR_OVERHEAD + MAX_ERROR_CODE_BYTES + MAX_ERROR_MESSAGE_BYTES
@@ -169,6 +200,19 @@ export class FrameParser {
 
 /** Decode a whole non-CHUNK frame body (the bytes after the type byte); its length was checked. */
 function decodeBody(type: number, body: Buffer): FrameEvent {
+  switch (type) {
+    case FrameType.Hello: {
+      const version = body[0]!;
+      const mode = body[1]!;
+      if (version !== DATA_PLANE_VERSION) throw new ProtocolError(`unsupported data-plane version ${version}`);
+      if (mode !== AuthMode.Open && mode !== AuthMode.SwarmKey) throw new ProtocolError(`unknown auth mode ${mode}`);
+      return { type: 'hello', version, mode, nonce: Buffer.from(body.subarray(2, 2 + NONCE_BYTES)) };
+    }
+    case FrameType.Auth:
+      return { type: 'auth', nonce: Buffer.from(body.subarray(0, NONCE_BYTES)), mac: Buffer.from(body.subarray(NONCE_BYTES, NONCE_BYTES + MAC_BYTES)) };
+    case FrameType.AuthOk:
+      return { type: 'auth-ok', mac: Buffer.from(body.subarray(0, MAC_BYTES)) };
+  }
   const reqId = body.readUInt32BE(0);
   switch (type) {
     case FrameType.GetChunk:
@@ -179,7 +223,7 @@ function decodeBody(type: number, body: Buffer): FrameEvent {
       return { type: 'cancel', reqId };
     case FrameType.Manifest:
       return { type: 'manifest', reqId, manifest: body.subarray(4) };
-    default: {
+    case FrameType.Error: {
       const codeLength = body.readUInt16BE(4);
       if (codeLength < 1 || codeLength > MAX_ERROR_CODE_BYTES || 6 + codeLength > body.length) {
         throw new ProtocolError(`bad error code length ${codeLength}`);
@@ -189,6 +233,8 @@ function decodeBody(type: number, body: Buffer): FrameEvent {
       if (body.length - 6 - codeLength > MAX_ERROR_MESSAGE_BYTES) throw new ProtocolError('error message too long');
       return { type: 'error', reqId, code, message: body.toString('utf8', 6 + codeLength) };
     }
+    default:
+      throw new ProtocolError(`unexpected frame type ${type}`);
   }
 }
 
@@ -279,4 +325,43 @@ export function encodeError(reqId: number, code: ErrorCode, message: string): Bu
 /** CANCEL: u32 reqId — the client no longer wants that answer. */
 export function encodeCancel(reqId: number): Buffer {
   return frameHead(CANCEL_LENGTH, FrameType.Cancel, reqId);
+}
+
+function fixed(length: number, type: FrameType): Buffer {
+  const buf = Buffer.allocUnsafe(4 + length);
+  buf.writeUInt32BE(length, 0);
+  buf[4] = type;
+  return buf;
+}
+
+function checkBytes(what: string, value: Buffer, length: number): void {
+  if (value.length !== length) throw new BadRequestError(`${what} must be ${length} bytes`);
+}
+
+/** HELLO (server → client, first frame): u8 version, u8 auth mode, 32-byte nonce (zeros when open). */
+export function encodeHello(mode: AuthMode, nonce: Buffer = Buffer.alloc(NONCE_BYTES)): Buffer {
+  checkBytes('nonce', nonce, NONCE_BYTES);
+  const buf = fixed(HELLO_LENGTH, FrameType.Hello);
+  buf[5] = DATA_PLANE_VERSION;
+  buf[6] = mode;
+  nonce.copy(buf, 7);
+  return buf;
+}
+
+/** AUTH (client → server): 32-byte client nonce, 32-byte HMAC proving the swarm key. */
+export function encodeAuth(nonce: Buffer, mac: Buffer): Buffer {
+  checkBytes('nonce', nonce, NONCE_BYTES);
+  checkBytes('mac', mac, MAC_BYTES);
+  const buf = fixed(AUTH_LENGTH, FrameType.Auth);
+  nonce.copy(buf, 5);
+  mac.copy(buf, 5 + NONCE_BYTES);
+  return buf;
+}
+
+/** AUTH_OK (server → client): the server's 32-byte HMAC, proving it holds the key too. */
+export function encodeAuthOk(mac: Buffer): Buffer {
+  checkBytes('mac', mac, MAC_BYTES);
+  const buf = fixed(AUTH_OK_LENGTH, FrameType.AuthOk);
+  mac.copy(buf, 5);
+  return buf;
 }

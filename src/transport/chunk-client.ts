@@ -2,10 +2,12 @@
 // hashed slice by slice as they arrive and handed over as those same slices, never concatenated.
 // A request times out when the connection has been silent that long while it was out (so a
 // capped source, slow but moving, is not taken for a dead one); a download cap pauses reads.
+// With a swarm key, `connect` resolves only once both sides have proved it (once per connection).
 import { createHash, type Hash } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'winston';
 import {
+  AuthFailedError,
   BadRequestError,
   CancelledError,
   ChunkHashMismatchError,
@@ -15,9 +17,15 @@ import {
   PeerUnreachableError,
   ProtocolError,
 } from '../errors.js';
-import { encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
+import { AuthMode, encodeAuth, encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
 import { decodeManifest, HASH_BYTES, MAX_CHUNK_SIZE, type Manifest } from '../store/manifest.js';
+import { dial } from './dial.js';
 import type { FairThrottle } from './rate-limit.js';
+import type { ClientSecurity } from './security.js';
+import { clientProof, macEquals, newNonce, serverProof } from './swarm-auth.js';
+
+/** Abandoned requests remembered, so their late answers are skipped rather than taken for lies. */
+const MAX_ABANDONED = 4096;
 
 export interface PeerConnectionOptions {
   /** connect timeout, and how long the connection may stay silent while a request is out */
@@ -27,6 +35,8 @@ export interface PeerConnectionOptions {
   maxChunkBytes: number;
   /** the peer's download cap, shared by its connections (none: unlimited) */
   throttle?: FairThrottle;
+  /** the swarm key to prove (and to make the server prove), TLS to connect with */
+  security?: ClientSecurity;
 }
 
 interface Waiter<T> {
@@ -62,8 +72,14 @@ export class PeerConnection {
   private nextReqId = 1;
   private corked = false;
   private closedWith: P2PError | undefined;
-  /** an ERROR frame with reqId 0: the server's reason for closing (e.g. BUSY) */
-  private remoteError: P2PError | undefined;
+  /** requests given up on whose answers may still come (skipped, not protocol errors) */
+  private readonly abandoned = new Set<number>();
+  /** 'hello': the server's HELLO awaited (swarm key); 'auth-ok': its proof awaited; 'open' */
+  private phase: 'hello' | 'auth-ok' | 'open';
+  private heardFrame = false;
+  private helloSeen = false;
+  private nonces: { server: Buffer; client: Buffer } | undefined;
+  private handshake: { resolve: () => void; reject: (err: P2PError) => void } | undefined;
   /** last time bytes arrived (or our own cap let reads go on) */
   private lastHeard = Date.now();
   private pausedByCap = false;
@@ -75,36 +91,44 @@ export class PeerConnection {
     readonly remote: string,
   ) {
     this.log = opts.logger;
+    this.phase = opts.security?.swarmKey ? 'hello' : 'open';
     this.parser = new FrameParser({
       maxChunkBytes: Math.min(opts.maxChunkBytes, MAX_CHUNK_SIZE),
-      accept: [FrameType.Chunk, FrameType.Manifest, FrameType.Error],
+      accept: [FrameType.Hello, FrameType.AuthOk, FrameType.Chunk, FrameType.Manifest, FrameType.Error],
     });
     socket.on('data', (input: Buffer) => this.onData(input));
     socket.on('error', (err) => this.log.debug('chunk client socket error', { remote, err: err.message }));
-    socket.on('close', () => this.failAll(this.remoteError ?? new PeerUnreachableError(`${remote} closed the connection`)));
+    socket.on('close', () =>
+      this.failAll(new PeerUnreachableError(`${remote} closed the connection${this.phase === 'open' ? '' : ' during the swarm-key handshake'}`)),
+    );
     this.watchdog = setInterval(() => this.checkSilence(), Math.max(20, Math.min(1000, opts.timeoutMs / 4)));
     this.watchdog.unref();
   }
 
-  /** Connect; PeerTimeoutError or PeerUnreachableError if that does not work within timeoutMs. */
-  static connect(endpoint: { host: string; port: number }, opts: PeerConnectionOptions): Promise<PeerConnection> {
+  /**
+   * Connect (with TLS when `security.tls`), and with a swarm key prove it and check the server's
+   * proof before resolving. PeerTimeoutError or PeerUnreachableError if that does not work within
+   * timeoutMs; AuthFailedError when the server wants a key we lack, or does not prove ours.
+   */
+  static async connect(endpoint: { host: string; port: number }, opts: PeerConnectionOptions): Promise<PeerConnection> {
     const remote = `${endpoint.host}:${endpoint.port}`;
-    return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new PeerTimeoutError(`no connection to ${remote} within ${opts.timeoutMs} ms`));
-      }, opts.timeoutMs);
-      const onError = (err: Error) => {
-        clearTimeout(timer);
-        reject(new PeerUnreachableError(`cannot connect to ${remote}: ${err.message}`, { cause: err }));
+    const socket = await dial(endpoint, { timeoutMs: opts.timeoutMs, tls: opts.security?.tls });
+    const conn = new PeerConnection(socket, opts, remote);
+    if (conn.phase !== 'open') await conn.authenticated(opts.timeoutMs);
+    return conn;
+  }
+
+  private authenticated(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.failAll(new PeerTimeoutError(`${this.remote} did not complete the swarm-key handshake within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const settle = () => clearTimeout(timer);
+      this.handshake = {
+        resolve: () => (settle(), resolve()),
+        reject: (err) => (settle(), reject(err)),
       };
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.off('error', onError);
-        resolve(new PeerConnection(socket, opts, remote));
-      });
     });
   }
 
@@ -115,6 +139,11 @@ export class PeerConnection {
 
   get closed(): boolean {
     return this.closedWith !== undefined;
+  }
+
+  /** Why the connection closed (undefined while open). */
+  get closeReason(): P2PError | undefined {
+    return this.closedWith;
   }
 
   /** The manifest of `fileId`, verified to hash to that id (ManifestMismatchError otherwise). */
@@ -186,7 +215,7 @@ export class PeerConnection {
     // 0 is reserved for connection-wide errors
     do {
       this.nextReqId = this.nextReqId >= 0xffffffff ? 1 : this.nextReqId + 1;
-    } while (this.pending.has(this.nextReqId));
+    } while (this.pending.has(this.nextReqId) || this.abandoned.has(this.nextReqId));
     return this.nextReqId;
   }
 
@@ -206,6 +235,8 @@ export class PeerConnection {
     const p = this.pending.get(reqId);
     if (!p) return;
     this.pending.delete(reqId);
+    this.abandoned.add(reqId);
+    if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.values().next().value!);
     if (this.current === p) this.current = undefined; // the rest of its body is skipped
     if (!this.closedWith) this.send(encodeCancel(reqId));
     p.reject(err);
@@ -236,6 +267,15 @@ export class PeerConnection {
   }
 
   private onFrame(event: FrameEvent): void {
+    if (this.closedWith) return; // the rest of an input that closed the connection
+    if (event.type === 'hello') return this.onHello(event);
+    if (event.type === 'auth-ok') return this.onAuthOk(event);
+    this.heardFrame = true;
+    if (event.type === 'error' && event.reqId === 0) {
+      // about the whole connection (BUSY, AUTH_FAILED, TIMEOUT): the server closes it
+      return this.failAll(errorFromCode(event.code, `${this.remote} closed the connection: ${event.message}`));
+    }
+    if (this.phase !== 'open') throw new ProtocolError(`${this.remote} sent ${event.type} before the swarm-key handshake`);
     switch (event.type) {
       case 'chunk-data':
         if (this.current) {
@@ -257,19 +297,43 @@ export class PeerConnection {
         }
         return;
       }
-      case 'error': {
-        const err = errorFromCode(event.code, event.message);
-        if (event.reqId === 0) this.remoteError = err;
-        this.take(event.reqId)?.reject(err);
+      case 'error':
+        this.take(event.reqId)?.reject(errorFromCode(event.code, event.message));
         return;
-      }
       default:
         throw new ProtocolError(`unexpected ${event.type} frame from a chunk server`);
     }
   }
 
+  /** HELLO, the server's first frame: whether it wants the swarm key, and its nonce. */
+  private onHello(event: Extract<FrameEvent, { type: 'hello' }>): void {
+    if (this.helloSeen || this.heardFrame) throw new ProtocolError(`${this.remote} sent HELLO out of place`);
+    this.helloSeen = true;
+    const key = this.opts.security?.swarmKey;
+    if (!key) {
+      if (event.mode === AuthMode.SwarmKey) this.failAll(new AuthFailedError(`${this.remote} requires a swarm key: this peer has none (peer.swarmKeyFile)`));
+      return;
+    }
+    if (event.mode !== AuthMode.SwarmKey) return this.failAll(new AuthFailedError(`${this.remote} did not prove the swarm key: it runs without one`));
+    const client = newNonce();
+    this.nonces = { server: event.nonce, client };
+    this.phase = 'auth-ok';
+    this.send(encodeAuth(client, clientProof(key, event.nonce, client)));
+  }
+
+  /** AUTH_OK: the server's proof that it holds the key too (constant-time check). */
+  private onAuthOk(event: Extract<FrameEvent, { type: 'auth-ok' }>): void {
+    if (this.phase !== 'auth-ok' || !this.nonces) throw new ProtocolError(`${this.remote} sent AUTH_OK out of place`);
+    const expected = serverProof(this.opts.security!.swarmKey!, this.nonces.server, this.nonces.client);
+    if (!macEquals(event.mac, expected)) return this.failAll(new AuthFailedError(`${this.remote} did not prove the swarm key`));
+    this.phase = 'open';
+    this.nonces = undefined;
+    this.handshake?.resolve();
+    this.handshake = undefined;
+  }
+
   private startChunk(reqId: number, index: number, length: number): void {
-    const p = this.pending.get(reqId);
+    const p = this.answered(reqId);
     if (!p) return; // answer to a request we gave up on: its body is skipped
     if (p.kind !== 'chunk' || p.index !== index || length !== p.expectedLength) {
       const err = new ProtocolError(`${this.remote} answered request ${reqId} with chunk ${index} of ${length} bytes`);
@@ -288,9 +352,20 @@ export class PeerConnection {
     else p.reject(new ChunkHashMismatchError(`chunk ${p.index} from ${this.remote} does not match its hash`));
   }
 
+  /**
+   * The pending request an answer is for; undefined for one we gave up on (skip it). An answer
+   * to a request never made is a protocol violation: a source may not feed us unasked bytes.
+   */
+  private answered(reqId: number): Pending | undefined {
+    const p = this.pending.get(reqId);
+    if (p) return p;
+    if (this.abandoned.delete(reqId)) return undefined;
+    throw new ProtocolError(`${this.remote} answered request ${reqId}, which was never made`);
+  }
+
   /** Remove and return a pending request (of `kind`, else it is a protocol violation). */
   private take<K extends Pending['kind']>(reqId: number, kind?: K): Extract<Pending, { kind: K }> | undefined {
-    const p = this.pending.get(reqId);
+    const p = this.answered(reqId);
     if (!p) return undefined;
     if (kind && p.kind !== kind) throw new ProtocolError(`${this.remote} answered request ${reqId} with the wrong frame`);
     this.pending.delete(reqId);
@@ -307,5 +382,7 @@ export class PeerConnection {
     this.pending.clear();
     this.current = undefined;
     for (const p of all) p.reject(this.closedWith);
+    this.handshake?.reject(this.closedWith);
+    this.handshake = undefined;
   }
 }

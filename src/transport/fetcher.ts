@@ -3,13 +3,14 @@
 // one pipelined connection per source, strikes and drops, BUSY backoff, cancelling endgame
 // losers, writing verified chunks without waiting, and sources joining while it runs.
 import type { Logger } from 'winston';
-import { BusyError, CancelledError, NotFoundError, P2PError, PeerUnreachableError, ProtocolError, toP2PError } from '../errors.js';
+import { AuthFailedError, BusyError, CancelledError, NotFoundError, P2PError, PeerUnreachableError, ProtocolError, TimeoutError, toP2PError } from '../errors.js';
 import { bitfieldBytes, setBit } from '../protocol/bitfield.js';
 import type { Source } from '../protocol/messages.js';
 import { chunkLength, type Manifest } from '../store/manifest.js';
 import type { PartialDownload } from '../store/partial.js';
 import { PeerConnection } from './chunk-client.js';
 import type { FairThrottle } from './rate-limit.js';
+import type { ClientSecurity } from './security.js';
 import { ChunkPicker, type HaveUpdate, type SourceHave } from './selection.js';
 
 /** What the fetcher reports: the download machine's `fetch.progress` payload (one definition). */
@@ -21,6 +22,8 @@ export { fetchManifest } from './manifest-fetch.js';
 const PENDING_WRITE_BYTES = 64 * 1024 * 1024;
 /** NOT_FOUND answers a partial source may give in a row before the next one is a strike. */
 const MAX_MISSES = 32;
+/** Connections to one source closed in a row without a chunk before it is dropped. */
+const MAX_RECONNECTS = 3;
 
 export type SourceEventKind = 'connected' | 'strike' | 'dropped' | 'busy' | 'chunk';
 
@@ -46,6 +49,8 @@ export interface FetchOptions {
   maxPendingWrites?: number;
   /** the peer's download cap, shared by all its connections */
   throttle?: FairThrottle;
+  /** swarm key and TLS for chunk connections */
+  security?: ClientSecurity;
   /** a request out this long (at least) may be duplicated on an idle source (default 1000 ms) */
   endgameMinMs?: number;
   random?: () => number;
@@ -76,6 +81,8 @@ interface SourceState {
   misses: number;
   /** dropped for bad answers: never taken back */
   banned: boolean;
+  /** new connections since its last chunk (a server closes connections left idle) */
+  reconnects: number;
   drops: number;
   rejoinAt: number;
 }
@@ -140,6 +147,15 @@ export function startFetch(opts: FetchOptions): FetchHandle {
       while (s.requests.size < pipeline && writes.size < maxPendingWrites) {
         const index = picker.pick(s.source.peerId, now);
         if (index === undefined) break;
+        const closed = s.conn!.closeReason;
+        if (closed && s.requests.size === 0) {
+          // closed while we had nothing to ask: reconnect (a server closes idle connections),
+          // unless it closed for misbehaving
+          picker.released(index, s.source.peerId);
+          if (isFault(closed)) drop(s, `${closed.code}: ${closed.message}`, true);
+          else reconnect(s);
+          break;
+        }
         request(s, index);
       }
     }
@@ -156,6 +172,7 @@ export function startFetch(opts: FetchOptions): FetchHandle {
         if (finished) return;
         s.busyCount = 0;
         s.misses = 0;
+        s.reconnects = 0;
         const losers = picker.completed(index, s.source.peerId, Date.now());
         if (!losers) return fill(); // another source's copy won
         for (const peerId of losers) sources.get(peerId)?.requests.get(index)?.abort();
@@ -186,6 +203,14 @@ export function startFetch(opts: FetchOptions): FetchHandle {
     const peerId = s.source.peerId;
     if (err instanceof CancelledError || s.status !== 'live') {
       picker.released(index, peerId);
+    } else if (s.conn!.closeReason instanceof TimeoutError) {
+      // the server closed the connection as idle just as we asked: not its fault, ask again
+      picker.released(index, peerId);
+      reconnect(s);
+    } else if (err instanceof BusyError && s.conn!.closed) {
+      // it refused the whole connection (at its connection caps): not its fault; it may come back
+      picker.released(index, peerId);
+      drop(s, `${err.code}: ${err.message}`, false);
     } else if (err instanceof BusyError) {
       // no slot for us there now: not its fault; back off and ask again later
       picker.released(index, peerId);
@@ -206,7 +231,7 @@ export function startFetch(opts: FetchOptions): FetchHandle {
       }
       picker.failed(index, peerId);
       if (s.conn!.closed || err instanceof PeerUnreachableError || err instanceof ProtocolError) {
-        drop(s, `${err.code}: ${err.message}`, err instanceof ProtocolError);
+        drop(s, `${err.code}: ${err.message}`, isFault(err));
       } else {
         s.strikes++;
         log.warn('chunk failed', { peerId, index, code: err.code, strikes: s.strikes });
@@ -232,7 +257,8 @@ export function startFetch(opts: FetchOptions): FetchHandle {
 
   const connect = (s: SourceState) => {
     const { endpoint, peerId } = s.source;
-    PeerConnection.connect(endpoint, { timeoutMs: opts.chunkTimeoutMs, logger: log, maxChunkBytes: manifest.chunkSize, throttle: opts.throttle }).then(
+    const connOpts = { timeoutMs: opts.chunkTimeoutMs, logger: log, maxChunkBytes: manifest.chunkSize, throttle: opts.throttle, security: opts.security };
+    PeerConnection.connect(endpoint, connOpts).then(
       (conn) => {
         if (finished || s.status === 'dropped') return conn.close();
         s.conn = conn;
@@ -243,10 +269,18 @@ export function startFetch(opts: FetchOptions): FetchHandle {
       },
       (err: unknown) => {
         const e = toP2PError(err);
-        drop(s, `${e.code}: ${e.message}`, false);
+        drop(s, `${e.code}: ${e.message}`, isFault(e));
         fill();
       },
     );
+  };
+
+  const reconnect = (s: SourceState) => {
+    s.conn?.close();
+    if (++s.reconnects > MAX_RECONNECTS) return drop(s, `closed ${s.reconnects} connections in a row without a chunk`, false);
+    s.status = 'connecting';
+    s.conn = undefined;
+    connect(s);
   };
 
   /** A source joins (or comes back), or tells us what it has now. */
@@ -270,6 +304,7 @@ export function startFetch(opts: FetchOptions): FetchHandle {
       busyCount: 0,
       misses: 0,
       banned: false,
+      reconnects: 0,
       drops: 0,
       rejoinAt: 0,
     };
@@ -334,6 +369,11 @@ export function startFetch(opts: FetchOptions): FetchHandle {
     checkDone();
   }
   return { done, addSources, updateSource };
+}
+
+/** Failures that are a source's fault, not bad luck: it is dropped for good (banned). */
+function isFault(err: P2PError): boolean {
+  return err instanceof ProtocolError || err instanceof AuthFailedError || err.cause instanceof ProtocolError;
 }
 
 /** What a delta alone tells about a source we did not know: those chunks. */

@@ -5,6 +5,7 @@ import { CancelledError, NotFoundError, PeerUnreachableError, toP2PError } from 
 import type { Source } from '../protocol/messages.js';
 import type { Manifest } from '../store/manifest.js';
 import { PeerConnection } from './chunk-client.js';
+import type { ClientSecurity } from './security.js';
 
 /**
  * The manifest of `fileId` from the first source that gives one hashing to that id. Sources
@@ -14,7 +15,7 @@ import { PeerConnection } from './chunk-client.js';
 export async function fetchManifest(
   sources: Source[],
   fileId: string,
-  opts: { timeoutMs: number; logger: Logger; signal?: AbortSignal },
+  opts: { timeoutMs: number; logger: Logger; signal?: AbortSignal; security?: ClientSecurity },
 ): Promise<Manifest> {
   const failures: string[] = [];
   let reachedAny = false;
@@ -24,13 +25,14 @@ export async function fetchManifest(
     const onAbort = () => conn?.close();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      conn = await PeerConnection.connect(source.endpoint, { timeoutMs: opts.timeoutMs, logger: opts.logger, maxChunkBytes: 1 });
+      conn = await PeerConnection.connect(source.endpoint, { timeoutMs: opts.timeoutMs, logger: opts.logger, maxChunkBytes: 1, security: opts.security });
       reachedAny = true;
       return await conn.getManifest(fileId);
     } catch (err) {
       const e = toP2PError(err);
       opts.logger.warn('manifest fetch failed', { peerId: source.peerId, code: e.code, err: e.message });
-      failures.push(`${source.peerId}: ${e.code}`);
+      // a swarm-key or TLS refusal says what to fix: keep its words
+      failures.push(e.code === 'AUTH_FAILED' ? `${source.peerId}: ${e.message} [${e.code}]` : `${source.peerId}: ${e.code}`);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       conn?.close();

@@ -220,6 +220,7 @@ test('server: a malformed frame closes that connection only', async (t) => {
   t.is(server.stats.connections, 2);
   const closed = new Promise<void>((resolve) => rogue.once('close', () => resolve()));
   rogue.on('error', () => undefined);
+  rogue.resume(); // read (and drop) the server's HELLO, so its close is seen
   rogue.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x02, 1, 2, 3]));
   await withTimeout(closed, 5000, 'the server to close the rogue connection');
 

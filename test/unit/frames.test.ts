@@ -5,12 +5,16 @@ import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { ProtocolError } from '../../src/errors.js';
 import {
+  AuthMode,
   CHUNK_HEADER_BYTES,
+  encodeAuth,
+  encodeAuthOk,
   encodeCancel,
   encodeChunkHeader,
   encodeError,
   encodeGetChunk,
   encodeGetManifest,
+  encodeHello,
   encodeManifestFrame,
   FrameParser,
   FrameType,
@@ -191,7 +195,7 @@ test('fuzz: garbage never throws anything but ProtocolError', (t) => {
   );
   // frames with a valid header and a random body, of every type
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 8 }), fc.uint8Array({ maxLength: 200 }), (type, body) => {
+    fc.property(fc.integer({ min: 1, max: 11 }), fc.uint8Array({ maxLength: 200 }), (type, body) => {
       const head = Buffer.alloc(5);
       head.writeUInt32BE(body.length + 1, 0);
       head[4] = type;
@@ -204,4 +208,53 @@ test('fuzz: garbage never throws anything but ProtocolError', (t) => {
     { numRuns: 2000 },
   );
   t.pass();
+});
+
+test('handshake frames: HELLO, AUTH and AUTH_OK round trip with fixed lengths', (t) => {
+  const nonce = randomBytes(32);
+  const mac = randomBytes(32);
+  const wire = Buffer.concat([encodeHello(AuthMode.SwarmKey, nonce), encodeHello(AuthMode.Open), encodeAuth(nonce, mac), encodeAuthOk(mac)]);
+  t.deepEqual(parse([wire]), [
+    { type: 'hello', version: 1, mode: AuthMode.SwarmKey, nonce },
+    { type: 'hello', version: 1, mode: AuthMode.Open, nonce: Buffer.alloc(32) },
+    { type: 'auth', nonce, mac },
+    { type: 'auth-ok', mac },
+  ]);
+  t.deepEqual([encodeHello(AuthMode.Open).length, encodeAuth(nonce, mac).length, encodeAuthOk(mac).length], [4 + 35, 4 + 65, 4 + 33]);
+  t.throws(() => encodeAuth(nonce.subarray(1), mac));
+  t.throws(() => encodeAuthOk(Buffer.alloc(31)));
+});
+
+test('handshake frames: any other length, version or mode is ProtocolError from the header or body', (t) => {
+  const refuse = (bytes: Buffer) => t.throws(() => new FrameParser().push(bytes, () => undefined), { instanceOf: ProtocolError });
+  for (const frame of [encodeHello(AuthMode.Open), encodeAuth(randomBytes(32), randomBytes(32)), encodeAuthOk(randomBytes(32))]) {
+    const longer = Buffer.from(frame);
+    longer.writeUInt32BE(frame.readUInt32BE(0) + 1, 0);
+    refuse(longer);
+  }
+  const badVersion = encodeHello(AuthMode.Open);
+  badVersion[5] = 2;
+  refuse(badVersion);
+  const badMode = encodeHello(AuthMode.Open);
+  badMode[6] = 7;
+  refuse(badMode);
+  // a server does not take HELLO, a client does not take AUTH
+  t.throws(() => new FrameParser({ accept: [FrameType.Auth, FrameType.GetChunk] }).push(encodeHello(AuthMode.Open), () => undefined), { instanceOf: ProtocolError });
+  t.throws(() => new FrameParser({ accept: [FrameType.Hello, FrameType.Chunk] }).push(encodeAuth(randomBytes(32), randomBytes(32)), () => undefined), {
+    instanceOf: ProtocolError,
+  });
+});
+
+test('midFrame tells a frame begun from a frame boundary', (t) => {
+  const parser = new FrameParser();
+  const frame = encodeGetChunk(1, FILE_ID, 2);
+  t.false(parser.midFrame);
+  parser.push(frame.subarray(0, 3), () => undefined);
+  t.true(parser.midFrame, 'inside the length prefix');
+  parser.push(frame.subarray(3, 20), () => undefined);
+  t.true(parser.midFrame, 'inside the body');
+  parser.push(frame.subarray(20), () => undefined);
+  t.false(parser.midFrame);
+  parser.push(encodeChunkHeader(3, 0, 10).subarray(0, 7), () => undefined);
+  t.true(parser.midFrame, 'inside a chunk header');
 });
