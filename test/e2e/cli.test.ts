@@ -10,7 +10,7 @@ import { runCli } from '../helpers/processes.js';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const commands = ['tracker', 'peer', 'get', 'ls', 'status', 'trace', 'cancel', 'up'];
+const commands = ['tracker', 'peer', 'get', 'ls', 'status', 'trace', 'cancel', 'up', 'keygen'];
 
 test('p2p --help lists every command', async (t) => {
   const r = await runCli(['--help']);
