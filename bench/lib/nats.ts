@@ -1,24 +1,14 @@
 // A private nats-server for one benchmark run: loopback only, a port chosen by the server,
 // no JetStream (the swarm does not use it), stopped when the scope closes.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { spawnProc } from './procs.js';
 import type { Scope } from './scope.js';
+import { findNatsServer } from '../../src/nats-server.js';
 
 const LISTENING = /Listening for client connections on ([\d.]+):(\d+)/;
 
-/** nats-server: env P2P_NATS_SERVER (a path), else PATH and Debian's /usr/sbin. */
-export function findNatsServer(): string | undefined {
-  const explicit = process.env.P2P_NATS_SERVER;
-  if (explicit) return existsSync(explicit) ? explicit : undefined;
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
-  for (const d of dirs) {
-    const p = join(d, 'nats-server');
-    if (d && existsSync(p)) return p;
-  }
-  return undefined;
-}
+
+export { findNatsServer };
 
 export interface NatsServer {
   url: string;

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { P2PError } from '../errors.js';
@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION, StatusReply } from '../protocol/messages.js';
 import { connectBus, request } from '../transport/bus.js';
 import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
 import { subjects as makeSubjects } from '../protocol/subjects.js';
+import { findNatsServer } from '../nats-server.js';
 
 const DEMO_FILE = 'hello-swarm.bin';
 
@@ -109,17 +110,6 @@ async function natsAnswers(url: string, extra: Record<string, unknown>): Promise
   }
 }
 
-/** Find nats-server: env P2P_NATS_SERVER (a path), else PATH and Debian's /usr/sbin. */
-export function findNatsServer(): string | undefined {
-  const explicit = process.env.P2P_NATS_SERVER;
-  if (explicit) return existsSync(explicit) ? explicit : undefined;
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
-  for (const d of dirs) {
-    const p = join(d, 'nats-server');
-    if (d && existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 async function startNatsServer(storeDir: string): Promise<{ child: ChildProcess; url: string }> {
   const bin = findNatsServer();

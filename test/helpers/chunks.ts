@@ -76,8 +76,9 @@ export async function fakeServer(
 
 export const source = (peerId: string, port: number, host = '127.0.0.1'): Source => ({ peerId, endpoint: { host, port } });
 
-export async function openPartial(t: ExecutionContext, file: SharedFile): Promise<PartialDownload> {
-  const partial = await PartialDownload.open({ chunksDir: join(await tempDir(t), 'chunks'), fileId: file.fileId, manifest: file.manifest, name: 'out.bin' });
+/** Open the download of `file` (in a fresh temp dir unless `chunksDir` is given, e.g. to resume). */
+export async function openPartial(t: ExecutionContext, file: SharedFile, chunksDir?: string): Promise<PartialDownload> {
+  const partial = await PartialDownload.open({ chunksDir: chunksDir ?? join(await tempDir(t), 'chunks'), fileId: file.fileId, manifest: file.manifest, name: 'out.bin' });
   t.teardown(() => partial.close().catch(() => undefined));
   return partial;
 }

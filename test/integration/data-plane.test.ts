@@ -2,44 +2,34 @@
 // with good, lying, stalling and dying sources, resume, and hostile clients.
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { BadRequestError, BusyError, ChunkHashMismatchError, NotFoundError, PeerUnreachableError, ProtocolError } from '../../src/errors.js';
-import { createLogger } from '../../src/logger.js';
 import type { Source } from '../../src/protocol/messages.js';
 import { encodeChunkHeader, encodeManifestFrame, FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
-import { chunkLength, encodeManifest, fileIdOf, hashFile, type Manifest } from '../../src/store/manifest.js';
+import { chunkLength, encodeManifest, type Manifest } from '../../src/store/manifest.js';
 import { PartialDownload } from '../../src/store/partial.js';
-import { ChunkServer, type ServedFile } from '../../src/transport/chunk-server.js';
+import type { ServedFile } from '../../src/transport/chunk-server.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
 import { fetchFile, fetchManifest, type FetchOptions } from '../../src/transport/fetcher.js';
 import { tempDir } from '../helpers/tmp.js';
+import {
+  CHUNK,
+  fetchOptions as sharedFetchOptions,
+  logger,
+  openPartial,
+  sharedFile as sharedFileOf,
+  source,
+  startServer as startChunkServer,
+  withTimeout,
+  type SharedFile,
+} from '../helpers/chunks.js';
 
-const logger = createLogger({ level: 'silent' });
-const CHUNK = 64 * 1024;
 const SIZE = 3 * 1024 * 1024 + 12_345; // 49 chunks, the last one short
 
-interface SharedFile extends ServedFile {
-  data: Buffer;
-}
-
-async function sharedFile(t: ExecutionContext, size = SIZE): Promise<SharedFile> {
-  const dir = await tempDir(t);
-  const data = randomBytes(size);
-  const path = join(dir, 'shared.bin');
-  await writeFile(path, data);
-  const manifest = await hashFile(path, CHUNK);
-  return { fileId: fileIdOf(manifest), path, manifest, data };
-}
-
-async function startServer(t: ExecutionContext, files: ServedFile[], maxConnections = 16): Promise<{ server: ChunkServer; port: number }> {
-  const byId = new Map(files.map((f) => [f.fileId, f]));
-  const server = new ChunkServer({ logger, resolve: (id) => byId.get(id) }, { host: '127.0.0.1', port: 0, maxConnections, idleTimeoutMs: 30_000 });
-  t.teardown(() => server.stop());
-  const { port } = await server.start();
-  return { server, port };
-}
+const sharedFile = (t: ExecutionContext, size = SIZE) => sharedFileOf(t, size);
+const startServer = (t: ExecutionContext, files: ServedFile[], maxConnections = 16) => startChunkServer(t, files, { maxConnections });
 
 /** A hand-written source: parses requests and lets the test answer them (or not). */
 async function fakeSource(t: ExecutionContext, answer: (socket: Socket, e: FrameEvent) => void): Promise<{ port: number; stopListening: () => void }> {
@@ -74,39 +64,12 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-const source = (peerId: string, port: number): Source => ({ peerId, endpoint: { host: '127.0.0.1', port } });
-
-async function openPartial(t: ExecutionContext, file: SharedFile, chunksDir?: string): Promise<PartialDownload> {
-  const partial = await PartialDownload.open({ chunksDir: chunksDir ?? join(await tempDir(t), 'chunks'), fileId: file.fileId, manifest: file.manifest, name: 'out.bin' });
-  t.teardown(() => partial.close());
-  return partial;
-}
-
-function fetchOptions(file: SharedFile, partial: PartialDownload, sources: Source[], extra: Partial<FetchOptions> = {}): FetchOptions {
-  return {
-    fileId: file.fileId,
-    manifest: file.manifest,
-    sources,
-    partial,
-    pipeline: 4,
-    chunkTimeoutMs: 2000,
-    maxStrikes: 2,
-    progressMs: 50,
-    logger,
-    signal: new AbortController().signal,
-    onProgress: () => undefined,
-    ...extra,
-  };
-}
+/** This file's fetches strike a silent source sooner than the shared default. */
+const fetchOptions = (file: SharedFile, partial: PartialDownload, sources: Source[], extra: Partial<FetchOptions> = {}): FetchOptions =>
+  sharedFetchOptions(file, partial, sources, { chunkTimeoutMs: 2000, ...extra });
 
 async function joined(t: ExecutionContext, partial: PartialDownload): Promise<Buffer> {
   return readFile(await partial.join(await tempDir(t)));
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Answer GET_CHUNK with the right length but wrong bytes. */

@@ -2,44 +2,19 @@
 // partial sources are asked only for what they have (and a miss costs them nothing), upload slots
 // turn the extra downloader away with BUSY until one is free, and caps slow without timing out.
 import test, { type ExecutionContext } from 'ava';
-import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
-import { join } from 'node:path';
-import { createLogger } from '../../src/logger.js';
 import type { Source } from '../../src/protocol/messages.js';
 import { FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
-import { fileIdOf, hashFile } from '../../src/store/manifest.js';
 import { PartialDownload } from '../../src/store/partial.js';
-import { ChunkServer, type ServedFile } from '../../src/transport/chunk-server.js';
+import type { ServedFile } from '../../src/transport/chunk-server.js';
 import { startFetch, type FetchOptions } from '../../src/transport/fetcher.js';
 import { FairThrottle } from '../../src/transport/rate-limit.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const logger = createLogger({ level: 'silent' });
-const CHUNK = 64 * 1024;
-
-interface SharedFile extends ServedFile {
-  data: Buffer;
-}
-
-async function sharedFile(t: ExecutionContext, size: number): Promise<SharedFile> {
-  const dir = await tempDir(t);
-  const data = randomBytes(size);
-  const path = join(dir, 'shared.bin');
-  await writeFile(path, data);
-  const manifest = await hashFile(path, CHUNK);
-  return { fileId: fileIdOf(manifest), path, manifest, data };
-}
+import { CHUNK, fetchOptions, openPartial, sharedFile, source, startServer as startChunkServer, type SharedFile } from '../helpers/chunks.js';
 
 async function startServer(t: ExecutionContext, file: ServedFile, extra: { uploadSlots?: number; throttle?: FairThrottle } = {}) {
-  const server = new ChunkServer(
-    { logger, resolve: (id) => (id === file.fileId ? file : undefined), throttle: extra.throttle },
-    { host: '127.0.0.1', port: 0, maxConnections: 16, idleTimeoutMs: 30_000, uploadSlots: extra.uploadSlots },
-  );
-  t.teardown(() => server.stop());
-  const { port } = await server.start();
-  return { server, port };
+  return startChunkServer(t, [file], { uploadSlots: extra.uploadSlots }, { throttle: extra.throttle });
 }
 
 /** A source that reads requests and never answers them, recording requests and cancels. */
@@ -66,30 +41,9 @@ async function silentSource(t: ExecutionContext): Promise<{ port: number; asked:
   return { port: (server.address() as { port: number }).port, asked, cancelled };
 }
 
-const source = (peerId: string, port: number): Source => ({ peerId, endpoint: { host: '127.0.0.1', port } });
-
-async function openPartial(t: ExecutionContext, file: SharedFile): Promise<PartialDownload> {
-  const partial = await PartialDownload.open({ chunksDir: join(await tempDir(t), 'chunks'), fileId: file.fileId, manifest: file.manifest, name: 'out.bin' });
-  t.teardown(() => partial.close().catch(() => undefined));
-  return partial;
-}
-
-function options(file: SharedFile, partial: PartialDownload, sources: Source[], extra: Partial<FetchOptions> = {}): FetchOptions {
-  return {
-    fileId: file.fileId,
-    manifest: file.manifest,
-    sources,
-    partial,
-    pipeline: 4,
-    chunkTimeoutMs: 10_000,
-    maxStrikes: 2,
-    progressMs: 50,
-    logger,
-    signal: new AbortController().signal,
-    onProgress: () => undefined,
-    ...extra,
-  };
-}
+/** This file's fetches wait longer than the shared default before striking a silent source. */
+const options = (file: SharedFile, partial: PartialDownload, sources: Source[], extra: Partial<FetchOptions> = {}): FetchOptions =>
+  fetchOptions(file, partial, sources, { chunkTimeoutMs: 10_000, ...extra });
 
 async function joined(t: ExecutionContext, partial: PartialDownload): Promise<Buffer> {
   return readFile(await partial.join(await tempDir(t)));
