@@ -67,7 +67,9 @@ const payloads = fc.oneof(
 
 test.serial('fuzzing every subject: the actors answer every request and stay up, memory flat', async (t) => {
   const requestSubjects = [s.announce, s.heartbeat, s.lookup, s.list, s.intent('bob'), s.cancel('bob'), s.status('bob'), s.trace('bob')];
-  const publishSubjects = [s.bye, s.hello];
+  // availability is listened to by every peer (queries) and by downloaders (announcements)
+  const someFile = 'ab'.repeat(32);
+  const publishSubjects = [s.bye, s.hello, s.availQuery(someFile), s.avail(someFile)];
   // warm up, then measure
   await cli(['status', '--peer', 'bob']);
   const before = { tracker: rssKb(tracker.child.pid!), bob: rssKb(bob.child.pid!) };
@@ -90,7 +92,7 @@ test.serial('fuzzing every subject: the actors answer every request and stay up,
   const after = { tracker: rssKb(tracker.child.pid!), bob: rssKb(bob.child.pid!) };
   t.is(cases, 3000);
   t.is(replies, 3000, 'every request got a reply');
-  t.log(`RSS tracker ${before.tracker} → ${after.tracker} kB, bob ${before.bob} → ${after.bob} kB over ${cases} fuzzed requests + ${cases} publishes`);
+  t.log(`RSS tracker ${before.tracker} → ${after.tracker} kB, bob ${before.bob} → ${after.bob} kB over ${cases} fuzzed requests + ${cases} publishes on ${requestSubjects.length + publishSubjects.length} subjects`);
   t.true(after.tracker - before.tracker < 40_000, 'tracker memory flat');
   t.true(after.bob - before.bob < 40_000, 'peer memory flat');
   t.true(tracker.child.exitCode === null && bob.child.exitCode === null);
