@@ -2,6 +2,7 @@
 // mapped from error codes in one place, and one clear line on failure.
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import type { Logger } from 'winston';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import { loadConfig, type Config } from '../../config/index.js';
 import { ConfigError, P2PError, toP2PError, type ErrorCode } from '../errors.js';
@@ -168,5 +169,49 @@ export function untilSignal(stop: () => Promise<void>): Promise<void> {
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+  });
+}
+
+/** Something with start() and an idempotent stop(): the tracker and peer actors. */
+export interface Daemon {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The lifecycle of `p2p tracker` and `p2p peer`: start the actor (on failure, close everything so
+ * nothing keeps the process alive, then rethrow), log that it is ready, run until SIGINT/SIGTERM,
+ * then stop it, drain the connection and flush the log.
+ */
+export async function runDaemon(
+  actor: Daemon,
+  parts: { nc: NatsConnection; logger: Logger; ready: () => void },
+): Promise<void> {
+  const { nc, logger } = parts;
+  try {
+    await actor.start();
+  } catch (err) {
+    await actor.stop().catch(() => undefined);
+    await nc.close().catch(() => undefined);
+    await closeLogger(logger);
+    throw err;
+  }
+  parts.ready();
+  await untilSignal(async () => {
+    await actor.stop();
+    await nc.drain().catch(() => undefined);
+  });
+  await closeLogger(logger);
+}
+
+/** Let winston flush its file before the process exits. */
+export function closeLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    logger.on('finish', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    logger.end();
   });
 }

@@ -5,8 +5,7 @@ import { Peer } from '../../actors/peer.js';
 import { createLogger } from '../logger.js';
 import { assertNotSymlink, ensureRealDir } from '../store/fence.js';
 import { connectBus, watchConnection } from '../transport/bus.js';
-import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
-import { closeLogger } from './tracker.js';
+import { action, configFrom, intOption, natsAuth, runDaemon } from './common.js';
 import { parseBytes } from '../units.js';
 
 interface PeerFlags {
@@ -89,21 +88,7 @@ export function peerCommand(program: Command): void {
             followExternalSymlinks: opts.followSymlinks,
           },
         );
-        try {
-          await peer.start();
-        } catch (err) {
-          // nothing may keep the process alive after a failed start
-          await peer.stop().catch(() => undefined);
-          await nc.close().catch(() => undefined);
-          await closeLogger(logger);
-          throw err;
-        }
-        logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` });
-        await untilSignal(async () => {
-          await peer.stop();
-          await nc.drain().catch(() => undefined);
-        });
-        await closeLogger(logger);
+        await runDaemon(peer, { nc, logger, ready: () => logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` }) });
       }),
     );
 }

@@ -2,9 +2,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Tracker } from '../../actors/tracker.js';
-import { createLogger, type LogLevel } from '../logger.js';
+import { createLogger } from '../logger.js';
 import { connectBus, watchConnection } from '../transport/bus.js';
-import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
+import { action, configFrom, intOption, natsAuth, runDaemon } from './common.js';
 
 export function trackerCommand(program: Command): void {
   program
@@ -23,35 +23,8 @@ export function trackerCommand(program: Command): void {
           { nc, logger },
           { prefix: config.prefix, ttlMs: config.tracker.ttlMs, sweepMs: config.tracker.sweepMs, trackerId: opts.id },
         );
-        try {
-          await tracker.start();
-        } catch (err) {
-          // nothing may keep the process alive after a failed start
-          await tracker.stop().catch(() => undefined);
-          await nc.close().catch(() => undefined);
-          await closeLogger(logger);
-          throw err;
-        }
-        logger.info('tracker ready', { actor: 'tracker', nats: config.nats.url, prefix: config.prefix, ttlMs: config.tracker.ttlMs });
-        await untilSignal(async () => {
-          await tracker.stop();
-          await nc.drain().catch(() => undefined);
-        });
-        await closeLogger(logger);
+        await runDaemon(tracker, { nc, logger, ready: () => logger.info('tracker ready', { actor: 'tracker', nats: config.nats.url, prefix: config.prefix, ttlMs: config.tracker.ttlMs }) });
       }),
     );
 }
 
-/** Let winston flush its file before the process exits. */
-export function closeLogger(logger: ReturnType<typeof createLogger>): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, 1000);
-    logger.on('finish', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    logger.end();
-  });
-}
-
-export type { LogLevel };

@@ -2,13 +2,13 @@
 // then restarted), the only seeder frozen with SIGSTOP then resumed, the tracker and the broker
 // killed mid-download. Every case ends with a byte-identical file; seeders are rate-capped so
 // there is a "half way" to kill them at.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startNats, type NatsServerHandle } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
-import { lastJson, runCli, startDaemon, type Daemon } from '../helpers/processes.js';
+import { lastJson, runCli, startDaemon, type CliResult, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
 import { writtenOutside } from '../helpers/outside.js';
 
@@ -59,85 +59,74 @@ async function untilVerified(w: World, peer: string, name: string, chunks: numbe
   throw new Error(`${name} never reached ${chunks} verified chunks on ${peer}`);
 }
 
+
+/** A tracker, capped seeders of one random file, a downloader `d`, and `p2p get` under way. */
+async function downloadUnderWay(w: World, opts: { mib: number; seeders: string[]; downloaderEnv?: Record<string, string> }) {
+  const tracker = await w.tracker();
+  const content = randomBytes(opts.mib * MiB);
+  const seeders: Daemon[] = [];
+  for (const id of opts.seeders) {
+    await w.share(id, 'film.bin', content);
+    seeders.push(await w.peer(id, SLOW));
+  }
+  await w.peer('d', opts.downloaderEnv);
+  return { tracker, content, seeders, get: w.cli(['get', 'film.bin', '--peer', 'd', '--json']) };
+}
+
+/** The download succeeded, the file is byte-identical, and nothing was written outside the peers' folders. */
+async function assertIdentical(t: ExecutionContext, w: World, r: CliResult, content: Buffer): Promise<{ path: string; downloadId: string }> {
+  t.is(r.code, 0, r.stderr);
+  const out = lastJson<{ path: string; downloadId: string }>(r);
+  t.is(sha(await readFile(out.path)), sha(content));
+  t.deepEqual(writtenOutside(w.root, ['tracker.jsonl']), []);
+  return out;
+}
+
 const scope = new Scope();
 test.after.always(() => scope.run());
 
 test.serial('a seeder killed (SIGKILL) half way: the download finishes from the other seeder', async (t) => {
   const w = await world(scope, 'kill-one');
-  await w.tracker();
-  const content = randomBytes(24 * MiB);
-  await w.share('s1', 'film.bin', content);
-  await w.share('s2', 'film.bin', content);
-  const s1 = await w.peer('s1', SLOW);
-  await w.peer('s2', SLOW);
-  await w.peer('d');
-  const get = w.cli(['get', 'film.bin', '--peer', 'd', '--json']);
+  const { content, seeders, get } = await downloadUnderWay(w, { mib: 24, seeders: ['s1', 's2'] });
   const at = await untilVerified(w, 'd', 'film.bin', 8);
-  s1.child.kill('SIGKILL');
-  const r = await get;
-  t.is(r.code, 0, r.stderr);
-  t.is(sha(await readFile(lastJson<{ path: string }>(r).path)), sha(content));
-  t.deepEqual(writtenOutside(w.root, ['tracker.jsonl']), []);
+  seeders[0]!.child.kill('SIGKILL');
+  await assertIdentical(t, w, await get, content);
   t.log(`s1 killed at ${at}/24 chunks; finished from s2`);
 });
 
 test.serial('the only seeder killed half way, then restarted: the download waits and finishes, keeping its chunks', async (t) => {
   const w = await world(scope, 'kill-only');
-  await w.tracker();
-  const content = randomBytes(24 * MiB);
-  await w.share('s1', 'film.bin', content);
-  const s1 = await w.peer('s1', SLOW);
-  await w.peer('d');
-  const get = w.cli(['get', 'film.bin', '--peer', 'd', '--json']);
+  const { content, seeders, get } = await downloadUnderWay(w, { mib: 24, seeders: ['s1'] });
   const at = await untilVerified(w, 'd', 'film.bin', 10);
-  s1.child.kill('SIGKILL');
-  await s1.stop();
+  seeders[0]!.child.kill('SIGKILL');
+  await seeders[0]!.stop();
   await new Promise((r) => setTimeout(r, 2000));
-  const again = await w.peer('s1', SLOW);
-  const r = await get;
-  t.is(r.code, 0, r.stderr);
-  const out = lastJson<{ path: string; downloadId: string }>(r);
-  t.is(sha(await readFile(out.path)), sha(content));
+  await w.peer('s1', SLOW);
+  const out = await assertIdentical(t, w, await get, content);
   const served = lastJson<{ served: { chunks: number } }>(await w.cli(['status', '--peer', 's1', '--json'])).served.chunks;
   t.true(served <= 24 - at + 8, `after the restart s1 served only what was missing (${served} chunks; ${at} were verified before the kill)`);
   const trace = await w.cli(['trace', out.downloadId, '--peer', 'd']);
   t.regex(trace.stdout, /fetching → retrying/);
-  t.deepEqual(writtenOutside(w.root, ['tracker.jsonl']), []);
-  void again;
 });
 
 test.serial('the only seeder frozen (SIGSTOP) then resumed (SIGCONT): the download finishes', async (t) => {
   const w = await world(scope, 'stop-cont');
-  await w.tracker();
-  const content = randomBytes(16 * MiB);
-  await w.share('s1', 'film.bin', content);
-  const s1 = await w.peer('s1', SLOW);
-  await w.peer('d', { P2P_DOWNLOAD_CHUNK_TIMEOUT_MS: '1500' });
-  const get = w.cli(['get', 'film.bin', '--peer', 'd', '--json']);
+  const { content, seeders, get } = await downloadUnderWay(w, { mib: 16, seeders: ['s1'], downloaderEnv: { P2P_DOWNLOAD_CHUNK_TIMEOUT_MS: '1500' } });
   await untilVerified(w, 'd', 'film.bin', 5);
-  s1.child.kill('SIGSTOP');
+  seeders[0]!.child.kill('SIGSTOP');
   await new Promise((r) => setTimeout(r, 6000));
-  s1.child.kill('SIGCONT');
-  const r = await get;
-  t.is(r.code, 0, r.stderr);
-  t.is(sha(await readFile(lastJson<{ path: string }>(r).path)), sha(content));
+  seeders[0]!.child.kill('SIGCONT');
+  await assertIdentical(t, w, await get, content);
 });
 
 test.serial('the tracker killed mid-download: the download goes on; the restarted tracker is filled again', async (t) => {
   const w = await world(scope, 'kill-tracker');
-  let tracker = await w.tracker();
-  const content = randomBytes(16 * MiB);
-  await w.share('s1', 'film.bin', content);
-  await w.peer('s1', SLOW);
-  await w.peer('d');
-  const get = w.cli(['get', 'film.bin', '--peer', 'd', '--json']);
+  const { tracker, content, get } = await downloadUnderWay(w, { mib: 16, seeders: ['s1'] });
   await untilVerified(w, 'd', 'film.bin', 4);
   tracker.child.kill('SIGKILL');
   await tracker.stop();
-  const r = await get;
-  t.is(r.code, 0, r.stderr);
-  t.is(sha(await readFile(lastJson<{ path: string }>(r).path)), sha(content));
-  tracker = await w.tracker();
+  await assertIdentical(t, w, await get, content);
+  await w.tracker();
   const deadline = Date.now() + 5000;
   let sources = 0;
   while (Date.now() < deadline && sources < 2) {
@@ -149,12 +138,7 @@ test.serial('the tracker killed mid-download: the download goes on; the restarte
 
 test.serial('the broker killed mid-download for 30 s and restarted on the same port: the download only loses time', async (t) => {
   const w = await world(scope, 'kill-broker');
-  await w.tracker();
-  const content = randomBytes(24 * MiB);
-  await w.share('s1', 'film.bin', content);
-  await w.peer('s1', SLOW);
-  await w.peer('d');
-  const get = w.cli(['get', 'film.bin', '--peer', 'd', '--json']);
+  const { content, get } = await downloadUnderWay(w, { mib: 24, seeders: ['s1'] });
   await untilVerified(w, 'd', 'film.bin', 4);
   w.nats.kill('SIGKILL');
   const downAt = Date.now();
@@ -163,6 +147,5 @@ test.serial('the broker killed mid-download for 30 s and restarted on the same p
   await w.nats.restart();
   const r = await get;
   t.log(`broker down for ${Date.now() - downAt} ms; the CLI waited and reported the finished download`);
-  t.is(r.code, 0, r.stderr);
-  t.is(sha(await readFile(lastJson<{ path: string }>(r).path)), sha(content));
+  await assertIdentical(t, w, r, content);
 });

@@ -8,6 +8,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createLogger } from '../../src/logger.js';
 import type { Source } from '../../src/protocol/messages.js';
+import { FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
 import { fileIdOf, hashFile } from '../../src/store/manifest.js';
 import { PartialDownload } from '../../src/store/partial.js';
 import { ChunkServer, type ChunkServerComponents, type ChunkServerOptions, type ServedFile } from '../../src/transport/chunk-server.js';
@@ -52,7 +53,7 @@ export async function startServer(
 export async function fakeServer(
   t: ExecutionContext,
   onConnection: (socket: Socket) => void,
-): Promise<{ port: number; accepted: () => number; closed: () => number }> {
+): Promise<{ port: number; accepted: () => number; closed: () => number; stopListening: () => void }> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   let closed = 0;
@@ -71,7 +72,7 @@ export async function fakeServer(
     server.close();
     for (const s of sockets) s.destroy();
   });
-  return { port: (server.address() as { port: number }).port, accepted: () => accepted, closed: () => closed };
+  return { port: (server.address() as { port: number }).port, accepted: () => accepted, closed: () => closed, stopListening: () => server.close() };
 }
 
 export const source = (peerId: string, port: number, host = '127.0.0.1'): Source => ({ peerId, endpoint: { host, port } });
@@ -121,4 +122,18 @@ export async function until(check: () => boolean, ms: number, what: string): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A fake source that parses requests and lets `answer` reply (or misbehave, or stay silent). */
+export function scriptedSource(t: ExecutionContext, answer: (socket: Socket, e: FrameEvent) => void) {
+  return fakeServer(t, (socket) => {
+    const parser = new FrameParser({ accept: [FrameType.GetChunk, FrameType.GetManifest, FrameType.Cancel] });
+    socket.on('data', (input: Buffer) => {
+      try {
+        parser.push(input, (e) => answer(socket, e));
+      } catch {
+        socket.destroy();
+      }
+    });
+  });
 }

@@ -7,7 +7,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { BadRequestError, BusyError, ChunkHashMismatchError, NotFoundError, PeerUnreachableError, ProtocolError } from '../../src/errors.js';
 import type { Source } from '../../src/protocol/messages.js';
-import { encodeChunkHeader, encodeManifestFrame, FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
+import { encodeChunkHeader, encodeManifestFrame, type FrameEvent } from '../../src/protocol/frames.js';
 import { chunkLength, encodeManifest, type Manifest } from '../../src/store/manifest.js';
 import { PartialDownload } from '../../src/store/partial.js';
 import type { ServedFile } from '../../src/transport/chunk-server.js';
@@ -22,6 +22,7 @@ import {
   sharedFile as sharedFileOf,
   source,
   startServer as startChunkServer,
+  scriptedSource,
   withTimeout,
   type SharedFile,
 } from '../helpers/chunks.js';
@@ -31,29 +32,7 @@ const SIZE = 3 * 1024 * 1024 + 12_345; // 49 chunks, the last one short
 const sharedFile = (t: ExecutionContext, size = SIZE) => sharedFileOf(t, size);
 const startServer = (t: ExecutionContext, files: ServedFile[], maxConnections = 16) => startChunkServer(t, files, { maxConnections });
 
-/** A hand-written source: parses requests and lets the test answer them (or not). */
-async function fakeSource(t: ExecutionContext, answer: (socket: Socket, e: FrameEvent) => void): Promise<{ port: number; stopListening: () => void }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    const parser = new FrameParser({ accept: [FrameType.GetChunk, FrameType.GetManifest, FrameType.Cancel] });
-    socket.on('data', (input: Buffer) => {
-      try {
-        parser.push(input, (e) => answer(socket, e));
-      } catch {
-        socket.destroy();
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.close();
-    for (const s of sockets) s.destroy();
-  });
-  return { port: (server.address() as { port: number }).port, stopListening: () => server.close() };
-}
+const fakeSource = scriptedSource;
 
 /** A port with nothing listening on it. */
 async function deadPort(): Promise<number> {

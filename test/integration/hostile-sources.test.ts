@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { PeerUnreachableError, ProtocolError } from '../../src/errors.js';
-import { encodeChunkHeader, encodeError, FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
+import { encodeChunkHeader, encodeError, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
 import { chunkLength } from '../../src/store/manifest.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
 import { fetchFile, fetchManifest } from '../../src/transport/fetcher.js';
@@ -23,6 +23,7 @@ import {
   source,
   startServer,
   until,
+  scriptedSource,
   type SharedFile,
 } from '../helpers/chunks.js';
 
@@ -49,19 +50,7 @@ function chunkFrame(file: SharedFile, reqId: number, index: number): Buffer {
   return Buffer.concat([encodeChunkHeader(reqId, index, length), file.data.subarray(index * CHUNK, index * CHUNK + length)]);
 }
 
-/** A fake source that parses requests and lets `answer` misbehave. */
-function scripted(t: ExecutionContext, answer: (socket: Socket, e: FrameEvent) => void) {
-  return fakeServer(t, (socket) => {
-    const parser = new FrameParser({ accept: [FrameType.GetChunk, FrameType.GetManifest, FrameType.Cancel] });
-    socket.on('data', (input: Buffer) => {
-      try {
-        parser.push(input, (e) => answer(socket, e));
-      } catch {
-        socket.destroy();
-      }
-    });
-  });
-}
+const scripted = scriptedSource;
 
 /** Peak of process.memoryUsage().arrayBuffers while `run` runs (sampled every 2 ms). */
 async function peakArrayBuffers<T>(run: () => Promise<T>): Promise<{ result: T; grewBy: number }> {
