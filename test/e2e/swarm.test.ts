@@ -111,7 +111,17 @@ test.serial('a second intent for a file the peer has is "already present"', asyn
 
 test.serial('an intent for a file shared only 3 s later completes once it appears', async (t) => {
   const pending = getJson('later.bin', 'carol');
-  await new Promise((r) => setTimeout(r, 3000));
+  // the file appears only once carol's download of it is waiting (a loaded machine can take
+  // seconds to start the CLI: a fixed sleep would race it)
+  const waitingSince = Date.now();
+  for (;;) {
+    const st = await swarm.cli(['status', '--peer', 'carol', '--json']);
+    const dl = st.code === 0 ? lastJson<{ downloads: Array<{ target: string; state: string }> }>(st).downloads.find((d) => d.target === 'later.bin') : undefined;
+    if (dl?.state === 'retrying') break;
+    if (Date.now() - waitingSince > 30_000) throw new Error('carol never waited for later.bin');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 3000 - Math.min(3000, Date.now() - waitingSince)));
   const content = randomBytes(2 * 1024 * 1024 + 1);
   const tmp = join(swarm.peers.alice.dir, 'later.tmp');
   await writeFile(tmp, content);
