@@ -31,7 +31,8 @@ export function dashboardCommand(program: Command): void {
           loadMachine(),
         ]);
         const host = opts.host ?? config.dashboard.host;
-        const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(host);
+        // only the default loopback addresses go without a token: any other --host is meant to be reached
+        const loopback = ['127.0.0.1', 'localhost', '::1'].includes(host);
         const token = opts.token || config.dashboard.token || (loopback ? '' : randomBytes(18).toString('base64url'));
         const logger = createLogger({ level: config.logLevel, file: opts.logFile ? resolve(opts.logFile) : undefined });
         const nc = await connectBus({ url: config.nats.url, name: 'p2p-dashboard', reconnect: true, extra: natsAuth(config) });

@@ -39,13 +39,16 @@ export interface MachineGraph {
   edges: GraphEdge[];
 }
 
-/** Human form of an event type: `xstate.done.actor.lookup` → `lookup done`. */
+/**
+ * Human form of an event type, as traces name them: `xstate.done.actor.lookup` → `lookup.done`,
+ * `xstate.error.actor.join` → `join.error`, a delayed transition → `after retryDelay`.
+ */
 export function eventLabel(event: string): string {
   if (event === '') return 'always';
   let m = /^xstate\.done\.actor\.(.+)$/.exec(event);
-  if (m) return `${m[1]} done`;
+  if (m) return `${m[1]}.done`;
   m = /^xstate\.error\.actor\.(.+)$/.exec(event);
-  if (m) return `${m[1]} error`;
+  if (m) return `${m[1]}.error`;
   m = /^xstate\.after\.([^.]+)\./.exec(event);
   if (m) return `after ${m[1]}`;
   m = /^xstate\.done\.state\.(.+)$/.exec(event);
@@ -188,11 +191,16 @@ export function markPath(graph: MachineGraph, steps: PathStep[]): PathMarks {
  * a state left at once by an eventless (`always`) edge to the target, else any direct edge.
  */
 function route(graph: MachineGraph, fromIds: Set<string>, to: string, event: string, direct: GraphEdge[]): GraphEdge[] {
-  const exact = direct.find((e) => e.event === event);
+  const exact = direct.find((e) => sameEvent(e.event, event));
   if (exact) return [exact];
-  for (const first of graph.edges.filter((e) => fromIds.has(e.from) && e.event === event)) {
+  for (const first of graph.edges.filter((e) => fromIds.has(e.from) && sameEvent(e.event, event))) {
     const second = graph.edges.find((e) => e.from === first.to && e.to === to && e.event === '');
     if (second) return [first, second];
   }
   return direct.slice(0, 1);
+}
+
+/** A machine event type and the name a trace recorded for it (raw, or shortened like eventLabel). */
+function sameEvent(machineEvent: string, traced: string): boolean {
+  return machineEvent === traced || eventLabel(machineEvent) === traced;
 }

@@ -128,9 +128,11 @@ export class DashboardServer {
   }
 
   private async asset(res: ServerResponse, name: string): Promise<void> {
-    const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
+    // graph.js is the compiled src/dashboard/graph.ts: the page marks paths with the same code as the CLI
+    const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : name === 'graph.js' ? ASSETS['app.js'] : undefined;
     if (!type) return this.json(res, 404, { ok: false, code: 'NOT_FOUND', message: 'no such asset' });
-    const body = await readFile(pageDir() + name);
+    const file = name === 'graph.js' ? fileURLToPath(new URL('./graph.js', import.meta.url)) : pageDir() + name;
+    const body = await readFile(file);
     res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': body.length });
     res.end(body);
   }
