@@ -38,12 +38,19 @@ export function dashboardCommand(program: Command): void {
         const nc = await connectBus({ url: config.nats.url, name: 'p2p-dashboard', reconnect: true, extra: natsAuth(config) });
         watchConnection(nc, logger.child({ actor: 'bus' }));
         const dashboard = new Dashboard({ nc, logger }, { prefix: config.prefix });
-        const server = new DashboardServer(dashboard, { host, port: opts.port ?? config.dashboard.port, token: token || undefined, allowedHosts: loopback ? new Set() : undefined, machine }, logger);
+        const serverFor = (port: number) => new DashboardServer(dashboard, { host, port, token: token || undefined, allowedHosts: loopback ? new Set() : undefined, machine }, logger);
+        let server = serverFor(opts.port ?? config.dashboard.port);
         let url = '';
         const daemon = {
           start: async () => {
             await dashboard.start();
-            const addr = await server.start();
+            const addr = await server.start().catch(async (err: NodeJS.ErrnoException) => {
+              // the default port is taken (another dashboard?): any free one will do, unless asked for
+              if (err.code !== 'EADDRINUSE' || opts.port !== undefined) throw err;
+              logger.warn('dashboard port taken, using a free one', { port: config.dashboard.port });
+              server = serverFor(0);
+              return server.start();
+            });
             const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
             url = `http://${shown}:${addr.port}/${token ? `?token=${encodeURIComponent(token)}` : ''}`;
           },

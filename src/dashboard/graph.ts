@@ -171,6 +171,8 @@ export function markPath(graph: MachineGraph, steps: PathStep[]): PathMarks {
     if (to.length) current = to.filter((id) => known.has(id));
     const from = stateIds(s.from);
     if (!from.length || s.from === s.to) continue;
+    // a step is a transition between states of this graph (not the trace's own `init` entry)
+    if (!from.some((f) => known.has(f.split('.')[0]!))) continue;
     step++;
     for (const f of from) {
       for (const t of to) {

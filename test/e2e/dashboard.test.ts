@@ -51,6 +51,12 @@ test.before(async () => {
   process.stdout.write(`dashboard screenshots: ${shots}\n`);
 });
 
+/** A full-page picture from the top (a sticky header would otherwise land mid-page). */
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(shots, name), fullPage: true });
+}
+
 async function openPage(): Promise<Page> {
   const page = await browser.newPage();
   page.on('dialog', (d) => {
@@ -74,7 +80,7 @@ browserTest('the swarm view lists the files (a hostile name as text) with full a
   t.is(await movie.getAttribute('data-chunks'), '16');
   await page.waitForSelector('.card[data-peer="bob"]', { timeout: 10_000 });
   t.deepEqual((await page.$$eval('.card .peer-id', (els) => els.map((e) => e.textContent))).sort(), ['alice', 'bob', 'carol']);
-  await page.screenshot({ path: join(shots, '1-swarm.png'), fullPage: true });
+  await shoot(page, '1-swarm.png');
   t.deepEqual(dialogs, [], 'no script ran from a file name');
   await page.close();
 });
@@ -96,7 +102,7 @@ browserTest('a download moves through the machine diagram to done while its chun
   const get = runCli(['get', 'movie.bin', '--peer', 'bob', '--json', '--timeout', '60', ...common], { timeoutMs: 90_000 });
   await page.waitForSelector('#download-list tr[data-peer-id="bob"][data-state="fetching"]', { timeout: 20_000 });
   await page.waitForSelector('#machine-diagram g.node.current[data-state="fetching"]', { timeout: 10_000 });
-  await page.screenshot({ path: join(shots, '2-download-fetching.png'), fullPage: true });
+  await shoot(page, '2-download-fetching.png');
   const r = await get;
   t.is(r.code, 0, r.stderr);
   const { downloadId } = lastJson<{ downloadId: string }>(r);
@@ -115,8 +121,13 @@ browserTest('a download moves through the machine diagram to done while its chun
   await page.waitForFunction(() => document.querySelector('#trace-table tbody tr:last-child')?.classList.contains('final'), undefined, { timeout: 10_000 });
   const events = await page.$$eval('#trace-table tbody tr td:nth-child(4)', (els) => els.map((e) => e.textContent));
   t.true(events.includes('join.done') || events.includes('xstate.done.actor.join'), events.join(','));
+  // the same path, for people who read: p2p trace --mermaid
+  const traced = await runCli(['trace', downloadId, '--peer', 'bob', '--mermaid', ...common]);
+  t.is(traced.code, 0, traced.stderr);
+  t.regex(traced.stdout, /fetching --> joining: fetch\.complete \(step \d+\)/);
+  t.regex(traced.stdout, /class done current/);
   await page.locator('#downloads').screenshot({ path: join(shots, '3-download-done.png') });
-  await page.screenshot({ path: join(shots, '4-page-after-download.png'), fullPage: true });
+  await shoot(page, '4-page-after-download.png');
   await page.close();
 });
 
@@ -130,14 +141,14 @@ browserTest('a download started from the page is cancelled from the page', async
   await row.waitFor({ timeout: 15_000 });
   const downloadId = (await row.getAttribute('data-download-id'))!;
   await page.waitForSelector(`#download-list tr[data-download="carol/${downloadId}"][data-state="fetching"]`, { timeout: 15_000 });
-  await page.screenshot({ path: join(shots, '5-before-cancel.png'), fullPage: true });
+  await shoot(page, '5-before-cancel.png');
   await page.locator(`#download-list tr[data-download="carol/${downloadId}"] button.cancel`).click();
   await page.waitForSelector(`#download-list tr[data-download="carol/${downloadId}"][data-status="cancelled"]`, { timeout: 15_000 });
   await page.waitForSelector('#machine-diagram g.node.current[data-state="cancelled"]', { timeout: 10_000 });
   // the peer itself says so
   const status = lastJson<{ downloads: Array<{ downloadId: string; status: string }> }>(await runCli(['status', '--peer', 'carol', '--json', ...common]));
   t.is(status.downloads.find((d) => d.downloadId === downloadId)?.status, 'cancelled');
-  await page.screenshot({ path: join(shots, '6-cancelled.png'), fullPage: true });
+  await shoot(page, '6-cancelled.png');
   t.deepEqual(dialogs, []);
   await page.close();
 });

@@ -64,7 +64,8 @@ export function drawRates(svg, rates, windowMs = 180_000) {
   svg.setAttribute('preserveAspectRatio', 'none');
   while (svg.firstChild) svg.firstChild.remove();
   const now = rates.length ? rates[rates.length - 1][0] : 0;
-  const peak = Math.max(1, ...rates.map((r) => Math.max(r[1], r[2])));
+  const top = Math.max(0, ...rates.map((r) => Math.max(r[1], r[2])));
+  const peak = Math.max(1, top);
   const x = (t) => w - ((now - t) / windowMs) * w;
   const y = (v) => h - 4 - (v / peak) * (h - 16);
   for (const [index, colour] of [[1, '#2563eb'], [2, '#16a34a']]) {
@@ -81,7 +82,7 @@ export function drawRates(svg, rates, windowMs = 180_000) {
   label.setAttribute('y', '11');
   label.setAttribute('font-size', '10');
   label.setAttribute('fill', '#64748b');
-  label.textContent = `peak ${formatRate(peak)} · last ${Math.round(windowMs / 60000)} min`;
+  label.textContent = `${top > 0 ? `peak ${formatRate(top)}` : 'idle'} · last ${Math.round(windowMs / 60000)} min`;
   svg.append(label);
 }
 
