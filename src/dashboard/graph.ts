@@ -177,8 +177,9 @@ export function markPath(graph: MachineGraph, steps: PathStep[]): PathMarks {
     for (const f of from) {
       for (const t of to) {
         const fromIds = new Set(withAncestors(f));
-        const candidates = graph.edges.filter((e) => fromIds.has(e.from) && e.to === t);
-        for (const edge of route(graph, fromIds, t, s.event, candidates)) {
+        const toIds = new Set(withAncestors(t));
+        const candidates = graph.edges.filter((e) => fromIds.has(e.from) && toIds.has(e.to));
+        for (const edge of route(graph, fromIds, toIds, s.event, candidates)) {
           taken.set(edge.id, [...(taken.get(edge.id) ?? []), step]);
           visited.add(edge.to);
         }
@@ -192,11 +193,11 @@ export function markPath(graph: MachineGraph, steps: PathStep[]): PathMarks {
  * The edges one recorded step took: the direct edge for its event, else that event's edge into
  * a state left at once by an eventless (`always`) edge to the target, else any direct edge.
  */
-function route(graph: MachineGraph, fromIds: Set<string>, to: string, event: string, direct: GraphEdge[]): GraphEdge[] {
+function route(graph: MachineGraph, fromIds: Set<string>, toIds: Set<string>, event: string, direct: GraphEdge[]): GraphEdge[] {
   const exact = direct.find((e) => sameEvent(e.event, event));
   if (exact) return [exact];
   for (const first of graph.edges.filter((e) => fromIds.has(e.from) && sameEvent(e.event, event))) {
-    const second = graph.edges.find((e) => e.from === first.to && e.to === to && e.event === '');
+    const second = graph.edges.find((e) => e.from === first.to && toIds.has(e.to) && e.event === '');
     if (second) return [first, second];
   }
   return direct.slice(0, 1);

@@ -96,3 +96,42 @@ test('the README shows the diagram generated from the machine (npm run docs:diag
   t.truthy(block, 'README.md lost its machine-diagram markers');
   t.is(block, await diagramBlock(), 'README.md and machines/download.ts disagree: run `npm run docs:diagram`');
 });
+
+test('any machine works: new states, nested states and their initial children are drawn', async (t) => {
+  const { createMachine } = await import('xstate');
+  const machine = createMachine({
+    id: 'demo',
+    initial: 'preparing',
+    on: { stop: '.stopped' },
+    states: {
+      preparing: { on: { ready: 'working' } },
+      working: {
+        initial: 'manifest',
+        states: { manifest: { on: { got: 'chunks' } }, chunks: { on: { all: '#demo.finished' } } },
+        on: { broke: 'preparing' },
+      },
+      finished: { type: 'final' },
+      stopped: { type: 'final' },
+    },
+  });
+  const g = machineGraph(machine);
+  t.deepEqual(g.nodes.map((n) => n.id).sort(), ['finished', 'preparing', 'stopped', 'working', 'working.chunks', 'working.manifest']);
+  t.is(g.nodes.find((n) => n.id === 'working')!.initial, 'working.manifest');
+  t.true(g.edges.some((e) => e.from === 'working.chunks' && e.to === 'finished' && e.event === 'all'));
+  t.true(g.edges.some((e) => e.from === 'working' && e.to === 'stopped' && e.event === 'stop'));
+  const marks = markPath(g, [
+    { from: 'preparing', to: '{"working":"manifest"}', event: 'ready' },
+    { from: '{"working":"manifest"}', to: '{"working":"chunks"}', event: 'got' },
+  ]);
+  t.deepEqual(marks.current, ['working.chunks']);
+  t.true(marks.visited.has('working') && marks.visited.has('working.manifest'));
+  t.is(marks.taken.size, 2);
+  const mermaid = toMermaid(g, marks);
+  t.regex(mermaid, /state "working" as working \{\n {4}\[\*\] --> working_manifest/);
+  t.regex(mermaid, /working_chunks --> finished: all/);
+  const layout = await layoutMachine(g);
+  const outer = layout.nodes.find((n) => n.id === 'working')!;
+  const inner = layout.nodes.find((n) => n.id === 'working.chunks')!;
+  t.true(inner.x >= outer.x && inner.x + inner.w <= outer.x + outer.w && inner.y >= outer.y && inner.y + inner.h <= outer.y + outer.h, 'children inside their parent');
+  for (const e of layout.edges) t.true(e.points.length >= 2, e.id);
+});
