@@ -51,9 +51,11 @@ function fromHash() {
   const m = /^#dl\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)$/.exec(location.hash);
   if (m) {
     ui.picked = true;
-    select(`${m[1]}/${m[2]}`);
-    $('downloads').scrollIntoView();
+    void select(`${m[1]}/${m[2]}`);
+    // a link (or the start form) leads to the machine; a click on a row stays where it is
+    if (!ui.clicked) $('downloads').scrollIntoView();
   }
+  ui.clicked = false;
 }
 
 async function select(key) {
@@ -149,7 +151,9 @@ async function main() {
   $('start-form').addEventListener('submit', (ev) => void onStart(ev));
   $('download-list').addEventListener('click', (ev) => {
     const tr = ev.target.closest('tr[data-download]');
-    if (tr) location.hash = `#dl/${tr.dataset.download}`;
+    if (!tr || location.hash === `#dl/${tr.dataset.download}`) return;
+    ui.clicked = true;
+    location.hash = `#dl/${tr.dataset.download}`;
   });
   window.addEventListener('hashchange', fromHash);
   fromHash();

@@ -88,7 +88,7 @@ export function renderPeers(state) {
       title.append(h('span', 'peer-id'), h('span', 'endpoint'));
       const plot = document.createElementNS(SVG, 'svg');
       plot.setAttribute('class', 'rates');
-      card.append(title, h('div', 'facts'), plot, h('div', 'files'));
+      card.append(title, h('div', 'facts'), h('div', 'running'), plot, h('div', 'files'));
       box.append(card);
     }
     existing.delete(p.peerId);
@@ -97,6 +97,10 @@ export function renderPeers(state) {
     card.querySelector('.endpoint').textContent = p.endpoint + (p.online ? '' : ' · silent');
     const last = p.rates[p.rates.length - 1] ?? [0, 0, 0];
     card.querySelector('.facts').textContent = `${p.fileCount} file${p.fileCount === 1 ? '' : 's'} · ${p.running} download${p.running === 1 ? '' : 's'} running · ↑ ${formatRate(last[1])} ↓ ${formatRate(last[2])} · served ${formatBytes(p.served.bytes)}`;
+    const mine = state.downloads.filter((d) => d.peerId === p.peerId && d.status === 'running');
+    card.querySelector('.running').textContent = mine
+      .map((d) => `↓ ${d.name ?? d.target} ${d.totalChunks ? Math.floor((100 * d.verifiedChunks) / d.totalChunks) : 0}% (${d.state})`)
+      .join(' · ');
     drawRates(card.querySelector('svg.rates'), p.rates);
     card.querySelector('.files').textContent = p.files.length ? p.files.map((f) => f.name).join(' · ') : 'no files';
   }
