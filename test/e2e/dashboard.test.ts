@@ -24,6 +24,7 @@ const scope = new Scope();
 test.after.always(() => scope.run());
 
 let url = '';
+let root = '';
 let common: string[] = [];
 let browser: BrowserContext;
 const shots = screenshotDir('dashboard');
@@ -32,7 +33,7 @@ const dialogs: string[] = [];
 test.before(async () => {
   if (missing) return;
   const nats = await startNats(scope);
-  const root = await tempDir(scope, 'p2p-dash-');
+  root = await tempDir(scope, 'p2p-dash-');
   common = ['--nats', nats.url, '--prefix', 'dash'];
   await startDaemon(scope, ['tracker', ...common, '--log-file', join(root, 'tracker.jsonl')], { ready: /tracker ready/ });
   await mkdir(join(root, 'alice', 'shared'), { recursive: true });
@@ -68,7 +69,7 @@ async function openPage(): Promise<Page> {
   return page;
 }
 
-browserTest('the swarm view lists the files (a hostile name as text) with full availability maps', async (t) => {
+browserTest('the swarm view lists the files (a hostile name as text, a new one as it appears) with full availability maps', async (t) => {
   const page = await openPage();
   await page.waitForFunction(() => document.querySelectorAll('#files tr[data-file]').length === 3, undefined, { timeout: 20_000 });
   const names = await page.$$eval('#files .file-name', (els) => els.map((e) => e.textContent));
@@ -78,6 +79,10 @@ browserTest('the swarm view lists the files (a hostile name as text) with full a
   await page.waitForFunction(() => document.querySelector('#files tr[data-name="movie.bin"] canvas')?.getAttribute('data-min') === '1', undefined, { timeout: 10_000 });
   t.is(await movie.getAttribute('data-available'), '16');
   t.is(await movie.getAttribute('data-chunks'), '16');
+  // a file shared now appears without reloading
+  await writeFile(join(root, 'alice', 'shared', 'fresh.bin'), randomBytes(3 * MiB + 5));
+  await page.waitForSelector('#files tr[data-name="fresh.bin"]', { timeout: 20_000 });
+  t.is(await page.locator('#files tr[data-name="fresh.bin"] canvas').getAttribute('data-chunks'), '4');
   await page.waitForSelector('.card[data-peer="bob"]', { timeout: 10_000 });
   t.deepEqual((await page.$$eval('.card .peer-id', (els) => els.map((e) => e.textContent))).sort(), ['alice', 'bob', 'carol']);
   await shoot(page, '1-swarm.png');
@@ -196,7 +201,7 @@ browserTest('with --host the page, the stream and the actions need the token', a
   t.is(refused?.status(), 401);
   await page.goto(withToken.href);
   await page.waitForSelector('#conn[data-state="live"]', { timeout: 15_000 });
-  await page.waitForFunction(() => document.querySelectorAll('#files tr[data-file]').length === 3, undefined, { timeout: 20_000 });
+  await page.waitForFunction(() => document.querySelectorAll('#files tr[data-file]').length === 4, undefined, { timeout: 20_000 });
   t.false(page.url().includes('token='), 'the token leaves the address bar');
   await page.screenshot({ path: join(shots, '7-token.png') });
   await page.close();
