@@ -43,6 +43,8 @@ export class SwarmModel {
   private readonly peers = new Map<string, PeerEntry>();
   private readonly downloads = new Map<string, DownloadView>();
   private readonly traces = new Map<string, TraceEntry[]>();
+  /** recent [time, bytes] of each running download: peers report rates per short interval, we smooth */
+  private readonly byteSamples = new Map<string, Array<[number, number]>>();
   /** bumped on every change; the server pushes when it moved */
   version = 0;
 
@@ -120,13 +122,15 @@ export class SwarmModel {
     const now = this.now();
     this.seePeer(reply.peerId, reply.endpoint);
     const p = this.peers.get(reply.peerId)!;
+    for (const d of reply.downloads) this.putDownload(reply.peerId, d);
     const up = p.served && now > p.served.at ? Math.max(0, ((reply.served.bytes - p.served.bytes) * 1000) / (now - p.served.at)) : 0;
-    const down = reply.downloads.filter((d) => d.status === 'running').reduce((sum, d) => sum + d.rateBps, 0);
+    const down = reply.downloads
+      .filter((d) => d.status === 'running')
+      .reduce((sum, d) => sum + (this.downloads.get(`${reply.peerId}/${d.downloadId}`)?.rateBps ?? d.rateBps), 0);
     p.served = { at: now, bytes: reply.served.bytes };
     p.rates.push([now, Math.round(up), Math.round(down)]);
     if (p.rates.length > RATE_SAMPLES) p.rates.splice(0, p.rates.length - RATE_SAMPLES);
     p.status = reply;
-    for (const d of reply.downloads) this.putDownload(reply.peerId, d);
     this.version++;
   }
 
@@ -142,14 +146,29 @@ export class SwarmModel {
     // a late "running" message never undoes a final state
     if (known && known.status !== 'running' && info.status === 'running') return;
     const { path: _path, ...rest } = info;
-    this.downloads.set(key, { ...rest, peerId });
+    this.downloads.set(key, { ...rest, peerId, rateBps: this.smoothedRate(key, info) });
     if (this.downloads.size > MAX_DOWNLOADS) {
       const oldest = [...this.downloads.entries()].filter(([, d]) => d.status !== 'running').sort((a, b) => a[1].startedAt - b[1].startedAt)[0];
       if (oldest) {
         this.downloads.delete(oldest[0]);
         this.traces.delete(oldest[0]);
+        this.byteSamples.delete(oldest[0]);
       }
     }
+  }
+
+  /** Bytes per second over the last few seconds (the peer's own figure until we have that much). */
+  private smoothedRate(key: string, info: DownloadInfo): number {
+    if (info.status !== 'running') {
+      this.byteSamples.delete(key);
+      return info.rateBps;
+    }
+    const now = this.now();
+    const samples = (this.byteSamples.get(key) ?? []).filter(([t]) => now - t <= 4000);
+    samples.push([now, info.bytes]);
+    this.byteSamples.set(key, samples);
+    const [t0, b0] = samples[0]!;
+    return now - t0 >= 1000 ? Math.max(0, Math.round(((info.bytes - b0) * 1000) / (now - t0))) : info.rateBps;
   }
 
   /** A live trace entry; returns false when it was already known. */

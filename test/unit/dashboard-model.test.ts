@@ -66,6 +66,14 @@ test('rates: upload from the served-bytes delta, download from running downloads
   const alice = view.peers.find((p) => p.peerId === 'alice')!;
   t.deepEqual(alice.rates[1], [12_000, 2_000_000, 500]);
   t.is(alice.running, 1);
+  // download rates are smoothed over the last seconds: bursty reports (0, then a burst) read steady
+  const dl = (bytes: number, rateBps: number) => ({ ...status('alice', 0, 1).downloads[0]!, bytes, rateBps });
+  now += 1000;
+  m.onProgress('alice', dl(1_000_000, 0));
+  now += 1000;
+  m.onProgress('alice', dl(3_000_000, 9_000_000));
+  // samples: 1 B at 12 s (the status above), 1 MB at 13 s, 3 MB at 14 s
+  t.is((m.view() as { downloads: Array<{ rateBps: number }> }).downloads[0]!.rateBps, Math.round(((3_000_000 - 1) * 1000) / 2000));
 });
 
 test('a silent peer goes offline, then is forgotten', (t) => {
