@@ -66,6 +66,12 @@ export const ConfigSchema = z.object({
     maxStrikes: z.coerce.number().int().min(1).max(100),
     progressMs: Ms,
   }),
+  /** `p2p dashboard`: where it listens; a token is required with a non-loopback host (generated when empty) */
+  dashboard: z.object({
+    host: z.string().min(1),
+    port: z.coerce.number().int().min(0).max(65535),
+    token: z.string(),
+  }),
 });
 
 /** The whole configuration, after every layer. */

@@ -11,6 +11,8 @@ import { traceCommand } from './trace.js';
 import { cancelCommand } from './cancel.js';
 import { upCommand } from './up.js';
 import { keygenCommand } from './keygen.js';
+import { machineCommand } from './machine.js';
+import { dashboardCommand } from './dashboard.js';
 
 const program = new Command();
 program
@@ -48,5 +50,7 @@ traceCommand(program);
 cancelCommand(program);
 upCommand(program);
 keygenCommand(program);
+machineCommand(program);
+dashboardCommand(program);
 
 await program.parseAsync(process.argv);

@@ -14,8 +14,10 @@ export function traceCommand(program: Command): void {
     .requiredOption('--peer <id>', 'peer that runs (or ran) the download')
     .option('--follow', 'keep streaming transitions until the machine ends')
     .option('--json', 'one JSON object per transition')
+    .option('--mermaid', 'the machine diagram (mermaid) with the path this download took')
+    .option('--svg', 'the machine diagram (SVG) with the path this download took')
     .action(
-      action(async (downloadId: string, opts: { peer: string; follow?: boolean; json?: boolean }, cmd: Command) => {
+      action(async (downloadId: string, opts: { peer: string; follow?: boolean; json?: boolean; mermaid?: boolean; svg?: boolean }, cmd: Command) => {
         const config = configFrom(cmd);
         const { nc, subjects } = await clientConnection(config);
         const print = (e: TraceEntry) =>
@@ -47,6 +49,11 @@ export function traceCommand(program: Command): void {
             who: `peer ${opts.peer}`,
             noResponders: () => new UnknownPeerError(`no running peer with id "${opts.peer}" answers on this NATS server`),
           });
+          if (opts.mermaid || opts.svg) {
+            const { machineDiagram } = await import('./machine.js');
+            process.stdout.write(await machineDiagram(opts.svg ? 'svg' : 'mermaid', reply.entries));
+            return;
+          }
           if (reply.truncated && !opts.json) process.stdout.write(`… ${reply.truncated} earlier transitions in the peer's .p2p/traces/${downloadId}.jsonl\n`);
           for (const e of reply.entries) {
             print(e);

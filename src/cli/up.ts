@@ -20,6 +20,7 @@ interface UpFlags {
   dir: string;
   demo?: boolean;
   exit?: boolean;
+  dashboard: boolean;
 }
 
 export function upCommand(program: Command): void {
@@ -30,6 +31,7 @@ export function upCommand(program: Command): void {
     .option('--dir <dir>', 'folder for the peers (DIR/peer1, DIR/peer2, …)', 'swarm')
     .option('--demo', 'put a sample file in peer1/shared and download it to peer2')
     .option('--exit', 'stop everything after the demo download instead of staying up')
+    .option('--no-dashboard', 'do not start the web dashboard (`p2p dashboard`)')
     .action(
       action(async (opts: UpFlags, cmd: Command) => {
         const config = configFrom(cmd);
@@ -70,6 +72,11 @@ export function upCommand(program: Command): void {
           }
           await waitForPeers(url, config.prefix, natsAuth(config), ids);
           say(`swarm up: tracker + ${ids.join(', ')} under ${dir}`);
+          if (opts.dashboard) {
+            const dash = run('dashboard', ['dashboard', '--log-file', join(dir, 'dashboard', 'log.jsonl')]);
+            const ready = await firstLine(dash, /dashboard ready at (\S+)/, 20_000);
+            say(ready ? `dashboard: ${ready[1]}` : 'the dashboard did not start (see its lines above)');
+          }
           let code = 0;
           if (opts.demo) {
             if (opts.peers < 2) throw new P2PError('BAD_REQUEST', '--demo needs at least 2 peers');
@@ -165,6 +172,24 @@ function prefixOutput(child: ChildProcess, label: string): void {
     if (!stream) continue;
     createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[${label}] ${line}\n`));
   }
+}
+
+/** The first stdout line of `child` matching `re`, or undefined on exit or after `ms`. */
+function firstLine(child: ChildProcess, re: RegExp, ms: number): Promise<RegExpExecArray | undefined> {
+  return new Promise((resolveLine) => {
+    const lines = createInterface({ input: child.stdout! });
+    const done = (m: RegExpExecArray | undefined) => {
+      clearTimeout(timer);
+      lines.close();
+      resolveLine(m);
+    };
+    const timer = setTimeout(() => done(undefined), ms);
+    lines.on('line', (line) => {
+      const m = re.exec(line);
+      if (m) done(m);
+    });
+    child.once('exit', () => done(undefined));
+  });
 }
 
 function runChild(cmd: string, args: string[]): Promise<number> {

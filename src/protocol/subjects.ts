@@ -23,6 +23,10 @@ export interface Subjects {
   availQueries: string;
   /** the queue group trackers share so that exactly one answers each request */
   trackerQueue: string;
+  /** wildcards an observer (the dashboard) listens on: every peer's progress, traces, and every file's availability */
+  allProgress: string;
+  allTraces: string;
+  allAvail: string;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -60,5 +64,8 @@ export function subjects(prefix = 'p2p'): Subjects {
     availQueries: `${p}.avail.*.query`,
     traceOf: (peer, dl) => `${p}.peer.${token('peer id', peer)}.trace.${token('download id', dl)}`,
     trackerQueue: `${p}.trackers`,
+    allProgress: `${p}.peer.*.progress.*`,
+    allTraces: `${p}.peer.*.trace.*`,
+    allAvail: `${p}.avail.*`,
   };
 }

@@ -10,7 +10,7 @@ import { runCli } from '../helpers/processes.js';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const commands = ['tracker', 'peer', 'get', 'ls', 'status', 'trace', 'cancel', 'up', 'keygen'];
+const commands = ['tracker', 'peer', 'get', 'ls', 'status', 'trace', 'cancel', 'up', 'keygen', 'dashboard', 'machine'];
 
 test('p2p --help lists every command', async (t) => {
   const r = await runCli(['--help']);
@@ -81,10 +81,23 @@ test('p2p up --demo brings up a swarm and downloads a file', async (t) => {
   const r = await runCli(['up', '--peers', '2', '--dir', dir, '--demo', '--exit', '--nats', nats.url, '--prefix', 'uptest'], { timeoutMs: 90_000 });
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /demo: downloaded and verified/);
+  t.regex(r.stdout, /dashboard: http:\/\/127\.0\.0\.1:\d+\//);
   const original = await readFile(join(dir, 'peer1', 'shared', 'hello-swarm.bin'));
   const copy = await readFile(join(dir, 'peer2', 'downloads', 'hello-swarm.bin'));
   t.true(original.equals(copy));
   t.true(existsSync(join(dir, 'peer2', '.p2p', 'log.jsonl')));
+});
+
+test('p2p machine prints the download machine as mermaid and SVG', async (t) => {
+  const mermaid = await runCli(['machine', '--mermaid']);
+  t.is(mermaid.code, 0, mermaid.stderr);
+  t.regex(mermaid.stdout, /^stateDiagram-v2\n {2}\[\*\] --> \w+/);
+  const svg = await runCli(['machine', '--svg']);
+  t.is(svg.code, 0, svg.stderr);
+  t.regex(svg.stdout, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  t.regex(svg.stdout, /<\/svg>\n$/);
+  const both = await runCli(['machine', '--svg', '--mermaid']);
+  t.is(both.code, 2);
 });
 
 test('docker-compose.nats.yml describes NATS with JetStream, a tracker and two peers with volumes', async (t) => {
