@@ -33,6 +33,14 @@ await build({
   external: ['msgpackr-extract'],
   plugins: [
     {
+      // zod re-exports every locale (~60 languages) as `z.locales`; we only ever use English,
+      // which zod sets itself from its own en.js (not through this index)
+      name: 'zod-english-only',
+      setup(b) {
+        b.onLoad({ filter: /zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({ contents: "export { default as en } from './en.js';", loader: 'js', resolveDir: undefined }));
+      },
+    },
+    {
       name: 'external-commands',
       setup(b) {
         // `import('./peer.js')` in main.ts: bundled when in FAST, else left to tsc's output
