@@ -134,7 +134,11 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     sub.unsubscribe();
-    if (latest) ui.update(latest);
+    if (latest) {
+      ui.update(latest);
+      waiting(latest);
+    }
+    await waiting.settled();
     ui.stop();
   }
 
@@ -176,23 +180,27 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
  * While the file has no source: "not in the swarm yet; waiting, retry 3 of 40", once per retry,
  * and once the close names the swarm does have.
  */
-function notFoundNotes(ui: Ui, target: string, maxRetries: number, names: () => Promise<string[]>): (i: DownloadInfo) => void {
+function notFoundNotes(ui: Ui, target: string, maxRetries: number, names: () => Promise<string[]>): ((i: DownloadInfo) => void) & { settled(): Promise<void> } {
   let lastAttempt = -1;
   let suggested = false;
-  return (i) => {
+  let pending: Promise<void> = Promise.resolve();
+  const note = (i: DownloadInfo) => {
     if (i.status !== 'running' || i.totalChunks > 0 || (i.state !== 'lookup' && i.state !== 'retrying')) return;
     if (i.attempts === lastAttempt || i.attempts === 0) return;
     lastAttempt = i.attempts;
     ui.note(`"${target}" is not in the swarm yet; waiting, retry ${i.attempts} of ${maxRetries}`);
     if (suggested || /^[0-9a-f]{64}$/.test(target)) return;
     suggested = true;
-    names()
+    pending = names()
       .then((all) => {
         const near = closest(target, all);
         if (near.length) ui.note(`did you mean ${near.join(' or ')}?`);
       })
       .catch(() => undefined);
   };
+  /** the suggestion, if one is on its way (a download may give up before the tracker answers) */
+  const settled = () => Promise.race([pending, new Promise<void>((r) => setTimeout(r, 3000).unref())]);
+  return Object.assign(note, { settled });
 }
 
 function printJson(info: DownloadInfo | undefined, downloadId: string, status: string, err?: P2PError): void {

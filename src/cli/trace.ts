@@ -27,7 +27,8 @@ export function traceCommand(program: Command): void {
         try {
           let downloadId: string;
           try {
-            downloadId = (await resolveDownload(nc, subjects, config, peer, ref)).downloadId;
+            // an id as `get` makes them is used as is; a name or `last` is looked up
+            downloadId = /^dl-[a-z0-9]+-[0-9a-f]{6}$/.test(ref) ? ref : (await resolveDownload(nc, subjects, config, peer, ref)).downloadId;
           } catch (err) {
             // an id the status no longer lists: its trace file may still be there
             if ((err as { code?: string }).code !== 'NOT_FOUND' || ref === 'last' || !/^[A-Za-z0-9_-]{1,64}$/.test(ref)) throw err;

@@ -109,7 +109,7 @@ test('docker-compose.nats.yml describes NATS with JetStream, a tracker and two p
 /** Lines of `[label] …` output that carry nothing. */
 const blankPrefixed = (text: string) => text.split('\n').filter((l) => /^\[[\w-]+\]\s*$/.test(l));
 
-test('p2p up starts its own nats-server on the URL it was given; the demo keeps to a private prefix', async (t) => {
+test.serial('p2p up starts its own nats-server on the URL it was given; the demo keeps to a private prefix', async (t) => {
   const port = await freePort();
   const dir = await tempDir(t, 'p2p-up-');
   const r = await runCli(['up', '--peers', '2', '--dir', dir, '--demo', '--exit', '--nats', `nats://127.0.0.1:${port}`], { timeoutMs: 90_000 });
@@ -125,10 +125,10 @@ test('p2p up starts its own nats-server on the URL it was given; the demo keeps 
   for (const c of ['tracker', 'peer1', 'peer2']) t.true(order.indexOf(`stopped ${c}`) >= 0 && order.indexOf(`stopped ${c}`) < broker, `${c} stops before the broker`);
 });
 
-test('p2p up --demo on a broker with a swarm: the demo does not mix with it', async (t) => {
+test.serial('p2p up --demo on a broker with a swarm: the demo does not mix with it', async (t) => {
   const nats = await startNats(t);
   const dir = await tempDir(t, 'p2p-up-');
-  await startDaemon(t, ['tracker', '--nats', nats.url, '--log-file', join(dir, 'tracker.jsonl')], { ready: /tracker ready/ });
+  await startDaemon(t, ['tracker', '--nats', nats.url, '--log-file', join(dir, 'tracker.jsonl')], { ready: /tracker ready/, timeoutMs: 60_000 });
   const r = await runCli(['up', '--peers', '2', '--dir', join(dir, 'swarm'), '--demo', '--exit', '--nats', nats.url], { timeoutMs: 90_000 });
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, new RegExp(`using the NATS server at ${nats.url.replace(/[.]/g, '\\.')}`));
@@ -138,7 +138,7 @@ test('p2p up --demo on a broker with a swarm: the demo does not mix with it', as
   t.notRegex(log, /peer joined/);
 });
 
-test('Ctrl-C on p2p up: the peers and the tracker stop before the broker, no blank lines', async (t) => {
+test.serial('Ctrl-C on p2p up: the peers and the tracker stop before the broker, no blank lines', async (t) => {
   const port = await freePort();
   const dir = await tempDir(t, 'p2p-up-');
   const child = spawn(process.execPath, [CLI, 'up', '--peers', '2', '--dir', dir, '--nats', `nats://127.0.0.1:${port}`], { env: { ...process.env, ...FAST_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -147,7 +147,7 @@ test('Ctrl-C on p2p up: the peers and the tracker stop before the broker, no bla
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const up = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`p2p up did not come up:\n${stdout}\n${stderr}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`p2p up did not come up:\n${stdout}\n${stderr}`)), 100_000);
     child.stdout!.on('data', (d) => {
       stdout += d;
       if (/Ctrl-C stops the swarm/.test(stdout)) {

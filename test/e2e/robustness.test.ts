@@ -92,7 +92,7 @@ test.serial('garbage on the peer subjects gets error replies or is dropped; the 
 
 test.serial('a file that never appears fails after the configured retries, with a clear error', async (t) => {
   const r = await cli(['get', 'never-there.bin', '--peer', 'bob', '--retries', '2', '--json']);
-  t.is(r.code, 3, r.stderr);
+  t.is(r.code, 1, r.stderr); // a failed download exits 1, as the README's exit-code table says (issue 10)
   const out = lastJson<{ status: string; error: { code: string; message: string } }>(r);
   t.is(out.status, 'failed');
   t.is(out.error.code, 'RETRIES_EXHAUSTED');
