@@ -13,6 +13,7 @@ import {
   HeartbeatRequest,
   ListRequest,
   LookupRequest,
+  PeersRequest,
   PROTOCOL_VERSION,
   type Ack,
   type HeartbeatReply,
@@ -20,6 +21,7 @@ import {
   type ListReply,
   type LookupMatch,
   type LookupReply,
+  type PeersReply,
   type TrackerHello,
 } from '../src/protocol/messages.js';
 import { MemoryRegistry, type Registry } from '../src/store/registry.js';
@@ -93,6 +95,7 @@ export class Tracker {
       serve(this.nc, s.heartbeat, HeartbeatRequest, (m, meta) => this.onHeartbeat(m, meta), { queue, log: this.log, what: 'heartbeat' }),
       serve(this.nc, s.lookup, LookupRequest, (m) => this.onLookup(m), { queue, log: this.log, what: 'lookup' }),
       serve(this.nc, s.list, ListRequest, (m) => this.onList(m), { queue, log: this.log, what: 'list' }),
+      serve(this.nc, s.peers, PeersRequest, (m) => this.onPeers(m), { queue, log: this.log, what: 'peers' }),
       // no queue group: every tracker forgets a departing peer
       listen(this.nc, s.bye, Bye, (m, meta) => this.onBye(m, meta), { log: this.log, what: 'bye' }),
     ];
@@ -161,6 +164,13 @@ export class Tracker {
     const files = fitEntries(page.files);
     this.log.debug('list', { offset: m.offset, limit: m.limit, total: page.total, returned: files.length });
     return { v: PROTOCOL_VERSION, ok: true, total: page.total, files, peers: this.registry.peerCount() };
+  }
+
+  /** A page of peers; at most 1000 per reply (each well under 200 bytes), callers page on. */
+  private onPeers(m: PeersRequest): PeersReply {
+    const page = this.registry.listPeers(m.offset, m.limit);
+    const peers = page.peers.map((p) => ({ peerId: p.peerId, endpoint: { ...p.endpoint }, files: p.files.size, lastSeen: p.lastSeen }));
+    return { v: PROTOCOL_VERSION, ok: true, total: page.total, peers };
   }
 
   private onBye(m: Bye, meta: MessageMeta): void {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { download1to1, download3to1, peerRss } from './cases/download.js';
 import { externalCases } from './cases/external.js';
+import { startup } from './cases/startup.js';
 import { swarm1to4 } from './cases/swarm.js';
 import { tcpLimit, verifiedCopy } from './cases/tcp.js';
 import { trackerLoad } from './cases/tracker.js';
@@ -22,7 +23,7 @@ import { formatTable, skippedRow, writeResults, type CaseResult } from './lib/re
 import { Scope } from './lib/scope.js';
 import { GiB, MiB } from './lib/stats.js';
 
-const CASES: BenchCase[] = [tcpLimit, verifiedCopy, download1to1, download3to1, swarm1to4, peerRss, trackerLoad, ...externalCases];
+const CASES: BenchCase[] = [startup, tcpLimit, verifiedCopy, download1to1, download3to1, swarm1to4, peerRss, trackerLoad, ...externalCases];
 
 function options(): BenchOptions {
   const { values } = parseArgs({

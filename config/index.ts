@@ -31,6 +31,8 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
   tracker: z.object({ ttlMs: Ms, sweepMs: Ms }),
   peer: z.object({
+    /** the peer `get`, `status`, `trace` and `cancel` talk to without --peer (env P2P_PEER too) */
+    default: z.string().regex(/^$|^[A-Za-z0-9_-]{1,64}$/, 'a peer id is 1-64 characters of A-Z a-z 0-9 _ -'),
     host: z.string(),
     port: z.coerce.number().int().min(0).max(65535),
     heartbeatMs: Ms,
@@ -117,6 +119,27 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** partial config from flags, applied last */
   overrides?: Json;
+  /** told about keys of the config file that no setting has (default: a line on stderr) */
+  warn?: (message: string) => void;
+}
+
+/** Dotted paths of `value`'s keys that `shape` does not have. */
+function unknownKeys(value: Json, shape: Json, path: string[] = []): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    if (!(k in shape)) out.push([...path, k].join('.'));
+    else if (isObject(v) && isObject(shape[k])) out.push(...unknownKeys(v, shape[k] as Json, [...path, k]));
+  }
+  return out;
+}
+
+function has(value: unknown, path: PropertyKey[]): boolean {
+  let v = value;
+  for (const p of path) {
+    if (!isObject(v) || !(String(p) in v)) return false;
+    v = v[String(p)];
+  }
+  return true;
 }
 
 /** Load, layer and validate the configuration. Throws ConfigError with the offending key. */
@@ -124,6 +147,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   let layered: Json = defaults as Json;
   const file = opts.file ?? env.P2P_CONFIG;
+  let fromFile: Json = {};
   if (file) {
     let parsed: unknown;
     try {
@@ -132,6 +156,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
     }
     if (!isObject(parsed)) throw new ConfigError(`config file ${file} must hold a JSON object`);
+    fromFile = parsed;
+    const unknown = unknownKeys(parsed, defaults as Json);
+    if (unknown.length) {
+      (opts.warn ?? ((m) => process.stderr.write(`p2p: ${m}\n`)))(`config file ${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (ignored)`);
+    }
     layered = merge(layered, parsed);
   }
   layered = merge(layered, fromEnv(defaults as Json, env));
@@ -140,7 +169,16 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issue.path.join('.');
-    throw new ConfigError(`bad configuration ${key} (env ${envName(issue.path.map(String))}): ${issue.message}`);
+    const variable = envName(issue.path.map(String));
+    // name where the bad value came from: a flag, the environment, the config file (or the defaults)
+    const where = has(opts.overrides, issue.path)
+      ? 'from the command line'
+      : env[variable] !== undefined
+        ? `(env ${variable})`
+        : has(fromFile, issue.path)
+          ? `in config file ${file}`
+          : `(env ${variable})`;
+    throw new ConfigError(`bad configuration ${key} ${where}: ${issue.message}`);
   }
   return result.data;
 }

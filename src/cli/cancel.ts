@@ -1,27 +1,37 @@
-// `p2p cancel DOWNLOAD_ID --peer ID`: stop a running download (its verified chunks are kept).
+// `p2p cancel DOWNLOAD [--peer ID]`: stop a running download (its verified chunks are kept). The
+// download is its id, a file name (its latest download) or `last`.
 import type { Command } from 'commander';
-import { Ack, PROTOCOL_VERSION } from '../protocol/messages.js';
-import { request } from '../transport/bus.js';
-import { UnknownPeerError } from '../errors.js';
-import { action, clientConnection, configFrom } from './common.js';
+import { ExitCode, action, peerIdOption } from './args.js';
 
 export function cancelCommand(program: Command): void {
   program
     .command('cancel')
     .description('cancel a running download on a peer')
-    .argument('<download-id>', 'download id')
-    .requiredOption('--peer <id>', 'peer that runs the download')
+    .argument('<download>', 'download id, a file name (its latest download) or `last`')
+    .option('--peer <id>', 'peer that runs the download (default: env P2P_PEER or peer.default)', peerIdOption)
     .action(
-      action(async (downloadId: string, opts: { peer: string }, cmd: Command) => {
+      action(async (ref: string, opts: { peer?: string }, cmd: Command) => {
+        const [{ configFrom, clientConnection, peerFrom, resolveDownload, noPeer }, { request }, { Ack, PROTOCOL_VERSION }] = await Promise.all([
+          import('./common.js'),
+          import('../transport/bus.js'),
+          import('../protocol/messages.js'),
+        ]);
         const config = configFrom(cmd);
+        const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
         try {
-          await request(nc, subjects.cancel(opts.peer), { v: PROTOCOL_VERSION, downloadId }, Ack, {
+          const d = await resolveDownload(nc, subjects, config, peer, ref);
+          if (d.status !== 'running') {
+            // nothing to stop: say so, and do not claim success
+            process.stderr.write(`p2p: download ${d.downloadId} of "${d.name ?? d.target}" is already ${d.status}: nothing was cancelled\n`);
+            return ExitCode.failed;
+          }
+          await request(nc, subjects.cancel(peer), { v: PROTOCOL_VERSION, downloadId: d.downloadId }, Ack, {
             timeoutMs: 5000,
-            who: `peer ${opts.peer}`,
-            noResponders: () => new UnknownPeerError(`no running peer with id "${opts.peer}" answers on this NATS server`),
+            who: `peer ${peer}`,
+            noResponders: noPeer(peer, config),
           });
-          process.stdout.write(`cancelled ${downloadId}\n`);
+          process.stdout.write(`cancelled ${d.downloadId} (${d.name ?? d.target})\n`);
         } finally {
           await nc.close();
         }

@@ -1,63 +1,52 @@
-// What every `p2p` command shares: layered config from flags, the NATS connection, exit codes
-// mapped from error codes in one place, and one clear line on failure.
-import { InvalidArgumentError, type Command } from 'commander';
+// What the `p2p` commands that talk to the bus share: layered config from flags, the NATS
+// connection, the default peer and the daemon lifecycle. Heavy (nats, zod): command modules
+// import it inside their actions; the light helpers live in ./args.js.
+import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'winston';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import { loadConfig, type Config } from '../../config/index.js';
-import { ConfigError, P2PError, toP2PError, type ErrorCode } from '../errors.js';
-import { connectBus } from '../transport/bus.js';
+import { BadRequestError, ConfigError, NotFoundError, P2PError, UnknownPeerError } from '../errors.js';
+import { connectBus, request } from '../transport/bus.js';
+import { ListReply, PROTOCOL_VERSION, StatusReply, type DownloadInfo, type ListEntry } from '../protocol/messages.js';
 import { subjects, type Subjects } from '../protocol/subjects.js';
+import { closest, untilSignal, type GlobalOptions } from './args.js';
 
-/** Options every command accepts (declared on the root program). */
-export interface GlobalOptions {
-  nats?: string;
-  natsUser?: string;
-  natsPass?: string;
-  natsToken?: string;
-  natsCreds?: string;
-  natsNkey?: string;
-  natsCa?: string;
-  natsCert?: string;
-  natsKey?: string;
-  prefix?: string;
-  config?: string;
-  logLevel?: string;
+// the light helpers, for commands that import everything from here
+export { ExitCode, action, exitCodeFor, formatBytes, intOption, printTable, untilSignal, type GlobalOptions } from './args.js';
+
+/**
+ * A broker URL list as people type it: `nats://host:port`, `tls://…`, `ws://…`, `host:port`,
+ * comma-separated. Anything else is a usage error (not a DNS lookup of "garbage").
+ */
+export function checkNatsUrl(url: string, from: string): string {
+  for (const part of url.split(',').map((s) => s.trim())) {
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(part) ? part : `nats://${part}`;
+    let u: URL | undefined;
+    try {
+      u = new URL(withScheme);
+    } catch {
+      u = undefined;
+    }
+    const schemeOk = u && ['nats:', 'tls:', 'ws:', 'wss:'].includes(u.protocol);
+    const hasPort = u && (u.port !== '' || withScheme === part); // HOST alone is not a URL: say HOST:PORT
+    if (!u || !schemeOk || !u.hostname || !hasPort || (u.pathname !== '' && u.pathname !== '/')) {
+      throw new BadRequestError(`${from} ${JSON.stringify(part)} is not a NATS URL: write nats://HOST:PORT (or HOST:PORT; several comma-separated)`);
+    }
+  }
+  return url;
 }
 
-/** Exit codes; documented in the README. */
-export const ExitCode = {
-  ok: 0,
-  failed: 1,
-  usage: 2,
-  notFound: 3,
-  unknownPeer: 4,
-  broker: 5,
-} as const;
-
-const exitByCode: Partial<Record<ErrorCode, number>> = {
-  BAD_REQUEST: ExitCode.usage,
-  CONFIG_ERROR: ExitCode.usage,
-  UNSAFE_NAME: ExitCode.usage,
-  NOT_FOUND: ExitCode.notFound,
-  TIMEOUT: ExitCode.notFound,
-  RETRIES_EXHAUSTED: ExitCode.notFound,
-  UNKNOWN_PEER: ExitCode.unknownPeer,
-  BROKER_UNAVAILABLE: ExitCode.broker,
-  AUTH_FAILED: ExitCode.broker,
-  PERMISSION_DENIED: ExitCode.broker,
-};
-
-export function exitCodeFor(err: P2PError): number {
-  return exitByCode[err.code] ?? ExitCode.failed;
-}
-
-/** Build the config from file → env → flags (NATS URL: --nats, else P2P_NATS_URL, else config). */
+/**
+ * Build the config from file → env → flags. The NATS URL: --nats or -s/--server, else
+ * P2P_NATS_URL, else NATS_URL (the `nats` CLI's variable), else the config file, else the default.
+ */
 export function configFrom(cmd: Command, overrides: Record<string, unknown> = {}): Config {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const over: Record<string, unknown> = { ...overrides };
   const nats: Record<string, unknown> = {};
-  if (g.nats) nats.url = g.nats;
+  const flagUrl = g.nats ?? g.server;
+  if (flagUrl) nats.url = checkNatsUrl(flagUrl, g.nats ? '--nats' : '--server');
   if (g.natsUser) nats.user = g.natsUser;
   if (g.natsPass) nats.pass = g.natsPass;
   if (g.natsToken) nats.token = g.natsToken;
@@ -71,7 +60,30 @@ export function configFrom(cmd: Command, overrides: Record<string, unknown> = {}
   if (Object.keys(nats).length) over.nats = nats;
   if (g.prefix) over.prefix = g.prefix;
   if (g.logLevel) over.logLevel = g.logLevel;
-  return loadConfig({ file: g.config, overrides: over });
+  const env = { ...process.env };
+  if (!env.P2P_NATS_URL && env.NATS_URL) env.P2P_NATS_URL = env.NATS_URL;
+  if (!env.P2P_PEER_DEFAULT && env.P2P_PEER) env.P2P_PEER_DEFAULT = env.P2P_PEER;
+  const config = loadConfig({ file: g.config, overrides: over, env });
+  if (!flagUrl) checkNatsUrl(config.nats.url, process.env.P2P_NATS_URL ? 'P2P_NATS_URL' : env.P2P_NATS_URL ? 'NATS_URL' : 'nats.url');
+  return config;
+}
+
+/** The peer a command talks to: --peer, else P2P_PEER / peer.default; a usage error when none. */
+export function peerFrom(flag: string | undefined, config: Config): string {
+  const id = flag ?? (config.peer.default || undefined);
+  if (!id) throw new BadRequestError("required option '--peer <id>' not specified (or set a default peer: env P2P_PEER or peer.default in a config file)");
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new BadRequestError(`bad peer id ${JSON.stringify(id)}: 1-64 characters of A-Z a-z 0-9 _ -`);
+  return id;
+}
+
+/** "nobody answers as this peer", naming where we looked. */
+export function noPeer(peer: string, config: Config): () => P2PError {
+  return () => new UnknownPeerError(`no running peer with id "${peer}" answers under prefix ${config.prefix} on ${config.nats.url} (start it with \`p2p peer --dir DIR --id ${peer}\`)`);
+}
+
+/** "no tracker answers", naming the prefix and the broker. */
+export function noTracker(config: Config): () => P2PError {
+  return () => new P2PError('NOT_FOUND', `no tracker is answering under prefix ${config.prefix} on ${config.nats.url} (start one with \`p2p tracker\`, or check --nats and --prefix)`);
 }
 
 /** NATS connect options (credentials, TLS, inbox prefix) from config; unreadable files are ConfigErrors. */
@@ -116,62 +128,6 @@ export async function clientConnection(config: Config): Promise<{ nc: NatsConnec
   return { nc, subjects: subjects(config.prefix) };
 }
 
-/** Run a command body; print one clear line and exit non-zero on failure. */
-export function action<A extends unknown[]>(body: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      const code = await body(...args);
-      process.exitCode = code ?? 0;
-    } catch (err) {
-      const e = toP2PError(err);
-      process.stderr.write(`p2p: ${e.message}${e.code !== 'INTERNAL' ? ` [${e.code}]` : ''}\n`);
-      if (process.env.P2P_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-      process.exitCode = exitCodeFor(e);
-    }
-  };
-}
-
-/** Human size: 1536 → "1.5 KiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
-}
-
-/** Parse a positive integer flag or throw a usage error. */
-export function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be an integer between ${min} and ${max}`);
-    }
-    return n;
-  };
-}
-
-/** Run until SIGINT/SIGTERM, then `stop` once (a second signal exits at once). */
-export function untilSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) process.exit(130);
-      stopping = true;
-      process.stderr.write(`\n${sig}: stopping…\n`);
-      stop().then(resolve, (err) => {
-        process.stderr.write(`p2p: error while stopping: ${(err as Error).message}\n`);
-        resolve();
-      });
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
-}
-
 /** Something with start() and an idempotent stop(): the tracker and peer actors. */
 export interface Daemon {
   start(): Promise<void>;
@@ -214,4 +170,47 @@ export function closeLogger(logger: Logger): Promise<void> {
     });
     logger.end();
   });
+}
+
+/** Every file the tracker knows, page by page. */
+export async function listFiles(nc: NatsConnection, s: Subjects, config: Config, max = Infinity): Promise<{ files: ListEntry[]; total: number; peers: number }> {
+  const files: ListEntry[] = [];
+  let total = 0;
+  let peers = 0;
+  for (let offset = 0; (offset === 0 || offset < total) && files.length < max; ) {
+    const page = await request(nc, s.list, { v: PROTOCOL_VERSION, offset, limit: 1000 }, ListReply, { timeoutMs: 5000, who: 'tracker', noResponders: noTracker(config) });
+    files.push(...page.files);
+    total = page.total;
+    peers = page.peers;
+    if (page.files.length === 0) break;
+    offset += page.files.length;
+  }
+  return { files, total, peers };
+}
+
+/** The peer's downloads (StatusReply), newest last. */
+export async function peerStatus(nc: NatsConnection, s: Subjects, config: Config, peer: string, downloadId?: string): Promise<StatusReply> {
+  return request(nc, s.status(peer), { v: PROTOCOL_VERSION, ...(downloadId ? { downloadId } : {}) }, StatusReply, {
+    timeoutMs: 5000,
+    who: `peer ${peer}`,
+    noResponders: noPeer(peer, config),
+  });
+}
+
+/**
+ * A download as people name it: its id, a file name (its latest download), or `last` (the
+ * peer's latest download). NOT_FOUND when nothing matches.
+ */
+export async function resolveDownload(nc: NatsConnection, s: Subjects, config: Config, peer: string, ref: string): Promise<DownloadInfo> {
+  const st = await peerStatus(nc, s, config, peer);
+  const byTime = [...st.downloads].sort((a, b) => a.startedAt - b.startedAt);
+  const found =
+    ref === 'last'
+      ? byTime[byTime.length - 1]
+      : (byTime.find((d) => d.downloadId === ref) ?? byTime.filter((d) => d.name === ref || d.target === ref || d.fileId === ref).pop());
+  if (found) return found;
+  if (ref === 'last') throw new NotFoundError(`peer ${peer} has no downloads`);
+  const names = byTime.map((d) => d.name ?? d.target);
+  const hint = closest(ref, [...names, ...byTime.map((d) => d.downloadId)]);
+  throw new NotFoundError(`peer ${peer} has no download "${ref}" (give a download id, a file name or \`last\`)${hint.length ? `; did you mean ${hint.join(' or ')}?` : ''}`);
 }

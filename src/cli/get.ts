@@ -1,29 +1,23 @@
-// `p2p get NAME_OR_FILEID --peer ID`: send a download intent to a running peer, follow its
-// progress (bar on a terminal, state lines otherwise), print the path when it is complete.
+// `p2p get NAME_OR_FILEID [--peer ID]`: send a download intent to a running peer, follow its
+// progress (bar on a terminal, state lines otherwise), print the path when it is complete. While
+// a name is not in the swarm it says so, with the retry count and close names that are.
 import { randomBytes } from 'node:crypto';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { NatsConnection } from 'nats';
-import { decode } from '../protocol/codec.js';
-import {
-  Ack,
-  IntentReply,
-  PROTOCOL_VERSION,
-  ProgressEvent,
-  StatusReply,
-  type DownloadInfo,
-} from '../protocol/messages.js';
+import type { Config } from '../../config/index.js';
+import type { DownloadInfo } from '../protocol/messages.js';
 import type { Subjects } from '../protocol/subjects.js';
-import { request } from '../transport/bus.js';
-import { P2PError, UnknownPeerError, errorFromCode } from '../errors.js';
-import { ExitCode, action, clientConnection, configFrom, exitCodeFor, formatBytes, intOption } from './common.js';
+import { P2PError } from '../errors.js';
+import { ExitCode, action, closest, exitCodeFor, intOption, peerIdOption } from './args.js';
+import type { Ui } from './get-ui.js';
 
 interface GetFlags {
-  peer: string;
+  peer?: string;
   timeout?: number;
   json?: boolean;
   retries?: number;
   quiet?: boolean;
+  cancelOnInterrupt?: boolean;
 }
 
 const FINAL = new Set(['done', 'already-present', 'failed', 'cancelled']);
@@ -33,17 +27,20 @@ export function getCommand(program: Command): void {
     .command('get')
     .description('ask a running peer to download a file (by name or fileId) and wait until it is verified')
     .argument('<name-or-fileid>', 'file name as listed by `p2p ls`, or its 64-hex fileId')
-    .requiredOption('--peer <id>', 'id of the running peer that should download it')
+    .option('--peer <id>', 'id of the running peer that should download it (default: env P2P_PEER or peer.default)', peerIdOption)
     .option('--timeout <sec>', 'give up after this many seconds (0 = wait until the peer finishes or gives up)', intOption('--timeout', 0))
     .option('--retries <n>', 'lookups the peer retries while the file has no source (default from config)', intOption('--retries', 0))
     .option('--json', 'print one JSON object as the last line')
     .option('-q, --quiet', 'no progress output')
+    .option('--cancel-on-interrupt', 'Ctrl-C cancels the download in the peer (by default it goes on there)')
     .action(
       action(async (target: string, opts: GetFlags, cmd: Command) => {
+        const { configFrom, clientConnection, peerFrom } = await import('./common.js');
         const config = configFrom(cmd);
+        const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
         try {
-          return await follow(nc, subjects, target, opts);
+          return await follow(nc, subjects, config, peer, target, opts);
         } finally {
           await nc.close();
         }
@@ -51,13 +48,16 @@ export function getCommand(program: Command): void {
     );
 }
 
-function newDownloadId(): string {
-  return `dl-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-}
-
-async function follow(nc: NatsConnection, s: Subjects, target: string, opts: GetFlags): Promise<number> {
+async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: string, target: string, opts: GetFlags): Promise<number> {
   if (target.length === 0 || target.length > 255) throw new P2PError('BAD_REQUEST', 'the file name must be 1-255 characters');
-  let downloadId = newDownloadId();
+  const [{ request }, { decode }, m, { listFiles, noPeer, peerStatus }, { progressUi, summaryLine }] = await Promise.all([
+    import('../transport/bus.js'),
+    import('../protocol/codec.js'),
+    import('../protocol/messages.js'),
+    import('./common.js'),
+    import('./get-ui.js'),
+  ]);
+  let downloadId = `dl-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   let latest: DownloadInfo | undefined;
   let wake: (() => void) | undefined;
   const update = (info: DownloadInfo) => {
@@ -67,11 +67,11 @@ async function follow(nc: NatsConnection, s: Subjects, target: string, opts: Get
     wake?.();
   };
   const subscribe = (id: string) =>
-    nc.subscribe(s.progressOf(opts.peer, id), {
-      callback: (err, m) => {
+    nc.subscribe(s.progressOf(peer, id), {
+      callback: (err, msg) => {
         if (err) return;
         try {
-          update(decode(ProgressEvent, m.data, 'progress'));
+          update(decode(m.ProgressEvent, msg.data, 'progress'));
         } catch {
           // a bad progress message is ignored; status polling covers the gap
         }
@@ -80,34 +80,42 @@ async function follow(nc: NatsConnection, s: Subjects, target: string, opts: Get
   let sub = subscribe(downloadId);
   await nc.flush();
 
-  const noPeer = () => new UnknownPeerError(`no running peer with id "${opts.peer}" answers on this NATS server (start it with \`p2p peer --dir DIR --id ${opts.peer}\`)`);
-  const reply = await request(
-    nc,
-    s.intent(opts.peer),
-    { v: PROTOCOL_VERSION, target, downloadId, maxRetries: opts.retries },
-    IntentReply,
-    { timeoutMs: 5000, who: `peer ${opts.peer}`, noResponders: noPeer },
-  );
+  const reply = await request(nc, s.intent(peer), { v: m.PROTOCOL_VERSION, target, downloadId, maxRetries: opts.retries }, m.IntentReply, {
+    timeoutMs: 5000,
+    who: `peer ${peer}`,
+    noResponders: noPeer(peer, config),
+  });
   if (reply.downloadId !== downloadId) {
     sub.unsubscribe();
     downloadId = reply.downloadId;
     sub = subscribe(downloadId);
   }
-  const ui = progressUi(opts, target, downloadId, reply.attached);
-  const started = Date.now();
-  const deadline = opts.timeout ? started + opts.timeout * 1000 : Infinity;
+  const ui = await progressUi(opts, target);
+  ui.note(`${reply.attached ? 'joined running' : 'started'} download ${downloadId} of "${target}" on peer ${peer}`);
+  const maxRetries = opts.retries ?? config.download.maxRetries;
+  const waiting = notFoundNotes(ui, target, maxRetries, () => listFiles(nc, s, config, 5000).then((l) => l.files.map((f) => f.name)));
+
+  // Ctrl-C: the download goes on in the peer (say how to watch or cancel it), or is cancelled
+  let interrupted = false;
+  const onInterrupt = () => {
+    if (interrupted) process.exit(ExitCode.interrupted);
+    interrupted = true;
+    wake?.();
+  };
+  process.on('SIGINT', onInterrupt);
+
+  const deadline = opts.timeout ? Date.now() + opts.timeout * 1000 : Infinity;
   const poll = async () => {
     try {
-      const st = await request(nc, s.status(opts.peer), { v: PROTOCOL_VERSION, downloadId }, StatusReply, { timeoutMs: 3000, who: `peer ${opts.peer}`, noResponders: noPeer });
-      const info = st.downloads.find((d) => d.downloadId === downloadId);
+      const info = (await peerStatus(nc, s, config, peer, downloadId)).downloads.find((d) => d.downloadId === downloadId);
       if (info) update(info);
     } catch (err) {
-      if (err instanceof UnknownPeerError) throw err;
+      if ((err as P2PError).code === 'UNKNOWN_PEER') throw err;
     }
   };
   try {
     await poll();
-    while (!latest || !FINAL.has(latest.status)) {
+    while (!interrupted && (!latest || !FINAL.has(latest.status))) {
       if (Date.now() >= deadline) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(2000, Math.max(0, deadline - Date.now())));
@@ -117,100 +125,108 @@ async function follow(nc: NatsConnection, s: Subjects, target: string, opts: Get
         };
       });
       wake = undefined;
-      if (latest) ui.update(latest);
-      if (!latest || !FINAL.has(latest.status)) await poll();
+      if (latest) {
+        ui.update(latest);
+        waiting(latest);
+      }
+      if (!interrupted && (!latest || !FINAL.has(latest.status))) await poll();
     }
   } finally {
+    process.removeListener('SIGINT', onInterrupt);
     sub.unsubscribe();
+    if (latest) {
+      ui.update(latest);
+      waiting(latest);
+    }
+    await waiting.settled();
     ui.stop();
   }
 
+  const cancel = () => request(nc, s.cancel(peer), { v: m.PROTOCOL_VERSION, downloadId }, m.Ack, { timeoutMs: 3000, who: `peer ${peer}` }).catch(() => undefined);
+  if (interrupted && (!latest || !FINAL.has(latest.status))) {
+    if (opts.cancelOnInterrupt) {
+      await cancel();
+      process.stderr.write(`interrupted: download ${downloadId} cancelled in peer ${peer} (its verified chunks are kept for a later \`p2p get\`)\n`);
+      if (opts.json) printJson(latest, downloadId, 'cancelled');
+    } else {
+      process.stderr.write(
+        `interrupted: download ${downloadId} goes on in peer ${peer}.\n` +
+          `  watch it:  p2p trace ${downloadId} --peer ${peer} --follow   (or p2p status --peer ${peer})\n` +
+          `  cancel it: p2p cancel ${downloadId} --peer ${peer}\n`,
+      );
+      if (opts.json) printJson(latest, downloadId, 'interrupted');
+    }
+    return ExitCode.interrupted;
+  }
   if (!latest || !FINAL.has(latest.status)) {
     const neverFound = !latest || (latest.verifiedChunks === 0 && (latest.state === 'lookup' || latest.state === 'retrying'));
     if (neverFound) {
-      await request(nc, s.cancel(opts.peer), { v: PROTOCOL_VERSION, downloadId }, Ack, { timeoutMs: 3000, who: `peer ${opts.peer}` }).catch(() => undefined);
-      const err = new P2PError('TIMEOUT', `"${target}" was not found in the swarm within ${opts.timeout} s (download ${downloadId} cancelled)`);
-      return finish(opts, latest, downloadId, err);
+      await cancel();
+      return finish(opts, latest, downloadId, new P2PError('TIMEOUT', `"${target}" was not found in the swarm within ${opts.timeout} s (download ${downloadId} cancelled)`));
     }
-    const err = new P2PError('TIMEOUT', `download ${downloadId} still running after ${opts.timeout} s (${latest!.verifiedChunks}/${latest!.totalChunks} chunks); it goes on in peer ${opts.peer} — follow it with \`p2p status --peer ${opts.peer}\``);
+    const err = new P2PError('TIMEOUT', `download ${downloadId} still running after ${opts.timeout} s (${latest!.verifiedChunks}/${latest!.totalChunks} chunks); it goes on in peer ${peer} — follow it with \`p2p status --peer ${peer}\``);
     return finish(opts, latest, downloadId, err);
   }
-  if (latest.status === 'done' || latest.status === 'already-present') return finish(opts, latest, downloadId);
-  const e = latest.error ? errorFromCode(latest.error.code, latest.error.message) : new P2PError('INTERNAL', 'download failed');
+  if (latest.status === 'done' || latest.status === 'already-present') {
+    if (!opts.quiet) process.stderr.write(summaryLine(latest) + '\n');
+    return finish(opts, latest, downloadId);
+  }
+  const { errorFromCode } = await import('../errors.js');
+  const e = latest.error ? errorFromCode(latest.error.code, latest.error.message) : new P2PError(latest.status === 'cancelled' ? 'CANCELLED' : 'INTERNAL', `download ${latest.status}`);
   return finish(opts, latest, downloadId, e);
 }
 
+/**
+ * While the file has no source: "not in the swarm yet; waiting, retry 3 of 40", once per retry,
+ * and once the close names the swarm does have.
+ */
+function notFoundNotes(ui: Ui, target: string, maxRetries: number, names: () => Promise<string[]>): ((i: DownloadInfo) => void) & { settled(): Promise<void> } {
+  let lastAttempt = -1;
+  let suggested = false;
+  let pending: Promise<void> = Promise.resolve();
+  const note = (i: DownloadInfo) => {
+    if (i.status !== 'running' || i.totalChunks > 0 || (i.state !== 'lookup' && i.state !== 'retrying')) return;
+    if (i.attempts === lastAttempt || i.attempts === 0) return;
+    lastAttempt = i.attempts;
+    ui.note(`"${target}" is not in the swarm yet; waiting, retry ${i.attempts} of ${maxRetries}`);
+    if (suggested || /^[0-9a-f]{64}$/.test(target)) return;
+    suggested = true;
+    pending = names()
+      .then((all) => {
+        const near = closest(target, all);
+        if (near.length) ui.note(`did you mean ${near.join(' or ')}?`);
+      })
+      .catch(() => undefined);
+  };
+  /** the suggestion, if one is on its way (a download may give up before the tracker answers) */
+  const settled = () => Promise.race([pending, new Promise<void>((r) => setTimeout(r, 3000).unref())]);
+  return Object.assign(note, { settled });
+}
+
+function printJson(info: DownloadInfo | undefined, downloadId: string, status: string, err?: P2PError): void {
+  const out = {
+    downloadId,
+    fileId: info?.fileId ?? null,
+    name: info?.name ?? null,
+    path: info?.path ?? null,
+    bytes: info?.totalBytes ?? 0,
+    status,
+    state: info?.state ?? null,
+    chunks: info?.totalChunks ?? 0,
+    sources: info?.sources ?? 0,
+    retries: info?.attempts ?? 0,
+    seconds: info ? ((info.finishedAt ?? Date.now()) - info.startedAt) / 1000 : 0,
+    ...(err ? { error: { code: err.code, message: err.message } } : {}),
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
 function finish(opts: GetFlags, info: DownloadInfo | undefined, downloadId: string, err?: P2PError): number {
-  if (opts.json) {
-    const out = {
-      downloadId,
-      fileId: info?.fileId ?? null,
-      name: info?.name ?? null,
-      path: info?.path ?? null,
-      bytes: info?.totalBytes ?? 0,
-      status: err && info?.status === 'running' ? 'timeout' : (info?.status ?? 'timeout'),
-      state: info?.state ?? null,
-      chunks: info?.totalChunks ?? 0,
-      sources: info?.sources ?? 0,
-      retries: info?.attempts ?? 0,
-      seconds: info ? ((info.finishedAt ?? Date.now()) - info.startedAt) / 1000 : 0,
-      ...(err ? { error: { code: err.code, message: err.message } } : {}),
-    };
-    process.stdout.write(JSON.stringify(out) + '\n');
-  }
+  if (opts.json) printJson(info, downloadId, err && info?.status === 'running' ? 'timeout' : (info?.status ?? 'timeout'), err);
   if (err) {
     process.stderr.write(`p2p: ${err.message} [${err.code}]\n`);
     return exitCodeFor(err);
   }
-  if (!opts.json) {
-    if (info!.status === 'already-present') process.stderr.write(`already present, nothing fetched\n`);
-    process.stdout.write(`${info!.path}\n`);
-  }
+  if (!opts.json) process.stdout.write(`${info!.path}\n`);
   return ExitCode.ok;
-}
-
-interface Ui {
-  update(info: DownloadInfo): void;
-  stop(): void;
-}
-
-function progressUi(opts: GetFlags, target: string, downloadId: string, attached: boolean): Ui {
-  if (opts.quiet) return { update: () => undefined, stop: () => undefined };
-  const say = (line: string) => process.stderr.write(line + '\n');
-  say(`${attached ? 'joined running' : 'started'} download ${downloadId} of "${target}"`);
-  if (!process.stderr.isTTY || opts.json) {
-    let lastState = '';
-    return {
-      update: (i) => {
-        if (i.state === lastState) return;
-        lastState = i.state;
-        say(`  ${i.state}${i.attempts ? ` (retry ${i.attempts})` : ''}: ${i.verifiedChunks}/${i.totalChunks} chunks, ${formatBytes(i.bytes)} of ${formatBytes(i.totalBytes)}, ${i.sources} sources`);
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new cliProgress.SingleBar(
-    {
-      format: ' {name} |{bar}| {percentage}% {have}/{total_h} {rate}/s {sources} src {state}',
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      stream: process.stderr,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(1, 0, { name: target.slice(0, 24), have: '0 B', total_h: '?', rate: '0 B', sources: 0, state: 'lookup' });
-  return {
-    update: (i) => {
-      bar.setTotal(Math.max(1, i.totalBytes));
-      bar.update(i.status === 'running' ? i.bytes : Math.max(1, i.totalBytes), {
-        have: formatBytes(i.bytes),
-        total_h: formatBytes(i.totalBytes),
-        rate: formatBytes(Math.round(i.rateBps)),
-        sources: i.sources,
-        state: i.attempts && i.state === 'retrying' ? `retrying (${i.attempts})` : i.state,
-      });
-    },
-    stop: () => bar.stop(),
-  };
 }

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BadRequestError, IoError } from '../errors.js';
 import { newSwarmKeyText } from '../transport/swarm-auth.js';
-import { action } from './common.js';
+import { action } from './args.js';
 
 /** Create `file` with a new swarm key, mode 0600; BadRequestError if it exists. */
 export async function writeSwarmKey(file: string): Promise<void> {

@@ -2,7 +2,7 @@
 // definition (machines/download.ts), so the picture can never drift from the code.
 import type { Command } from 'commander';
 import { P2PError } from '../errors.js';
-import { action } from './common.js';
+import { action } from './args.js';
 
 export function machineCommand(program: Command): void {
   program

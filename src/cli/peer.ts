@@ -1,12 +1,10 @@
 // `p2p peer --dir DIR`: run a peer actor until Ctrl-C.
+import { statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
-import { Peer } from '../../actors/peer.js';
-import { createLogger } from '../logger.js';
-import { assertNotSymlink, ensureRealDir } from '../store/fence.js';
-import { connectBus, watchConnection } from '../transport/bus.js';
-import { action, configFrom, intOption, natsAuth, runDaemon } from './common.js';
-import { parseBytes } from '../units.js';
+import type { Command } from 'commander';
+import { BadRequestError } from '../errors.js';
+import { action, intOption, rateOption } from './args.js';
 
 interface PeerFlags {
   dir: string;
@@ -22,15 +20,6 @@ interface PeerFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
-}
-
-/** A bytes-per-second flag: `20M`, `512K`, `1048576` (K = 1024), 0 = unlimited. */
-function rateOption(name: string): (value: string) => number {
-  return (value: string) => {
-    const n = parseBytes(value);
-    if (n === undefined) throw new InvalidArgumentError(`${name} must be bytes per second, e.g. 20M, 512K or 1048576 (0 = unlimited)`);
-    return n;
-  };
 }
 
 export function peerCommand(program: Command): void {
@@ -53,8 +42,15 @@ export function peerCommand(program: Command): void {
     .action(
       action(async (opts: PeerFlags, cmd: Command) => {
         if (opts.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.id)) {
-          throw new Error('--id must be 1-64 characters of A-Z a-z 0-9 _ -');
+          throw new BadRequestError('--id must be 1-64 characters of A-Z a-z 0-9 _ -');
         }
+        const [{ Peer }, { createLogger }, { assertNotSymlink, ensureRealDir }, { connectBus, watchConnection }, { configFrom, natsAuth, runDaemon }] = await Promise.all([
+          import('../../actors/peer.js'),
+          import('../logger.js'),
+          import('../store/fence.js'),
+          import('../transport/bus.js'),
+          import('./common.js'),
+        ]);
         const over: Record<string, unknown> = { peer: {} };
         if (opts.port !== undefined) (over.peer as Record<string, unknown>).port = opts.port;
         if (opts.host !== undefined) (over.peer as Record<string, unknown>).host = opts.host;
@@ -69,6 +65,8 @@ export function peerCommand(program: Command): void {
         if (Object.keys(tls).length) (over.peer as Record<string, unknown>).tls = tls;
         const config = configFrom(cmd, over);
         const dir = resolve(opts.dir);
+        checkDir(opts.dir, dir);
+        if (config.peer.port !== 0) await checkPort(opts.listen || (config.peer.host ? '0.0.0.0' : '127.0.0.1'), config.peer.port);
         await ensureRealDir(join(dir, '.p2p'));
         await assertNotSymlink(join(dir, '.p2p', 'log.jsonl'));
         const logger = createLogger({ level: config.logLevel, file: join(dir, '.p2p', 'log.jsonl') });
@@ -91,4 +89,28 @@ export function peerCommand(program: Command): void {
         await runDaemon(peer, { nc, logger, ready: () => logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` }) });
       }),
     );
+}
+
+/** --dir must be a folder (or not exist yet): a file there is a usage error, not ENOTDIR later. */
+function checkDir(given: string, dir: string): void {
+  try {
+    if (!statSync(dir).isDirectory()) throw new BadRequestError(`--dir ${given} is a file, not a folder: give a folder for the peer (it is created when missing)`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new BadRequestError(`--dir ${given}: part of that path is a file, not a folder`);
+    if (code !== 'ENOENT') throw err;
+  }
+}
+
+/** A fixed --port already taken is a usage error with a hint, not a raw EADDRINUSE. */
+function checkPort(host: string, port: number): Promise<void> {
+  return new Promise((resolveCheck, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new BadRequestError(`--port ${port} is already in use on ${host}: stop what uses it, choose another port, or --port 0 for any free one`));
+      else if (err.code === 'EACCES') reject(new BadRequestError(`--port ${port} on ${host} needs privileges: choose a port above 1023, or --port 0`));
+      else reject(err);
+    });
+    probe.listen(port, host, () => probe.close(() => resolveCheck()));
+  });
 }

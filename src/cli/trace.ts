@@ -1,36 +1,47 @@
-// `p2p trace DOWNLOAD_ID --peer ID`: the download machine's transitions; --follow streams them.
+// `p2p trace DOWNLOAD [--peer ID]`: the download machine's transitions; --follow streams them. The
+// download is its id, a file name (its latest download) or `last`.
 import type { Command } from 'commander';
-import { decode } from '../protocol/codec.js';
-import { PROTOCOL_VERSION, TraceEvent, TraceReply, type TraceEntry } from '../protocol/messages.js';
-import { request } from '../transport/bus.js';
-import { UnknownPeerError } from '../errors.js';
-import { action, clientConnection, configFrom, formatBytes } from './common.js';
+import type { TraceEntry } from '../protocol/messages.js';
+import { action, formatBytes, peerIdOption } from './args.js';
 
 export function traceCommand(program: Command): void {
   program
     .command('trace')
     .description("show a download's state-machine transitions (state, event, time, chunk counts)")
-    .argument('<download-id>', 'download id, as printed by `p2p get` or `p2p status`')
-    .requiredOption('--peer <id>', 'peer that runs (or ran) the download')
+    .argument('<download>', 'download id (as printed by `p2p get` or `p2p status`), a file name (its latest download) or `last`')
+    .option('--peer <id>', 'peer that runs (or ran) the download (default: env P2P_PEER or peer.default)', peerIdOption)
     .option('--follow', 'keep streaming transitions until the machine ends')
     .option('--json', 'one JSON object per transition')
     .option('--mermaid', 'the machine diagram (mermaid) with the path this download took')
     .option('--svg', 'the machine diagram (SVG) with the path this download took')
     .action(
-      action(async (downloadId: string, opts: { peer: string; follow?: boolean; json?: boolean; mermaid?: boolean; svg?: boolean }, cmd: Command) => {
+      action(async (ref: string, opts: { peer?: string; follow?: boolean; json?: boolean; mermaid?: boolean; svg?: boolean }, cmd: Command) => {
+        const [{ configFrom, clientConnection, peerFrom, resolveDownload, noPeer }, { request }, { decode }, { TraceEvent, TraceReply, PROTOCOL_VERSION }] = await Promise.all([
+          import('./common.js'),
+          import('../transport/bus.js'),
+          import('../protocol/codec.js'),
+          import('../protocol/messages.js'),
+        ]);
         const config = configFrom(cmd);
+        const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
-        const print = (e: TraceEntry) =>
-          process.stdout.write(
-            opts.json ? JSON.stringify(e) + '\n' : formatEntry(e) + '\n',
-          );
+        const print = (e: TraceEntry) => process.stdout.write(opts.json ? JSON.stringify(e) + '\n' : formatEntry(e) + '\n');
         try {
+          let downloadId: string;
+          try {
+            // an id as `get` makes them is used as is; a name or `last` is looked up
+            downloadId = /^dl-[a-z0-9]+-[0-9a-f]{6}$/.test(ref) ? ref : (await resolveDownload(nc, subjects, config, peer, ref)).downloadId;
+          } catch (err) {
+            // an id the status no longer lists: its trace file may still be there
+            if ((err as { code?: string }).code !== 'NOT_FOUND' || ref === 'last' || !/^[A-Za-z0-9_-]{1,64}$/.test(ref)) throw err;
+            downloadId = ref;
+          }
           let lastSeq = -1;
           let finished = false;
           const live: TraceEntry[] = [];
           let wake: (() => void) | undefined;
           const sub = opts.follow
-            ? nc.subscribe(subjects.traceOf(opts.peer, downloadId), {
+            ? nc.subscribe(subjects.traceOf(peer, downloadId), {
                 callback: (err, m) => {
                   if (err) return;
                   try {
@@ -44,10 +55,10 @@ export function traceCommand(program: Command): void {
               })
             : undefined;
           if (sub) await nc.flush();
-          const reply = await request(nc, subjects.trace(opts.peer), { v: PROTOCOL_VERSION, downloadId }, TraceReply, {
+          const reply = await request(nc, subjects.trace(peer), { v: PROTOCOL_VERSION, downloadId }, TraceReply, {
             timeoutMs: 5000,
-            who: `peer ${opts.peer}`,
-            noResponders: () => new UnknownPeerError(`no running peer with id "${opts.peer}" answers on this NATS server`),
+            who: `peer ${peer}`,
+            noResponders: noPeer(peer, config),
           });
           if (opts.mermaid || opts.svg) {
             const { machineDiagram } = await import('./machine.js');

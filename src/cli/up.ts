@@ -1,17 +1,16 @@
-// `p2p up`: a local swarm in one command — the configured NATS server (or a nats-server child
-// on a free port when none answers), a tracker and N peers as child processes; Ctrl-C stops all.
+// `p2p up`: a local swarm in one command — the NATS server at the URL it was given (or a
+// nats-server child on that port when none answers), a tracker and N peers as child processes.
+// With --demo the swarm runs under a private prefix, so it never mixes with one already on the
+// broker. Ctrl-C stops the peers and the tracker first, then the broker they stand on.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import type { ConnectionOptions } from 'nats';
 import { P2PError } from '../errors.js';
-import { PROTOCOL_VERSION, StatusReply } from '../protocol/messages.js';
-import { connectBus, request } from '../transport/bus.js';
-import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
-import { subjects as makeSubjects } from '../protocol/subjects.js';
-import { findNatsServer } from '../nats-server.js';
+import { action, intOption, untilSignal, type GlobalOptions } from './args.js';
 
 const DEMO_FILE = 'hello-swarm.bin';
 
@@ -23,42 +22,54 @@ interface UpFlags {
   dashboard: boolean;
 }
 
+interface Child {
+  label: string;
+  proc: ChildProcess;
+}
+
 export function upCommand(program: Command): void {
   program
     .command('up')
     .description('start a local swarm: NATS (if none answers), a tracker and N peers; Ctrl-C stops everything')
     .option('--peers <n>', 'number of peers', intOption('--peers', 1, 50), 3)
     .option('--dir <dir>', 'folder for the peers (DIR/peer1, DIR/peer2, …)', 'swarm')
-    .option('--demo', 'put a sample file in peer1/shared and download it to peer2')
+    .option('--demo', 'put a sample file in peer1/shared and download it to peer2 (under a private prefix unless --prefix is given)')
     .option('--exit', 'stop everything after the demo download instead of staying up')
     .option('--no-dashboard', 'do not start the web dashboard (`p2p dashboard`)')
     .action(
       action(async (opts: UpFlags, cmd: Command) => {
-        const config = configFrom(cmd);
+        const { configFrom, natsAuth } = await import('./common.js');
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const prefixGiven = Boolean(g.prefix || process.env.P2P_PREFIX);
+        const config = configFrom(cmd, opts.demo && !prefixGiven ? { prefix: `demo-${randomBytes(3).toString('hex')}` } : {});
+        const auth = natsAuth(config);
         const dir = resolve(opts.dir);
         mkdirSync(dir, { recursive: true });
-        const children: ChildProcess[] = [];
+        const daemons: Child[] = [];
+        let broker: Child | undefined;
         const say = (s: string) => process.stdout.write(s + '\n');
         const stopAll = async () => {
-          await Promise.all(children.map((c) => stopChild(c)));
+          // the peers and the tracker first, then the broker they stand on
+          await Promise.all(daemons.map((c) => stopChild(c).then(() => say(`stopped ${c.label}`))));
+          if (broker) await stopChild(broker).then(() => say('stopped nats-server'));
         };
         try {
-          let url = config.nats.url;
-          if (!(await natsAnswers(url, natsAuth(config)))) {
-            const nats = await startNatsServer(join(dir, 'nats'));
-            children.push(nats.child);
-            url = nats.url;
-            say(`started nats-server at ${url} (no broker answered at ${config.nats.url})`);
+          const url = config.nats.url;
+          if (!(await natsAnswers(url, auth))) {
+            broker = { label: 'nats-server', proc: await startNatsServer(url, join(dir, 'nats')) };
+            say(`started nats-server at ${url} (no broker answered there)`);
           } else say(`using the NATS server at ${url}`);
           const cli = [...process.execArgv, process.argv[1]!];
           const common = ['--nats', url, '--prefix', config.prefix];
           const run = (label: string, args: string[]) => {
-            const child = spawn(process.execPath, [...cli, ...args, ...common], { stdio: ['ignore', 'pipe', 'pipe'] });
-            prefixOutput(child, label);
-            children.push(child);
-            return child;
+            // detached: Ctrl-C reaches `up` alone, which stops the children in order
+            const proc = spawn(process.execPath, [...cli, ...args, ...common], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+            prefixOutput(proc, label);
+            daemons.push({ label, proc });
+            return proc;
           };
           if (opts.demo) {
+            if (opts.peers < 2) throw new P2PError('BAD_REQUEST', '--demo needs at least 2 peers');
             // before peer1 starts, so its first scan already shares it
             const sample = join(dir, 'peer1', 'shared', DEMO_FILE);
             mkdirSync(join(dir, 'peer1', 'shared'), { recursive: true });
@@ -70,8 +81,8 @@ export function upCommand(program: Command): void {
             ids.push(`peer${i}`);
             run(`peer${i}`, ['peer', '--dir', join(dir, `peer${i}`), '--id', `peer${i}`]);
           }
-          await waitForPeers(url, config.prefix, natsAuth(config), ids);
-          say(`swarm up: tracker + ${ids.join(', ')} under ${dir}`);
+          await waitForPeers(url, config.prefix, auth, ids);
+          say(`swarm up: tracker + ${ids.join(', ')} under ${dir} (prefix ${config.prefix})`);
           if (opts.dashboard) {
             const dash = run('dashboard', ['dashboard', '--log-file', join(dir, 'dashboard', 'log.jsonl')]);
             const ready = await firstLine(dash, /dashboard ready at (\S+)/, 20_000);
@@ -79,25 +90,25 @@ export function upCommand(program: Command): void {
           }
           let code = 0;
           if (opts.demo) {
-            if (opts.peers < 2) throw new P2PError('BAD_REQUEST', '--demo needs at least 2 peers');
-            const name = DEMO_FILE;
-            say(`demo: peer1 shares ${name} (8 MiB); asking peer2 to download it…`);
-            code = await runChild(process.execPath, [...cli, 'get', name, '--peer', 'peer2', '--timeout', '60', ...common]);
-            say(code === 0 ? `demo: downloaded and verified — see ${join(dir, 'peer2', 'downloads', name)}` : `demo: download failed (exit ${code})`);
+            say(`demo: peer1 shares ${DEMO_FILE} (8 MiB); asking peer2 to download it…`);
+            code = await runChild(process.execPath, [...cli, 'get', DEMO_FILE, '--peer', 'peer2', '--timeout', '60', ...common]);
+            say(code === 0 ? `demo: downloaded and verified — see ${join(dir, 'peer2', 'downloads', DEMO_FILE)}` : `demo: download failed (exit ${code})`);
           }
-          const me = `${process.argv[1]!.endsWith('.ts') ? 'node --import tsx ' + process.argv[1] : 'npx p2p'}`;
+          const me = process.argv[1]!.endsWith('.ts') ? 'node --import tsx ' + process.argv[1] : 'p2p';
+          const flags = `--nats ${url}${config.prefix !== 'p2p' ? ` --prefix ${config.prefix}` : ''}`;
           say('');
           say('next, in another terminal:');
           say(`  cp SOME_FILE ${join(dir, 'peer1', 'shared')}/`);
-          say(`  ${me} ls --nats ${url}`);
-          say(`  ${me} get SOME_FILE --peer peer2 --nats ${url}`);
-          say(`  ${me} status --peer peer2 --nats ${url}`);
+          say(`  ${me} ls ${flags}`);
+          say(`  ${me} get SOME_FILE --peer peer2 ${flags}`);
+          say(`  ${me} status --peer peer2 ${flags}`);
           if (opts.exit) {
             await stopAll();
             return code;
           }
           say('Ctrl-C stops the swarm.');
-          await untilSignal(stopAll);
+          await untilSignal(stopAll, { quiet: true });
+          say('swarm stopped');
           return code;
         } catch (err) {
           await stopAll();
@@ -107,7 +118,8 @@ export function upCommand(program: Command): void {
     );
 }
 
-async function natsAnswers(url: string, extra: Record<string, unknown>): Promise<boolean> {
+async function natsAnswers(url: string, extra: Partial<ConnectionOptions>): Promise<boolean> {
+  const { connectBus } = await import('../transport/bus.js');
   try {
     const nc = await connectBus({ url, name: 'p2p-up-probe', reconnect: false, timeoutMs: 1500, extra });
     await nc.close();
@@ -117,38 +129,53 @@ async function natsAnswers(url: string, extra: Record<string, unknown>): Promise
   }
 }
 
-
-async function startNatsServer(storeDir: string): Promise<{ child: ChildProcess; url: string }> {
+/** A nats-server on the host and port of `url` (the first of a list); only on this machine. */
+async function startNatsServer(url: string, storeDir: string): Promise<ChildProcess> {
+  const { findNatsServer } = await import('../nats-server.js');
+  const first = url.split(',')[0]!.trim();
+  const u = new URL(/^[a-z]+:\/\//i.test(first) ? first : `nats://${first}`);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port || '4222';
+  if (!['127.0.0.1', 'localhost', '::1', '0.0.0.0'].includes(host) || u.protocol !== 'nats:') {
+    throw new P2PError('BROKER_UNAVAILABLE', `no NATS server answers at ${url}, and \`p2p up\` only starts one on this machine (nats://127.0.0.1:PORT): start it there, or give --nats nats://127.0.0.1:PORT`);
+  }
   const bin = findNatsServer();
   if (!bin) {
     throw new P2PError(
       'BROKER_UNAVAILABLE',
-      'no NATS server answers and nats-server is not installed: install it (Debian/Ubuntu: sudo apt-get install -y nats-server) or point --nats at a running one',
+      `no NATS server answers at ${url} and nats-server is not installed: install it (Debian/Ubuntu: sudo apt-get install -y nats-server) or point --nats at a running one`,
     );
   }
   mkdirSync(storeDir, { recursive: true });
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const url = await new Promise<string>((resolvePort, reject) => {
+  const child = spawn(bin, ['-a', host === 'localhost' ? '127.0.0.1' : host, '-p', port, '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const tail: string[] = [];
+  await new Promise<void>((resolveStart, reject) => {
     const timer = setTimeout(() => reject(new P2PError('BROKER_UNAVAILABLE', 'nats-server did not start within 10 s')), 10_000);
-    const lines = createInterface({ input: child.stderr! });
-    lines.on('line', (line) => {
-      const m = /Listening for client connections on ([\d.]+):(\d+)/.exec(line);
-      if (m) {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      tail.push(line);
+      if (tail.length > 5) tail.shift();
+      if (/Server is ready/.test(line)) {
         clearTimeout(timer);
-        resolvePort(`nats://${m[1]}:${m[2]}`);
+        resolveStart();
       }
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new P2PError('BROKER_UNAVAILABLE', `nats-server exited with code ${code}`));
+      const why = tail.map((l) => l.replace(/^\[\d+\] \S+ \S+ \[\w+\] /, '')).join('; ');
+      reject(new P2PError('BROKER_UNAVAILABLE', `nats-server on ${host}:${port} exited with code ${code}${why ? `: ${why}` : ''}`));
     });
   });
-  return { child, url };
+  return child;
 }
 
-async function waitForPeers(url: string, prefix: string, extra: Record<string, unknown>, ids: string[]): Promise<void> {
+async function waitForPeers(url: string, prefix: string, extra: Partial<ConnectionOptions>, ids: string[]): Promise<void> {
+  const [{ connectBus, request }, { PROTOCOL_VERSION, StatusReply }, { subjects }] = await Promise.all([
+    import('../transport/bus.js'),
+    import('../protocol/messages.js'),
+    import('../protocol/subjects.js'),
+  ]);
   const nc = await connectBus({ url, name: 'p2p-up', reconnect: false, extra });
-  const s = makeSubjects(prefix);
+  const s = subjects(prefix);
   try {
     const deadline = Date.now() + 30_000;
     for (const id of ids) {
@@ -167,10 +194,13 @@ async function waitForPeers(url: string, prefix: string, extra: Record<string, u
   }
 }
 
+/** Each line of a child's output as `[label] line`; blank lines are left out. */
 function prefixOutput(child: ChildProcess, label: string): void {
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue;
-    createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[${label}] ${line}\n`));
+    createInterface({ input: stream }).on('line', (line) => {
+      if (line.trim() !== '') process.stderr.write(`[${label}] ${line}\n`);
+    });
   }
 }
 
@@ -180,7 +210,8 @@ function firstLine(child: ChildProcess, re: RegExp, ms: number): Promise<RegExpE
     const lines = createInterface({ input: child.stdout! });
     const done = (m: RegExpExecArray | undefined) => {
       clearTimeout(timer);
-      lines.close();
+      // not close(): that would pause the stream the [label] printer still reads
+      lines.removeAllListeners('line');
       resolveLine(m);
     };
     const timer = setTimeout(() => done(undefined), ms);
@@ -199,7 +230,8 @@ function runChild(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+function stopChild(c: Child): Promise<void> {
+  const child = c.proc;
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolveStop) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), 5000);

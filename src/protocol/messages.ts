@@ -122,6 +122,25 @@ export const ListReply = z.object({
 });
 export type ListReply = z.infer<typeof ListReply>;
 
+/** anyone → tracker (request): the peers it knows, paged, sorted by id. */
+export const PeersRequest = z.object({
+  v: Version,
+  offset: SafeInt.default(0),
+  limit: z.number().int().min(1).max(1000).default(500),
+});
+export type PeersRequest = z.infer<typeof PeersRequest>;
+export const PeerEntry = z.object({
+  peerId: PeerId,
+  endpoint: Endpoint,
+  /** files it announced */
+  files: SafeInt,
+  /** tracker clock (ms since the epoch) of its last announce or heartbeat */
+  lastSeen: SafeInt,
+});
+export type PeerEntry = z.infer<typeof PeerEntry>;
+export const PeersReply = z.object({ v: Version, ok: z.literal(true), total: SafeInt, peers: z.array(PeerEntry).max(1000) });
+export type PeersReply = z.infer<typeof PeersReply>;
+
 // ---- peer ----------------------------------------------------------------------------------
 
 /** CLI → peer (request): download this (a name or a fileId). */

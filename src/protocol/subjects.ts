@@ -8,6 +8,8 @@ export interface Subjects {
   bye: string;
   lookup: string;
   list: string;
+  /** the peers the tracker knows (PeersRequest → PeersReply) */
+  peers: string;
   hello: string;
   intent(peerId: string): string;
   cancel(peerId: string): string;
@@ -53,6 +55,7 @@ export function subjects(prefix = 'p2p'): Subjects {
     bye: `${p}.tracker.bye`,
     lookup: `${p}.tracker.lookup`,
     list: `${p}.tracker.list`,
+    peers: `${p}.tracker.peers`,
     hello: `${p}.tracker.hello`,
     intent: (peer) => `${p}.peer.${token('peer id', peer)}.intent`,
     cancel: (peer) => `${p}.peer.${token('peer id', peer)}.cancel`,

@@ -33,6 +33,8 @@ export interface Registry {
   /** A page of all files, sorted by name then fileId, each with its source count. */
   list(offset: number, limit: number): { total: number; files: ListEntry[] };
   peerCount(): number;
+  /** A page of the live peers, sorted by id. */
+  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] };
   /** The record of one peer (a copy-free view: do not mutate). */
   peer(peerId: string): PeerRecord | undefined;
 }
@@ -131,6 +133,12 @@ export class MemoryRegistry implements Registry {
 
   peerCount(): number {
     return this.peers.size;
+  }
+
+  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] } {
+    const ids = [...this.peers.keys()].sort(compare);
+    const page = ids.slice(Math.max(0, offset), Math.max(0, offset) + Math.max(0, limit));
+    return { total: ids.length, peers: page.map((id) => this.peers.get(id)!) };
   }
 
   peer(peerId: string): PeerRecord | undefined {

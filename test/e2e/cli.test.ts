@@ -6,11 +6,12 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { runCli } from '../helpers/processes.js';
+import { spawn } from 'node:child_process';
+import { CLI, FAST_ENV, lastJson, runCli, startDaemon } from '../helpers/processes.js';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const commands = ['tracker', 'peer', 'get', 'ls', 'status', 'trace', 'cancel', 'up', 'keygen', 'dashboard', 'machine'];
+const commands = ['tracker', 'peer', 'get', 'ls', 'peers', 'status', 'trace', 'cancel', 'up', 'keygen', 'completion', 'dashboard', 'machine'];
 
 test('p2p --help lists every command', async (t) => {
   const r = await runCli(['--help']);
@@ -116,4 +117,67 @@ test('docker-compose.nats.yml describes NATS with JetStream, a tracker and two p
   }
   t.not(doc.services.peer1!.volumes![0], doc.services.peer2!.volumes![0]);
   t.true(existsSync(new URL('../../Dockerfile', import.meta.url)));
+});
+
+/** Lines of `[label] …` output that carry nothing. */
+const blankPrefixed = (text: string) => text.split('\n').filter((l) => /^\[[\w-]+\]\s*$/.test(l));
+
+test.serial('p2p up starts its own nats-server on the URL it was given; the demo keeps to a private prefix', async (t) => {
+  const port = await freePort();
+  const dir = await tempDir(t, 'p2p-up-');
+  const r = await runCli(['up', '--peers', '2', '--dir', dir, '--demo', '--exit', '--nats', `nats://127.0.0.1:${port}`], { timeoutMs: 90_000 });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`started nats-server at nats://127\\.0\\.0\\.1:${port}`));
+  t.regex(r.stdout, /swarm up: .*\(prefix demo-[0-9a-f]{6}\)/);
+  t.regex(r.stdout, /demo: downloaded and verified/);
+  t.regex(r.stdout, /p2p ls --nats \S+ --prefix demo-[0-9a-f]{6}/, 'the hints carry the prefix');
+  t.deepEqual(blankPrefixed(r.stderr), []);
+  const order = r.stdout.split('\n');
+  const broker = order.indexOf('stopped nats-server');
+  t.true(broker > 0);
+  for (const c of ['tracker', 'peer1', 'peer2']) t.true(order.indexOf(`stopped ${c}`) >= 0 && order.indexOf(`stopped ${c}`) < broker, `${c} stops before the broker`);
+});
+
+test.serial('p2p up --demo on a broker with a swarm: the demo does not mix with it', async (t) => {
+  const nats = await startNats(t);
+  const dir = await tempDir(t, 'p2p-up-');
+  await startDaemon(t, ['tracker', '--nats', nats.url, '--log-file', join(dir, 'tracker.jsonl')], { ready: /tracker ready/, timeoutMs: 60_000 });
+  const r = await runCli(['up', '--peers', '2', '--dir', join(dir, 'swarm'), '--demo', '--exit', '--nats', nats.url], { timeoutMs: 90_000 });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`using the NATS server at ${nats.url.replace(/[.]/g, '\\.')}`));
+  const peers = lastJson<{ total: number }>(await runCli(['peers', '--json', '--nats', nats.url]));
+  t.is(peers.total, 0, 'no demo peer joined the swarm under the default prefix');
+  const log = await readFile(join(dir, 'tracker.jsonl'), 'utf8');
+  t.notRegex(log, /peer joined/);
+});
+
+test.serial('Ctrl-C on p2p up: the peers and the tracker stop before the broker, no blank lines', async (t) => {
+  const port = await freePort();
+  const dir = await tempDir(t, 'p2p-up-');
+  const child = spawn(process.execPath, [CLI, 'up', '--peers', '2', '--dir', dir, '--nats', `nats://127.0.0.1:${port}`], { env: { ...process.env, ...FAST_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const up = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`p2p up did not come up:\n${stdout}\n${stderr}`)), 100_000);
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      if (/Ctrl-C stops the swarm/.test(stdout)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  await up;
+  child.kill('SIGINT');
+  t.is(await exited, 0, stderr);
+  const lines = stdout.split('\n');
+  const broker = lines.indexOf('stopped nats-server');
+  t.true(broker > 0, stdout);
+  for (const c of ['tracker', 'peer1', 'peer2']) t.true(lines.indexOf(`stopped ${c}`) >= 0 && lines.indexOf(`stopped ${c}`) < broker, `${c} before the broker`);
+  t.regex(stdout, /swarm stopped/);
+  t.deepEqual(blankPrefixed(stderr), []);
+  t.regex(stderr, /\[peer1\] .*peer stopped|\[peer1\] .*stopping/);
 });

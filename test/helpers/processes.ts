@@ -114,7 +114,8 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; tim
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the output may still be in the pipe when the process is gone
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });

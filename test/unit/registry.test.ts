@@ -178,3 +178,17 @@ test('scales to 10 000 peers × 100 files', (t) => {
   // generous: this is orders of magnitude off if anything in the registry scans per operation
   t.true(elapsed < 10_000);
 });
+
+test('listPeers pages the live peers sorted by id, with their files and last seen', (t) => {
+  const r = new MemoryRegistry();
+  r.announce(announce('carol', [file(1)]), 5);
+  r.announce(announce('alice', [file(1), file(2)]), 7);
+  r.announce(announce('bob', []), 9);
+  const all = r.listPeers(0, 10);
+  t.is(all.total, 3);
+  t.deepEqual(all.peers.map((p) => [p.peerId, p.files.size, p.lastSeen]), [['alice', 2, 7], ['bob', 0, 9], ['carol', 1, 5]]);
+  t.deepEqual(r.listPeers(1, 1).peers.map((p) => p.peerId), ['bob']);
+  t.deepEqual(r.listPeers(5, 10), { total: 3, peers: [] });
+  r.drop('bob');
+  t.deepEqual(r.listPeers(0, 10).peers.map((p) => p.peerId), ['alice', 'carol']);
+});
