@@ -5,6 +5,7 @@ import { Peer } from '../../actors/peer.js';
 import { createLogger } from '../logger.js';
 import { assertNotSymlink, ensureRealDir } from '../store/fence.js';
 import { connectBus, watchConnection } from '../transport/bus.js';
+import { isLoopback } from '../transport/dial.js';
 import { action, configFrom, intOption, natsAuth, runDaemon } from './common.js';
 import { parseBytes } from '../units.js';
 
@@ -88,7 +89,13 @@ export function peerCommand(program: Command): void {
             followExternalSymlinks: opts.followSymlinks,
           },
         );
-        await runDaemon(peer, { nc, logger, ready: () => logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` }) });
+        const ready = () => {
+          if (isLoopback(peer.endpoint.host)) {
+            logger.warn('reachable only from this machine', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}`, hint: 'start with --host <LAN address> to serve other hosts' });
+          }
+          logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` });
+        };
+        await runDaemon(peer, { nc, logger, ready });
       }),
     );
 }
