@@ -12,6 +12,7 @@ import { connectBus, request } from '../transport/bus.js';
 import { action, configFrom, intOption, natsAuth, untilSignal } from './common.js';
 import { subjects as makeSubjects } from '../protocol/subjects.js';
 import { findNatsServer } from '../nats-server.js';
+import { startLocalCluster } from './cluster.js';
 
 const DEMO_FILE = 'hello-swarm.bin';
 
@@ -20,6 +21,7 @@ interface UpFlags {
   dir: string;
   demo?: boolean;
   exit?: boolean;
+  cluster?: number;
 }
 
 export function upCommand(program: Command): void {
@@ -30,6 +32,7 @@ export function upCommand(program: Command): void {
     .option('--dir <dir>', 'folder for the peers (DIR/peer1, DIR/peer2, …)', 'swarm')
     .option('--demo', 'put a sample file in peer1/shared and download it to peer2')
     .option('--exit', 'stop everything after the demo download instead of staying up')
+    .option('--cluster <n>', 'start an N-node NATS cluster (JetStream, routes) on 127.0.0.1 and a tracker on the KV store with N replicas', intOption('--cluster', 1, 7))
     .action(
       action(async (opts: UpFlags, cmd: Command) => {
         const config = configFrom(cmd);
@@ -42,7 +45,12 @@ export function upCommand(program: Command): void {
         };
         try {
           let url = config.nats.url;
-          if (!(await natsAnswers(url, natsAuth(config)))) {
+          if (opts.cluster) {
+            const cluster = await startLocalCluster(join(dir, 'nats-cluster'), opts.cluster);
+            children.push(...cluster.children);
+            url = cluster.urls;
+            say(`started a ${opts.cluster}-node NATS cluster at ${url}`);
+          } else if (!(await natsAnswers(url, natsAuth(config)))) {
             const nats = await startNatsServer(join(dir, 'nats'));
             children.push(nats.child);
             url = nats.url;
@@ -62,7 +70,8 @@ export function upCommand(program: Command): void {
             mkdirSync(join(dir, 'peer1', 'shared'), { recursive: true });
             if (!existsSync(sample)) writeFileSync(sample, randomBytes(8 * 1024 * 1024));
           }
-          run('tracker', ['tracker', '--log-file', join(dir, 'tracker', 'log.jsonl')]);
+          const store = opts.cluster ? ['--store', 'kv', '--replicas', String(opts.cluster)] : [];
+          run('tracker', ['tracker', '--log-file', join(dir, 'tracker', 'log.jsonl'), ...store]);
           const ids: string[] = [];
           for (let i = 1; i <= opts.peers; i++) {
             ids.push(`peer${i}`);

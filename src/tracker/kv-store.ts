@@ -68,9 +68,20 @@ export class KvStore implements TrackerStore {
   }
 
   async start(): Promise<void> {
-    const timeout = this.options.timeoutMs ?? 10_000;
+    const timeout = this.options.timeoutMs ?? 20_000;
     const js = this.nc.jetstream({ timeout });
-    this.kv = await js.views.kv(this.bucket, { history: 1, replicas: this.options.replicas ?? 1, timeout });
+    // a cluster that just started may still be electing its JetStream leader: retry until the deadline
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      try {
+        this.kv = await js.views.kv(this.bucket, { history: 1, replicas: this.options.replicas ?? 1, timeout: Math.max(1000, deadline - Date.now()) });
+        break;
+      } catch (err) {
+        if (Date.now() >= deadline || this.stopped) throw new Error(`kv bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
+        this.log.debug('kv bucket not ready, retrying', { bucket: this.bucket, err: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     let initialized!: () => void;
     const ready = new Promise<void>((resolve) => (initialized = resolve));
     this.watcher = await this.kv.watch({ key: '>', initializedFn: () => initialized() });
