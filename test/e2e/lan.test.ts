@@ -60,8 +60,8 @@ lab('the lab: hosts reach each other over the bridge; cut and heal; caps on both
 });
 
 lab('LAN mode: broker, tracker and peers on four hosts; a download crosses real interfaces byte-identical; a peer without --host cannot serve and says so', async (t) => {
-  const lan = await Lan.create(t, { hosts: ['nats', 'tracker', 'seed', 'leech', 'lonely'] });
   const root = await tempDir(t, 'p2p-lan-');
+  const lan = await Lan.create(t, { hosts: ['nats', 'tracker', 'seed', 'leech', 'lonely'] });
   await labNats(lan, 'nats', root);
   const common = ['--nats', natsUrls(lan, ['nats']), '--prefix', 'lan'];
   await labDaemon(lan, 'tracker', ['tracker', ...common, '--log-file', join(root, 'tracker.jsonl')], /tracker ready/);
