@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
-import { IdentityBindings, SIG_HEADERS, verifySignature } from '../src/identity.js';
+import { SIG_HEADERS, verifySignature } from '../src/identity.js';
 import { subjects, type Subjects } from '../src/protocol/subjects.js';
 import { MAX_MESSAGE_BYTES } from '../src/protocol/codec.js';
 import {
@@ -24,14 +24,15 @@ import {
   type PeersReply,
   type TrackerHello,
 } from '../src/protocol/messages.js';
-import { MemoryRegistry, type Registry } from '../src/store/registry.js';
+import { MemoryStore, type TrackerStore } from '../src/tracker/store.js';
 
 /** Injected dependencies. */
 export interface TrackerComponents {
   nc: NatsConnection;
   logger: Logger;
   clock?: { now(): number };
-  registry?: Registry;
+  /** where peers and key bindings live (default: this process's memory) */
+  store?: TrackerStore;
 }
 
 /** Plain options. */
@@ -65,21 +66,21 @@ export class Tracker {
   private readonly nc: NatsConnection;
   private readonly log: Logger;
   private readonly clock: { now(): number };
-  private readonly registry: Registry;
+  private readonly store: TrackerStore;
   private readonly subjects: Subjects;
   private readonly options: Required<TrackerOptions>;
   private subs: Subscription[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
-  private readonly bindings = new IdentityBindings();
+  private sweeping = false;
 
   constructor(components: TrackerComponents, options: TrackerOptions) {
     this.trackerId = options.trackerId ?? `tracker-${randomBytes(4).toString('hex')}`;
     this.options = { maxSourcesPerMatch: DEFAULT_MAX_SOURCES, requireSignatures: true, ...options, trackerId: this.trackerId };
     this.nc = components.nc;
     this.clock = components.clock ?? { now: () => Date.now() };
-    this.registry = components.registry ?? new MemoryRegistry();
+    this.store = components.store ?? new MemoryStore();
     this.log = components.logger.child({ actor: 'tracker', trackerId: this.trackerId });
     this.subjects = subjects(options.prefix);
   }
@@ -88,6 +89,8 @@ export class Tracker {
   async start(): Promise<void> {
     if (this.started) throw new Error('tracker already started');
     this.started = true;
+    // a shared store loads what is already there first: lookups answer from it at once
+    await this.store.start();
     const s = this.subjects;
     const queue = s.trackerQueue;
     this.subs = [
@@ -101,11 +104,11 @@ export class Tracker {
     ];
     // subscriptions must reach the server before peers react to the hello
     await this.nc.flush();
-    this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepMs);
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs);
     this.sweepTimer.unref();
     const hello: TrackerHello = { v: PROTOCOL_VERSION, trackerId: this.trackerId, startedAt: this.clock.now() };
     publish(this.nc, s.hello, hello, this.log);
-    this.log.info('tracker started', { prefix: this.options.prefix, ttlMs: this.options.ttlMs, sweepMs: this.options.sweepMs });
+    this.log.info('tracker started', { prefix: this.options.prefix, store: this.store.kind, ttlMs: this.options.ttlMs, sweepMs: this.options.sweepMs });
   }
 
   /** Stop sweeping and drain every subscription. Safe to call more than once. Leaves `nc` open. */
@@ -122,26 +125,27 @@ export class Tracker {
     if (!this.nc.isClosed()) {
       await Promise.allSettled(subs.map((sub) => sub.drain()));
     }
+    await this.store.stop();
     if (this.started) this.log.info('tracker stopped');
   }
 
   /** The message must be signed by the key this peer id is bound to (bound on first use). */
-  private authorize(peerId: string, meta: MessageMeta): void {
+  private async authorize(peerId: string, meta: MessageMeta): Promise<void> {
     if (!this.options.requireSignatures && !meta.headers?.has(SIG_HEADERS.sig)) return;
-    this.bindings.check(peerId, verifySignature(meta.subject, meta.data, meta.headers, this.clock.now()));
+    await this.store.bind(peerId, verifySignature(meta.subject, meta.data, meta.headers, this.clock.now()));
   }
 
-  private onAnnounce(m: AnnounceRequest, meta: MessageMeta): Ack {
-    this.authorize(m.peerId, meta);
-    const joined = this.registry.announce(m, this.clock.now());
+  private async onAnnounce(m: AnnounceRequest, meta: MessageMeta): Promise<Ack> {
+    await this.authorize(m.peerId, meta);
+    const joined = await this.store.announce(m, this.clock.now());
     if (joined) this.log.info('peer joined', { peerId: m.peerId, host: m.endpoint.host, port: m.endpoint.port });
     this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
     return { v: PROTOCOL_VERSION, ok: true };
   }
 
-  private onHeartbeat(m: HeartbeatRequest, meta: MessageMeta): HeartbeatReply {
-    this.authorize(m.peerId, meta);
-    const known = this.registry.heartbeat(m.peerId, m.endpoint, this.clock.now());
+  private async onHeartbeat(m: HeartbeatRequest, meta: MessageMeta): Promise<HeartbeatReply> {
+    await this.authorize(m.peerId, meta);
+    const known = await this.store.heartbeat(m.peerId, m.endpoint, this.clock.now());
     this.log.debug('heartbeat', { peerId: m.peerId, known });
     return { v: PROTOCOL_VERSION, ok: true, known };
   }
@@ -149,10 +153,10 @@ export class Tracker {
   private onLookup(m: LookupRequest): LookupReply {
     let matches: LookupMatch[];
     if (m.fileId !== undefined) {
-      const match = this.registry.lookupById(m.fileId);
+      const match = this.store.lookupById(m.fileId);
       matches = match ? [match] : [];
     } else {
-      matches = this.registry.lookupByName(m.name!);
+      matches = this.store.lookupByName(m.name!);
     }
     const reply: LookupReply = { v: PROTOCOL_VERSION, ok: true, matches: this.fitMatches(matches) };
     this.log.debug('lookup', { fileId: m.fileId, name: m.name, matches: reply.matches.length });
@@ -160,37 +164,41 @@ export class Tracker {
   }
 
   private onList(m: ListRequest): ListReply {
-    const page = this.registry.list(m.offset, m.limit);
+    const page = this.store.list(m.offset, m.limit);
     const files = fitEntries(page.files);
     this.log.debug('list', { offset: m.offset, limit: m.limit, total: page.total, returned: files.length });
-    return { v: PROTOCOL_VERSION, ok: true, total: page.total, files, peers: this.registry.peerCount() };
+    return { v: PROTOCOL_VERSION, ok: true, total: page.total, files, peers: this.store.peerCount() };
   }
 
   /** A page of peers; at most 1000 per reply (each well under 200 bytes), callers page on. */
   private onPeers(m: PeersRequest): PeersReply {
-    const page = this.registry.listPeers(m.offset, m.limit);
+    const page = this.store.listPeers(m.offset, m.limit);
     const peers = page.peers.map((p) => ({ peerId: p.peerId, endpoint: { ...p.endpoint }, files: p.files.size, lastSeen: p.lastSeen }));
     return { v: PROTOCOL_VERSION, ok: true, total: page.total, peers };
   }
 
-  private onBye(m: Bye, meta: MessageMeta): void {
+  private async onBye(m: Bye, meta: MessageMeta): Promise<void> {
     try {
-      this.authorize(m.peerId, meta);
+      await this.authorize(m.peerId, meta);
     } catch (err) {
       this.log.warn('bye refused', { peerId: m.peerId, err: (err as Error).message });
       return;
     }
-    if (this.registry.drop(m.peerId)) this.log.info('peer left', { peerId: m.peerId });
+    if (await this.store.drop(m.peerId)) this.log.info('peer left', { peerId: m.peerId });
     else this.log.debug('bye from unknown peer', { peerId: m.peerId });
   }
 
-  private sweep(): void {
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
     let expired: string[];
     try {
-      expired = this.registry.expire(this.clock.now(), this.options.ttlMs);
+      expired = await this.store.expire(this.clock.now(), this.options.ttlMs);
     } catch (err) {
       this.log.error('sweep failed', { err: (err as Error).message, stack: (err as Error).stack });
       return;
+    } finally {
+      this.sweeping = false;
     }
     if (expired.length === 0) return;
     if (expired.length <= LOG_EACH_EXPIRED) {
@@ -211,7 +219,7 @@ export class Tracker {
     for (const match of matches.slice(0, MAX_MATCHES)) {
       let sources = match.sources;
       if (sources.length > this.options.maxSourcesPerMatch) {
-        const seen = (peerId: string) => this.registry.peer(peerId)?.lastSeen ?? 0;
+        const seen = (peerId: string) => this.store.peer(peerId)?.lastSeen ?? 0;
         sources = [...sources].sort((a, b) => seen(b.peerId) - seen(a.peerId)).slice(0, this.options.maxSourcesPerMatch);
       }
       let size = metaBytes(match.file.name);

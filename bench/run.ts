@@ -13,6 +13,9 @@ import { startup } from './cases/startup.js';
 import { swarm1to4 } from './cases/swarm.js';
 import { tcpLimit, verifiedCopy } from './cases/tcp.js';
 import { trackerLoad } from './cases/tracker.js';
+import { lanSwarm } from './cases/lan-swarm.js';
+import { lanExternal } from './cases/lan-external.js';
+import { trackerKv } from './cases/tracker-kv.js';
 import type { BenchCase, BenchContext, BenchOptions, TestFiles } from './lib/context.js';
 import { ensureDataFile } from './lib/files.js';
 import { machineInfo } from './lib/machine.js';
@@ -23,7 +26,7 @@ import { formatTable, skippedRow, writeResults, type CaseResult } from './lib/re
 import { Scope } from './lib/scope.js';
 import { GiB, MiB } from './lib/stats.js';
 
-const CASES: BenchCase[] = [startup, tcpLimit, verifiedCopy, download1to1, download3to1, swarm1to4, peerRss, trackerLoad, ...externalCases];
+const CASES: BenchCase[] = [startup, tcpLimit, verifiedCopy, download1to1, download3to1, swarm1to4, peerRss, trackerLoad, trackerKv, lanSwarm, ...externalCases, lanExternal];
 
 function options(): BenchOptions {
   const { values } = parseArgs({

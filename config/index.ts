@@ -29,7 +29,14 @@ export const ConfigSchema = z.object({
   }),
   prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'prefix must be dot-separated tokens of [A-Za-z0-9_-]'),
   logLevel: z.enum(['error', 'warn', 'info', 'debug', 'silent']),
-  tracker: z.object({ ttlMs: Ms, sweepMs: Ms }),
+  tracker: z.object({
+    ttlMs: Ms,
+    sweepMs: Ms,
+    /** memory: this process only (one tracker); kv: a JetStream KV bucket shared by every tracker instance */
+    store: z.enum(['memory', 'kv']),
+    /** replicas of the KV bucket (3 on a 3-node cluster) */
+    kvReplicas: z.coerce.number().int().min(1).max(5),
+  }),
   peer: z.object({
     /** the peer `get`, `status`, `trace` and `cancel` talk to without --peer (env P2P_PEER too) */
     default: z.string().regex(/^$|^[A-Za-z0-9_-]{1,64}$/, 'a peer id is 1-64 characters of A-Z a-z 0-9 _ -'),

@@ -19,6 +19,13 @@ export interface PeerOptions {
   uploadBps?: number;
   /** get only: written when the download is complete and verified */
   marker?: string;
+  /** run in this LAN-lab host (network namespace) and bind its address instead of loopback */
+  host?: { ns: string; addr: string };
+}
+
+/** Spawn `cmd` on loopback, or inside the lab host `o.host` (ip netns exec keeps the pid). */
+function spawnFor(scope: Scope, o: PeerOptions, cmd: string, args: string[], opts: { cwd: string; label: string }): Proc {
+  return o.host ? spawnProc(scope, 'ip', ['netns', 'exec', o.host.ns, cmd, ...args], opts) : spawnProc(scope, cmd, args, opts);
 }
 
 export interface BtClient {
@@ -52,7 +59,7 @@ export const aria2: BtClient = {
       '--enable-peer-exchange=false',
       '--disable-ipv6=true',
       `--listen-port=${port}`,
-      '--interface=127.0.0.1',
+      `--interface=${o.host?.addr ?? '127.0.0.1'}`,
       '--seed-ratio=0.0', // seed until stopped
       '--summary-interval=0',
       '--show-console-readout=false',
@@ -63,7 +70,7 @@ export const aria2: BtClient = {
     ];
     if (mode === 'seed') args.push('--bt-seed-unverified=true', '--check-integrity=false');
     else args.push(`--on-bt-download-complete=${await markerHook(o.state, o.marker!)}`);
-    return spawnProc(scope, tools.get('aria2')!, [...args, o.torrent], { cwd: o.state, label: `aria2-${mode}` });
+    return spawnFor(scope, o, tools.get('aria2')!, [...args, o.torrent], { cwd: o.state, label: `aria2-${mode}` });
   },
 };
 
@@ -85,7 +92,7 @@ export const transmission: BtClient = {
       'utp-enabled': false,
       'port-forwarding-enabled': false,
       'blocklist-enabled': false,
-      'bind-address-ipv4': '127.0.0.1',
+      'bind-address-ipv4': o.host?.addr ?? '127.0.0.1',
       'bind-address-ipv6': '::1',
       'peer-port': port,
       'peer-port-random-on-start': false,
@@ -101,7 +108,7 @@ export const transmission: BtClient = {
     await writeFile(join(config, 'settings.json'), JSON.stringify(settings, null, 2));
     const args = ['-g', config, '-w', o.dir, '-p', String(port), '-M', '-et', '-D', ...(kBps > 0 ? ['-u', String(kBps)] : ['-U'])];
     if (mode === 'get') args.push('-f', await markerHook(o.state, o.marker!));
-    return spawnProc(scope, tools.get('transmission')!, [...args, o.torrent], { cwd: o.state, label: `transmission-${mode}` });
+    return spawnFor(scope, o, tools.get('transmission')!, [...args, o.torrent], { cwd: o.state, label: `transmission-${mode}` });
   },
 };
 
@@ -114,7 +121,7 @@ export const webtorrent: BtClient = {
     const args = [procScript('webtorrent-peer'), '--module', tools.get('webtorrent')!, '--torrent', o.torrent, '--dir', o.dir, '--mode', mode, '--port', String(port)];
     if (o.uploadBps) args.push('--upload-bps', String(o.uploadBps));
     if (o.marker) args.push('--marker', o.marker);
-    return spawnProc(scope, process.execPath, args, { cwd: o.state, label: `webtorrent-${mode}` });
+    return spawnFor(scope, o, process.execPath, args, { cwd: o.state, label: `webtorrent-${mode}` });
   },
 };
 

@@ -44,12 +44,13 @@ export function peerCommand(program: Command): void {
         if (opts.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.id)) {
           throw new BadRequestError('--id must be 1-64 characters of A-Z a-z 0-9 _ -');
         }
-        const [{ Peer }, { createLogger }, { assertNotSymlink, ensureRealDir }, { connectBus, watchConnection }, { configFrom, natsAuth, runDaemon }] = await Promise.all([
+        const [{ Peer }, { createLogger }, { assertNotSymlink, ensureRealDir }, { connectBus, watchConnection }, { configFrom, natsAuth, runDaemon }, { isLoopback }] = await Promise.all([
           import('../../actors/peer.js'),
           import('../logger.js'),
           import('../store/fence.js'),
           import('../transport/bus.js'),
           import('./common.js'),
+          import('../transport/dial.js'),
         ]);
         const over: Record<string, unknown> = { peer: {} };
         if (opts.port !== undefined) (over.peer as Record<string, unknown>).port = opts.port;
@@ -86,7 +87,13 @@ export function peerCommand(program: Command): void {
             followExternalSymlinks: opts.followSymlinks,
           },
         );
-        await runDaemon(peer, { nc, logger, ready: () => logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` }) });
+        const ready = () => {
+          if (isLoopback(peer.endpoint.host)) {
+            logger.warn('reachable only from this machine', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}`, hint: 'start with --host <LAN address> to serve other hosts' });
+          }
+          logger.info('peer ready', { actor: 'peer', peerId: peer.peerId, endpoint: `${peer.endpoint.host}:${peer.endpoint.port}` });
+        };
+        await runDaemon(peer, { nc, logger, ready });
       }),
     );
 }

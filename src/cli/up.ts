@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import type { ConnectionOptions } from 'nats';
 import { P2PError } from '../errors.js';
 import { action, intOption, untilSignal, type GlobalOptions } from './args.js';
+import { startLocalCluster } from './cluster.js';
 
 const DEMO_FILE = 'hello-swarm.bin';
 
@@ -20,6 +21,7 @@ interface UpFlags {
   demo?: boolean;
   exit?: boolean;
   dashboard: boolean;
+  cluster?: number;
 }
 
 interface Child {
@@ -36,6 +38,7 @@ export function upCommand(program: Command): void {
     .option('--demo', 'put a sample file in peer1/shared and download it to peer2 (under a private prefix unless --prefix is given)')
     .option('--exit', 'stop everything after the demo download instead of staying up')
     .option('--no-dashboard', 'do not start the web dashboard (`p2p dashboard`)')
+    .option('--cluster <n>', 'start an N-node NATS cluster (JetStream, routes) on 127.0.0.1 and a tracker on the KV store with N replicas', intOption('--cluster', 1, 7))
     .action(
       action(async (opts: UpFlags, cmd: Command) => {
         const { configFrom, natsAuth } = await import('./common.js');
@@ -46,17 +49,22 @@ export function upCommand(program: Command): void {
         const dir = resolve(opts.dir);
         mkdirSync(dir, { recursive: true });
         const daemons: Child[] = [];
-        let broker: Child | undefined;
+        const brokers: Child[] = [];
         const say = (s: string) => process.stdout.write(s + '\n');
         const stopAll = async () => {
           // the peers and the tracker first, then the broker they stand on
           await Promise.all(daemons.map((c) => stopChild(c).then(() => say(`stopped ${c.label}`))));
-          if (broker) await stopChild(broker).then(() => say('stopped nats-server'));
+          await Promise.all(brokers.map((c) => stopChild(c).then(() => say(`stopped ${c.label}`))));
         };
         try {
-          const url = config.nats.url;
-          if (!(await natsAnswers(url, auth))) {
-            broker = { label: 'nats-server', proc: await startNatsServer(url, join(dir, 'nats')) };
+          let url = config.nats.url;
+          if (opts.cluster) {
+            const cluster = await startLocalCluster(join(dir, 'nats-cluster'), opts.cluster);
+            cluster.children.forEach((proc, i) => brokers.push({ label: `nats-server ${i + 1}`, proc }));
+            url = cluster.urls;
+            say(`started a ${opts.cluster}-node NATS cluster at ${url}`);
+          } else if (!(await natsAnswers(url, auth))) {
+            brokers.push({ label: 'nats-server', proc: await startNatsServer(url, join(dir, 'nats')) });
             say(`started nats-server at ${url} (no broker answered there)`);
           } else say(`using the NATS server at ${url}`);
           const cli = [...process.execArgv, process.argv[1]!];
@@ -75,7 +83,8 @@ export function upCommand(program: Command): void {
             mkdirSync(join(dir, 'peer1', 'shared'), { recursive: true });
             if (!existsSync(sample)) writeFileSync(sample, randomBytes(8 * 1024 * 1024));
           }
-          run('tracker', ['tracker', '--log-file', join(dir, 'tracker', 'log.jsonl')]);
+          const store = opts.cluster ? ['--store', 'kv', '--replicas', String(opts.cluster)] : [];
+          run('tracker', ['tracker', '--log-file', join(dir, 'tracker', 'log.jsonl'), ...store]);
           const ids: string[] = [];
           for (let i = 1; i <= opts.peers; i++) {
             ids.push(`peer${i}`);

@@ -19,7 +19,7 @@ export interface DialOptions {
  * certificate.
  */
 export function dial(endpoint: { host: string; port: number }, opts: DialOptions): Promise<Socket> {
-  const remote = `${endpoint.host}:${endpoint.port}`;
+  const remote = `${endpoint.host}:${endpoint.port}${isLoopback(endpoint.host) ? LOOPBACK_HINT : ''}`;
   return new Promise((resolve, reject) => {
     const raw = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
     let socket: Socket = raw;
@@ -62,4 +62,12 @@ export function dial(endpoint: { host: string; port: number }, opts: DialOptions
       });
     });
   });
+}
+
+/** Said of a source that announced a loopback address: the usual cause when it cannot be reached. */
+const LOOPBACK_HINT = ' (the source announced a loopback address: if it runs on another machine, it was started without --host and is reachable only from its own)';
+
+/** 127.0.0.0/8, ::1, localhost: addresses no other host can reach. */
+export function isLoopback(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === '[::1]' || host.toLowerCase() === 'localhost';
 }

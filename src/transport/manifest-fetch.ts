@@ -6,6 +6,7 @@ import type { Source } from '../protocol/messages.js';
 import type { Manifest } from '../store/manifest.js';
 import { PeerConnection } from './chunk-client.js';
 import type { ClientSecurity } from './security.js';
+import { isLoopback } from './dial.js';
 
 /**
  * The manifest of `fileId` from the first source that gives one hashing to that id. Sources
@@ -31,8 +32,9 @@ export async function fetchManifest(
     } catch (err) {
       const e = toP2PError(err);
       opts.logger.warn('manifest fetch failed', { peerId: source.peerId, code: e.code, err: e.message });
-      // a swarm-key or TLS refusal says what to fix: keep its words
-      failures.push(e.code === 'AUTH_FAILED' ? `${source.peerId}: ${e.message} [${e.code}]` : `${source.peerId}: ${e.code}`);
+      // a swarm-key or TLS refusal says what to fix, and so does a source that announced loopback: keep its words
+      const keep = e.code === 'AUTH_FAILED' || (e.code === 'PEER_UNREACHABLE' && isLoopback(source.endpoint.host));
+      failures.push(keep ? `${source.peerId}: ${e.message} [${e.code}]` : `${source.peerId}: ${e.code}`);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       conn?.close();

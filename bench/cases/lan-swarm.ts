@@ -1,0 +1,108 @@
+// lan-swarm: in the LAN lab (bench/lib/lan.ts), one seeder and 8 downloaders, each on its own
+// host with its link capped at 100 Mbit/s both ways; NATS and the tracker on an uncapped host.
+// Time until the last downloader has the file, against the ideal: file size ÷ link rate (the
+// seeder's uplink alone would need 8× that; only downloaders serving each other get close).
+// Where the lab cannot run (no root, no iproute2) the row is skipped with the reason.
+import { mkdir, link, copyFile, rm } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { BenchCase, BenchContext } from '../lib/context.js';
+import { Lan, labUnavailable, parseRate, type LabProcess } from '../lib/lan.js';
+import { findNatsServer } from '../lib/nats.js';
+import { CLI } from '../lib/p2p.js';
+import { skippedRow, type CaseResult } from '../lib/report.js';
+import { withScope, type Scope } from '../lib/scope.js';
+import { median } from '../lib/stats.js';
+
+export const LAN_RATE = '100mbit';
+export const LAN_DOWNLOADERS = 8;
+const PREFIX = 'lanb';
+
+/** The lab for one lan-swarm run: ctl (NATS + tracker), seed, d1..d8; every peer host capped. */
+export async function lanLab(scope: Scope): Promise<Lan> {
+  const hosts = ['ctl', 'seed', ...Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`)];
+  const lan = await Lan.create(scope, { hosts });
+  for (const h of hosts.slice(1)) await lan.cap(h, LAN_RATE);
+  return lan;
+}
+
+/** The file, hard-linked (or copied) into `dir`. */
+export async function placeFile(file: string, dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const to = join(dir, basename(file));
+  await link(file, to).catch(() => copyFile(file, to));
+  return to;
+}
+
+async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<number> {
+  return withScope(ctx.scope, async (scope) => {
+    const lan = await lanLab(scope);
+    const work = join(ctx.work, `lan-p2p-${rep}`);
+    scope.defer(() => rm(work, { recursive: true, force: true }));
+    const ctl = lan.host('ctl').addr;
+    const bin = findNatsServer();
+    if (!bin) throw new Error('nats-server is not installed');
+    const nats = lan.spawn('ctl', bin, ['-a', ctl, '-p', '4222', '-js', '-sd', join(work, 'nats')]);
+    await nats.waitFor(/Server is ready/, 15_000);
+    const common = ['--nats', `nats://${ctl}:4222`, '--prefix', PREFIX];
+    const env = { ...process.env, P2P_LOG_LEVEL: 'info' };
+    const node = (host: string, args: string[]) => lan.spawn(host, process.execPath, [CLI, ...args, ...common], { env });
+    const ready = async (p: LabProcess, re: RegExp) => void (await p.waitFor(re, 120_000));
+    await ready(node('ctl', ['tracker', '--log-file', join(work, 'tracker.jsonl')]), /tracker ready/);
+    await placeFile(file, join(work, 'seed', 'shared'));
+    const peer = (h: string) => node(h, ['peer', '--dir', join(work, h), '--id', h, '--host', lan.host(h).addr]);
+    await ready(peer('seed'), /peer ready/);
+    const ds = Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`);
+    await Promise.all(ds.map((h) => ready(peer(h), /peer ready/)));
+    const started = performance.now();
+    const gets = ds.map((h) => node(h, ['get', basename(file), '--peer', h, '--json', '--quiet', '--timeout', '600']));
+    const codes = await Promise.all(gets.map((g) => g.exited));
+    const ms = performance.now() - started;
+    const bad = codes.findIndex((c) => c !== 0);
+    if (bad >= 0) throw new Error(`d${bad + 1}: p2p get exited ${codes[bad]}: ${gets[bad]!.lines.slice(-3).join(' | ')}`);
+    for (const h of ds) {
+      if (statSync(join(work, h, 'downloads', basename(file))).size !== statSync(file).size) throw new Error(`${h}: incomplete file`);
+    }
+    return ms;
+  });
+}
+
+/** The ideal: every downloader receives the whole file at the full link rate. */
+export function idealSeconds(sizeBytes: number): number {
+  return (sizeBytes * 8) / parseRate(LAN_RATE);
+}
+
+export const lanSwarm: BenchCase = {
+  name: 'lan-swarm',
+  timeoutMs: (o) => (o.quick ? 240_000 : 1_200_000),
+  async run(ctx): Promise<CaseResult[]> {
+    const why = await labUnavailable();
+    if (why) return [skippedRow('lan-swarm', 's', `LAN lab unavailable: ${why}`)];
+    const file = await ctx.files.swarm();
+    const size = statSync(file).size;
+    const ideal = idealSeconds(size);
+    const runs: number[] = [];
+    const reps = ctx.opts.quick ? 1 : ctx.opts.reps;
+    for (let i = 0; i < reps; i++) {
+      runs.push((await p2pRun(ctx, file, i + 1)) / 1000);
+      ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s)`);
+    }
+    const value = median(runs);
+    return [
+      {
+        name: 'lan-swarm',
+        value,
+        unit: 's',
+        baseline: ideal,
+        baselineOf: `ideal: size ÷ ${LAN_RATE}`,
+        ratio: value / ideal,
+        target: null,
+        pass: null,
+        runs,
+        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE },
+        note: `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`,
+      },
+    ];
+  },
+};

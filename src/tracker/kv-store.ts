@@ -1,0 +1,304 @@
+// The tracker's state in a JetStream KV bucket, shared by every tracker instance (and replicated
+// by a NATS cluster). One key per peer, `peer.<id>` = { endpoint, lastSeen, files }, and one per
+// key binding, `key.<id>` = the public key that first signed for that id. Every write is
+// compare-and-set on the key's revision, so instances never undo each other: expiry deletes
+// `peer.<id>` only at the revision it judged silent (a heartbeat in between wins), a binding is
+// created once. Each instance keeps an in-memory view (a MemoryRegistry) fed by a watch of the
+// bucket; reads answer from it, and start() resolves once it holds everything already stored.
+import { type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
+import type { Logger } from 'winston';
+import { z } from 'zod';
+import { PermissionDeniedError } from '../errors.js';
+import type { Signer } from '../identity.js';
+import { decode, encode } from '../protocol/codec.js';
+import { Endpoint, FileMeta, PROTOCOL_VERSION, type AnnounceRequest, type ListEntry, type LookupMatch } from '../protocol/messages.js';
+import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
+import type { TrackerStore } from './store.js';
+
+/** What `peer.<id>` holds. Validated when read back: the bucket is a boundary too. */
+const PeerValue = z.object({
+  endpoint: Endpoint,
+  lastSeen: z.number().int().min(0),
+  files: z.array(FileMeta).max(100_000),
+});
+type PeerValue = z.infer<typeof PeerValue>;
+const KeyValue = z.object({ key: z.string().regex(/^[A-Za-z0-9_-]{43}$/) });
+
+export interface KvStoreOptions {
+  /** bucket name (default: derived from the prefix) */
+  bucket?: string;
+  prefix: string;
+  /** replicas of the bucket's stream (3 on a 3-node cluster) */
+  replicas?: number;
+  /** how long start() waits for the bucket and its first contents */
+  timeoutMs?: number;
+}
+
+/** `p2p` → `p2p-tracker`; dots (subject tokens) become underscores. */
+export function bucketFor(prefix: string): string {
+  return `${prefix.replace(/\./g, '_')}-tracker`;
+}
+
+const CAS_ATTEMPTS = 8;
+const MAX_REPLAY_ENTRIES = 200_000;
+
+/** A TrackerStore on JetStream KV. */
+export class KvStore implements TrackerStore {
+  readonly kind = 'kv' as const;
+  private readonly registry = new MemoryRegistry();
+  /** the view: every live peer's stored value and its revision */
+  private readonly peers = new Map<string, { rev: number; value: PeerValue }>();
+  private readonly keys = new Map<string, string>();
+  /** highest revision applied per KV key (watch events at or below it are stale) */
+  private readonly applied = new Map<string, number>();
+  /** last signature timestamp per peer id seen by this instance (replay guard) */
+  private readonly lastTs = new Map<string, number>();
+  private kv: KV | undefined;
+  private watcher: QueuedIterator<KvEntry> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+    private readonly options: KvStoreOptions,
+  ) {}
+
+  get bucket(): string {
+    return this.options.bucket ?? bucketFor(this.options.prefix);
+  }
+
+  async start(): Promise<void> {
+    const timeout = this.options.timeoutMs ?? 20_000;
+    const js = this.nc.jetstream({ timeout });
+    // a cluster that just started may still be electing its JetStream leader: retry until the deadline
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      try {
+        this.kv = await js.views.kv(this.bucket, { history: 1, replicas: this.options.replicas ?? 1, timeout: Math.max(1000, deadline - Date.now()) });
+        break;
+      } catch (err) {
+        if (Date.now() >= deadline || this.stopped) throw new Error(`kv bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
+        this.log.debug('kv bucket not ready, retrying', { bucket: this.bucket, err: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    let initialized!: () => void;
+    const ready = new Promise<void>((resolve) => (initialized = resolve));
+    this.watcher = await this.kv.watch({ key: '>', initializedFn: () => initialized() });
+    void (async () => {
+      for await (const e of this.watcher!) this.onEntry(e);
+    })().catch((err) => {
+      if (!this.stopped) this.log.error('kv watch ended', { bucket: this.bucket, err: (err as Error).message });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      ready,
+      new Promise<void>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`kv bucket ${this.bucket}: no initial contents within ${timeout} ms`)), timeout);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.log.info('kv store loaded', { bucket: this.bucket, peers: this.peers.size, bindings: this.keys.size });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.watcher?.stop();
+  }
+
+  async announce(req: AnnounceRequest, now: number): Promise<boolean> {
+    const key = `peer.${req.peerId}`;
+    const joined = !this.peers.has(req.peerId);
+    await this.cas(key, (current) => {
+      let files = current?.files ?? [];
+      if (req.replace) {
+        files = [];
+      }
+      const byId = new Map(files.map((f) => [f.fileId, f]));
+      for (const f of req.files) byId.set(f.fileId, f);
+      for (const id of req.removed) byId.delete(id);
+      return { endpoint: req.endpoint, lastSeen: now, files: [...byId.values()] };
+    });
+    return joined;
+  }
+
+  async heartbeat(peerId: string, endpoint: { host: string; port: number }, now: number): Promise<boolean> {
+    if (!this.peers.has(peerId)) {
+      // announced through another instance a moment ago, and our watch has not shown it yet?
+      const e = await this.bucketOrThrow().get(`peer.${peerId}`);
+      if (!e || e.operation !== 'PUT') return false;
+      this.onEntry(e);
+    }
+    let known = true;
+    await this.cas(`peer.${peerId}`, (current) => {
+      if (!current) {
+        known = false;
+        return undefined;
+      }
+      return { ...current, endpoint, lastSeen: now };
+    });
+    return known;
+  }
+
+  async drop(peerId: string): Promise<boolean> {
+    const held = this.peers.get(peerId);
+    if (!held) return false;
+    return this.deleteAt(peerId, held.rev);
+  }
+
+  async expire(now: number, ttlMs: number): Promise<string[]> {
+    const silent = [...this.peers].filter(([, p]) => now - p.value.lastSeen > ttlMs);
+    const dropped: string[] = [];
+    for (const [peerId, p] of silent) {
+      // only at the revision judged silent: if another instance heard from it since, that wins
+      if (await this.deleteAt(peerId, p.rev)) dropped.push(peerId);
+    }
+    return dropped;
+  }
+
+  async bind(peerId: string, signer: Signer): Promise<void> {
+    let bound = this.keys.get(peerId);
+    if (bound === undefined) {
+      const kv = this.bucketOrThrow();
+      try {
+        const rev = await kv.create(`key.${peerId}`, encode({ key: signer.key }));
+        this.applyKey(`key.${peerId}`, rev, signer.key);
+        bound = signer.key;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        // bound by another instance a moment ago: read it
+        const e = await kv.get(`key.${peerId}`);
+        bound = e && e.operation === 'PUT' ? decode(KeyValue, e.value, 'kv key binding').key : undefined;
+        if (bound === undefined) throw new PermissionDeniedError(`peer id ${peerId}: binding is being changed, retry`);
+        this.applyKey(`key.${peerId}`, e!.revision, bound);
+      }
+    }
+    if (bound !== signer.key) throw new PermissionDeniedError(`peer id ${peerId} belongs to another identity`);
+    const last = this.lastTs.get(peerId);
+    if (last !== undefined && signer.ts <= last) throw new PermissionDeniedError(`replayed or out-of-order message for ${peerId}`);
+    if (last === undefined && this.lastTs.size >= MAX_REPLAY_ENTRIES) this.lastTs.delete(this.lastTs.keys().next().value!);
+    this.lastTs.set(peerId, signer.ts);
+  }
+
+  lookupById(fileId: string): LookupMatch | undefined {
+    return this.registry.lookupById(fileId);
+  }
+  lookupByName(name: string): LookupMatch[] {
+    return this.registry.lookupByName(name);
+  }
+  list(offset: number, limit: number): { total: number; files: ListEntry[] } {
+    return this.registry.list(offset, limit);
+  }
+  peerCount(): number {
+    return this.registry.peerCount();
+  }
+  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] } {
+    return this.registry.listPeers(offset, limit);
+  }
+  peer(peerId: string): PeerRecord | undefined {
+    return this.registry.peer(peerId);
+  }
+
+  /**
+   * Read-modify-write `key` at its revision: `next(current)` gives the new value (undefined:
+   * write nothing). Starts from the view; on a conflict reads the key and tries again.
+   */
+  private async cas(key: string, next: (current: PeerValue | undefined) => PeerValue | undefined): Promise<void> {
+    const kv = this.bucketOrThrow();
+    const peerId = key.slice('peer.'.length);
+    let held = this.peers.get(peerId);
+    let rev = held?.rev ?? 0;
+    let current = held?.value;
+    for (let attempt = 1; ; attempt++) {
+      const value = next(current);
+      if (!value) return;
+      const data = encode(value);
+      try {
+        const newRev = rev > 0 ? await kv.update(key, data, rev) : await kv.create(key, data);
+        this.applyPeer(key, newRev, value);
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
+      const e = await kv.get(key);
+      rev = e?.revision ?? 0;
+      current = e && e.operation === 'PUT' ? decode(PeerValue, e.value, 'kv peer record') : undefined;
+      // kv.create on a deleted key: nats.js turns it into an update at the delete marker's revision
+      if (!current && e) rev = 0;
+      held = undefined;
+    }
+  }
+
+  /** Delete `peer.<id>` only if it is still at `rev`. True if this call deleted it. */
+  private async deleteAt(peerId: string, rev: number): Promise<boolean> {
+    const kv = this.bucketOrThrow();
+    try {
+      await kv.delete(`peer.${peerId}`, { previousSeq: rev });
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+    this.applyPeer(`peer.${peerId}`, rev, undefined, true);
+    return true;
+  }
+
+  private onEntry(e: KvEntry): void {
+    try {
+      if (e.key.startsWith('peer.')) {
+        this.applyPeer(e.key, e.revision, e.operation === 'PUT' ? decode(PeerValue, e.value, 'kv peer record') : undefined);
+      } else if (e.key.startsWith('key.')) {
+        this.applyKey(e.key, e.revision, e.operation === 'PUT' ? decode(KeyValue, e.value, 'kv key binding').key : undefined);
+      }
+    } catch (err) {
+      this.log.warn('kv entry dropped', { key: e.key, revision: e.revision, err: (err as Error).message });
+    }
+  }
+
+  /** Bring the view of one peer to `value` at `rev` (undefined: gone). Stale revisions are ignored. */
+  private applyPeer(key: string, rev: number, value: PeerValue | undefined, force = false): void {
+    const seen = this.applied.get(key) ?? 0;
+    if (rev <= seen && !force) return;
+    this.applied.set(key, Math.max(rev, seen));
+    const peerId = key.slice('peer.'.length);
+    const before = this.peers.get(peerId);
+    if (!value) {
+      this.peers.delete(peerId);
+      this.registry.drop(peerId);
+      return;
+    }
+    this.peers.set(peerId, { rev, value });
+    if (before && sameFiles(before.value.files, value.files) && this.registry.peer(peerId)) {
+      this.registry.heartbeat(peerId, value.endpoint, value.lastSeen);
+      return;
+    }
+    const req: AnnounceRequest = { v: PROTOCOL_VERSION, peerId, endpoint: value.endpoint, replace: true, files: value.files, removed: [] };
+    this.registry.announce(req, value.lastSeen);
+  }
+
+  private applyKey(key: string, rev: number, bound: string | undefined): void {
+    if (rev <= (this.applied.get(key) ?? 0)) return;
+    this.applied.set(key, rev);
+    const peerId = key.slice('key.'.length);
+    if (bound === undefined) this.keys.delete(peerId);
+    else this.keys.set(peerId, bound);
+  }
+
+  private bucketOrThrow(): KV {
+    if (!this.kv) throw new Error('kv store not started');
+    return this.kv;
+  }
+}
+
+/** A compare-and-set that lost: the key is not at the expected revision (JetStream 10071). */
+function isConflict(err: unknown): boolean {
+  const e = err as { message?: string; api_error?: { err_code?: number } };
+  return e.api_error?.err_code === 10071 || /wrong last sequence|key exists/i.test(e.message ?? '');
+}
+
+/** Same files in the same order (a heartbeat rewrote the record without touching them). */
+function sameFiles(a: FileMeta[], b: FileMeta[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.fileId !== b[i]!.fileId || a[i]!.name !== b[i]!.name) return false;
+  return true;
+}

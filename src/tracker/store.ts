@@ -1,0 +1,85 @@
+// Where the tracker keeps the swarm: one interface, two implementations. `memory` (the default,
+// one tracker on one broker) keeps everything in this process; `kv` (kv-store.ts) keeps it in a
+// JetStream KV bucket shared by any number of tracker instances, each answering reads from an
+// in-memory view the bucket's watch keeps current. Writes are async, reads are synchronous.
+import { IdentityBindings, type Signer } from '../identity.js';
+import type { AnnounceRequest, Endpoint, ListEntry, LookupMatch } from '../protocol/messages.js';
+import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
+
+export type StoreKind = 'memory' | 'kv';
+
+/** The tracker's state: peers, their files, and which key owns which peer id. */
+export interface TrackerStore {
+  readonly kind: StoreKind;
+  /** Load what is already stored (kv: before start resolves, lookups answer from it). */
+  start(): Promise<void>;
+  /** Stop watching; the stored state stays. Idempotent. */
+  stop(): Promise<void>;
+  /** Record an announce (see Registry.announce). True when the peer was not known before. */
+  announce(req: AnnounceRequest, now: number): Promise<boolean>;
+  /** Refresh a known peer's endpoint and lastSeen. False if the peer is unknown. */
+  heartbeat(peerId: string, endpoint: Endpoint, now: number): Promise<boolean>;
+  /** Forget a peer. False if it was unknown. */
+  drop(peerId: string): Promise<boolean>;
+  /**
+   * Drop every peer silent for longer than `ttlMs` and return the ids this call dropped. Safe to
+   * run on several instances at once: a peer is dropped once, and never after someone heard from it.
+   */
+  expire(now: number, ttlMs: number): Promise<string[]>;
+  /**
+   * Trust on first use: bind `peerId` to `signer.key`, or check it is the bound key and the
+   * message is newer than the last one seen. Throws PermissionDeniedError.
+   */
+  bind(peerId: string, signer: Signer): Promise<void>;
+  lookupById(fileId: string): LookupMatch | undefined;
+  lookupByName(name: string): LookupMatch[];
+  list(offset: number, limit: number): { total: number; files: ListEntry[] };
+  peerCount(): number;
+  /** A page of the live peers, sorted by id. */
+  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] };
+  peer(peerId: string): PeerRecord | undefined;
+}
+
+/** Everything in this process: gone when it stops. */
+export class MemoryStore implements TrackerStore {
+  readonly kind = 'memory' as const;
+  private readonly registry = new MemoryRegistry();
+  private readonly bindings = new IdentityBindings();
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async announce(req: AnnounceRequest, now: number): Promise<boolean> {
+    return this.registry.announce(req, now);
+  }
+  async heartbeat(peerId: string, endpoint: Endpoint, now: number): Promise<boolean> {
+    return this.registry.heartbeat(peerId, endpoint, now);
+  }
+  async drop(peerId: string): Promise<boolean> {
+    return this.registry.drop(peerId);
+  }
+  async expire(now: number, ttlMs: number): Promise<string[]> {
+    return this.registry.expire(now, ttlMs);
+  }
+  async bind(peerId: string, signer: Signer): Promise<void> {
+    this.bindings.check(peerId, signer);
+  }
+  lookupById(fileId: string): LookupMatch | undefined {
+    return this.registry.lookupById(fileId);
+  }
+  lookupByName(name: string): LookupMatch[] {
+    return this.registry.lookupByName(name);
+  }
+  list(offset: number, limit: number): { total: number; files: ListEntry[] } {
+    return this.registry.list(offset, limit);
+  }
+  peerCount(): number {
+    return this.registry.peerCount();
+  }
+  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] } {
+    return this.registry.listPeers(offset, limit);
+  }
+  peer(peerId: string): PeerRecord | undefined {
+    return this.registry.peer(peerId);
+  }
+}

@@ -1,0 +1,96 @@
+// The clustered bus on this machine: `p2p up --cluster 3` end to end, and the shipped
+// config/nats-cluster files (routes, JetStream, per-role permissions) forming a cluster on which a
+// KV tracker with 3 replicas, two peers and the CLI each work under their own user.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { natsBinary } from '../helpers/nats.js';
+import { lastJson, runCli, startDaemon } from '../helpers/processes.js';
+import type { Teardown } from '../helpers/scope.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const CONF = new URL('../../config/nats-cluster/', import.meta.url);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** nats-server -c FILE, killed in teardown; resolves when ready. */
+async function natsNode(t: Teardown, file: string): Promise<void> {
+  const child = spawn(natsBinary()!, ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const onExit = () => child.kill('SIGKILL');
+  process.once('exit', onExit);
+  t.teardown(() => {
+    process.removeListener('exit', onExit);
+    child.kill('SIGKILL');
+  });
+  const lines: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${file} not ready:\n${lines.join('\n')}`)), 15_000);
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      lines.push(l);
+      if (/Server is ready/.test(l)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${file} exited ${code}:\n${lines.join('\n')}`)));
+  });
+}
+
+test('p2p up --cluster 3: a 3-node cluster, a KV tracker, peers, and the demo download', async (t) => {
+  const dir = await tempDir(t, 'p2p-upc-');
+  const r = await runCli(['up', '--cluster', '3', '--peers', '2', '--demo', '--exit', '--dir', dir], { timeoutMs: 90_000 });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /started a 3-node NATS cluster at nats:\/\/127\.0\.0\.1:\d+,nats:\/\/127\.0\.0\.1:\d+,nats:\/\/127\.0\.0\.1:\d+/);
+  t.regex(r.stdout, /downloaded and verified/);
+  t.regex(r.stderr, /tracker started .*store=kv/);
+});
+
+test('the shipped cluster configs: routes, JetStream R3 KV for the tracker, every role under its own user', async (t) => {
+  const dir = await tempDir(t, 'p2p-ncl-');
+  const nodes = ['a', 'b', 'c'];
+  const ports = new Map<string, { client: number; route: number }>();
+  for (const n of nodes) ports.set(n, { client: await freePort(), route: await freePort() });
+  await writeFile(join(dir, 'permissions.conf'), await readFile(new URL('permissions.conf', CONF), 'utf8'));
+  for (const n of nodes) {
+    let conf = await readFile(new URL(`node-${n}.conf`, CONF), 'utf8');
+    const p = ports.get(n)!;
+    conf = conf
+      .replace('listen: 0.0.0.0:4222', `listen: 127.0.0.1:${p.client}`)
+      .replace('listen: 0.0.0.0:6222', `listen: 127.0.0.1:${p.route}`)
+      .replace(/\/var\/lib\/nats-server/, join(dir, 'js'));
+    for (const m of nodes) conf = conf.replace(`nats-route://nats-${m}:6222`, `nats-route://127.0.0.1:${ports.get(m)!.route}`);
+    t.notRegex(conf, /nats-[abc]:6222|0\.0\.0\.0/);
+    await writeFile(join(dir, `node-${n}.conf`), conf);
+  }
+  await Promise.all(nodes.map((n) => natsNode(t, join(dir, `node-${n}.conf`))));
+  const urls = nodes.map((n) => `nats://127.0.0.1:${ports.get(n)!.client}`).join(',');
+  const as = (user: string) => ({ P2P_NATS_USER: user, P2P_NATS_PASS: `change-me-${user}` });
+
+  const tracker = await startDaemon(t, ['tracker', '--nats', urls, '--store', 'kv', '--replicas', '3', '--log-file', join(dir, 'tracker.jsonl')], {
+    ready: /tracker ready/,
+    env: as('tracker'),
+    timeoutMs: 30_000,
+  });
+  t.false(tracker.lines.some((l) => /refused|violation/i.test(l)), tracker.lines.join('\n'));
+  const content = randomBytes(300_000);
+  await mkdir(join(dir, 'peer1', 'shared'), { recursive: true });
+  await writeFile(join(dir, 'peer1', 'shared', 'c.bin'), content);
+  await startDaemon(t, ['peer', '--dir', join(dir, 'peer1'), '--id', 'peer1', '--nats', urls], { ready: /peer ready/, env: as('peer1') });
+  await startDaemon(t, ['peer', '--dir', join(dir, 'peer2'), '--id', 'peer2', '--nats', urls], { ready: /peer ready/, env: as('peer2') });
+  const got = await runCli(['get', 'c.bin', '--peer', 'peer2', '--json', '--nats', urls], { env: as('cli') });
+  t.is(got.code, 0, got.stderr);
+  t.is(sha(await readFile(lastJson<{ path: string }>(got).path)), sha(content));
+  t.false(tracker.lines.some((l) => /refused|violation/i.test(l)), 'the tracker needed no right it does not have');
+});
