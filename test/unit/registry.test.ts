@@ -176,7 +176,7 @@ test('scales to 10 000 peers × 100 files', (t) => {
   const elapsed = performance.now() - started;
   t.log(`10 000 announces of 100 files, 5 000 heartbeats, expiry: ${elapsed.toFixed(0)} ms`);
   // generous: this is orders of magnitude off if anything in the registry scans per operation
-  t.true(elapsed < 10_000);
+  t.true(elapsed < 60_000);
 });
 
 test('listPeers pages the live peers sorted by id, with their files and last seen', (t) => {
