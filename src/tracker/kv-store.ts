@@ -110,10 +110,7 @@ export class KvStore implements TrackerStore {
     const key = `peer.${req.peerId}`;
     const joined = !this.peers.has(req.peerId);
     await this.cas(key, (current) => {
-      let files = current?.files ?? [];
-      if (req.replace) {
-        files = [];
-      }
+      const files = req.replace ? [] : (current?.files ?? []);
       const byId = new Map(files.map((f) => [f.fileId, f]));
       for (const f of req.files) byId.set(f.fileId, f);
       for (const id of req.removed) byId.delete(id);
@@ -206,7 +203,7 @@ export class KvStore implements TrackerStore {
   private async cas(key: string, next: (current: PeerValue | undefined) => PeerValue | undefined): Promise<void> {
     const kv = this.bucketOrThrow();
     const peerId = key.slice('peer.'.length);
-    let held = this.peers.get(peerId);
+    const held = this.peers.get(peerId);
     let rev = held?.rev ?? 0;
     let current = held?.value;
     for (let attempt = 1; ; attempt++) {
@@ -225,7 +222,6 @@ export class KvStore implements TrackerStore {
       current = e && e.operation === 'PUT' ? decode(PeerValue, e.value, 'kv peer record') : undefined;
       // kv.create on a deleted key: nats.js turns it into an update at the delete marker's revision
       if (!current && e) rev = 0;
-      held = undefined;
     }
   }
 

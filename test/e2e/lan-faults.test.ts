@@ -161,9 +161,9 @@ lab('kill -9 one of two KV trackers during lookups and announces: no registratio
 lab('cut the link of one of two seeders mid-download: finishes from the other; healed, it serves the next download', async (t) => {
   const w = await world(t, ['trk', 's1', 's2', 'leech']);
   await w.tracker('trk');
-  const first = randomBytes(4 * MiB);
-  const second = randomBytes(2 * MiB + 99);
-  const slow = { P2P_PEER_UPLOAD_BPS: String(0.75 * MiB), P2P_PEER_MIN_CHUNK_SIZE: String(256 * 1024) };
+  const first = randomBytes(6 * MiB);
+  const second = randomBytes(1 * MiB + 99);
+  const slow = { P2P_PEER_UPLOAD_BPS: String(0.5 * MiB), P2P_PEER_MIN_CHUNK_SIZE: String(256 * 1024) };
   for (const s of ['s1', 's2']) await share(w.root, s, 'first.bin', first);
   await share(w.root, 's1', 'second.bin', second);
   await share(w.root, 's2', 'second.bin', second);
