@@ -195,17 +195,19 @@ lab('cut the link of one of two seeders mid-download: finishes from the other; h
 
 lab('a minority partition of one NATS node, then heal: no acknowledged announce lost, no peer stays gone', async (t) => {
   const w = await world(t, ['t1', 't2', 'p1', 'p2', 'p3', 'client']);
-  await w.tracker('t1');
-  await w.tracker('t2');
+  // a ttl the storm's own peers outlive on a loaded machine; the partition outlasts it
+  const ttl = { P2P_TRACKER_TTL_MS: '8000' };
+  await w.tracker('t1', ttl);
+  await w.tracker('t2', ttl);
   for (const p of ['p1', 'p2', 'p3']) {
     await share(w.root, p, `${p}.bin`, randomBytes(10_000));
     await w.peer(p);
   }
   // the storm talks to the majority side
-  const storm = w.storm('client', ['--nats', natsUrls(w.lan, ['n1', 'n2']), '--announce', '--linger', '--id', 'pp', '--ms', '5000', '--concurrency', '4']);
+  const storm = w.storm('client', ['--nats', natsUrls(w.lan, ['n1', 'n2']), '--announce', '--linger', '--id', 'pp', '--ms', '12000', '--concurrency', '4']);
   await storm.waitFor(/tick 200/);
   await w.lan.cut('n3');
-  await new Promise((r) => setTimeout(r, 3000)); // the partition lasts: peers on n3 may expire (ttl 4 s)
+  await new Promise((r) => setTimeout(r, 9000)); // the partition outlasts the ttl: peers on n3 may expire
   await w.lan.heal('n3');
   const s = await stormResult(storm);
   t.log(`storm: ${s.acked.length} announces acked, ${s.announceFailures} not, ${s.lookupFailures} lookups lost`);
