@@ -2,7 +2,7 @@
 // CHUNK bodies are streamed as views of the input so the receiver can hash and write them uncopied.
 // HELLO / AUTH / AUTH_OK carry the swarm-key handshake (fixed lengths, see swarm-auth.ts).
 import { BadRequestError, ProtocolError, type ErrorCode } from '../errors.js';
-import { HASH_BYTES, MAX_CHUNK_SIZE } from '../store/manifest.js';
+import { FILE_ID_PATTERN as FILE_ID, HASH_BYTES, MAX_CHUNK_SIZE } from './ids.js';
 
 /** Frame type byte (after the u32 big-endian length, which counts the bytes that follow it). */
 export const FrameType = {
@@ -47,7 +47,6 @@ const AUTH_OK_LENGTH = 1 + MAC_BYTES;
 const CHUNK_OVERHEAD = 1 + 4 + 4;
 const MANIFEST_OVERHEAD = 1 + 4;
 const ERROR_OVERHEAD = 1 + 4 + 2;
-const FILE_ID = /^[0-9a-f]{64}$/;
 const ERROR_CODE = /^[A-Z_]{1,64}$/;
 
 /** What the parser emits. `chunk-data` and `manifest` are views of the input, never copies (nonces and MACs are copies). */

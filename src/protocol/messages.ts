@@ -2,6 +2,7 @@
 // schemas, never written twice. Each message carries `v` (the protocol version). Unknown fields
 // are stripped (so newer peers can add fields); missing or ill-typed ones are refused.
 import { z } from 'zod';
+import { FILE_ID_PATTERN, TOKEN_PATTERN } from './ids.js';
 
 /** Protocol version spoken by this build. */
 export const PROTOCOL_VERSION = 1 as const;
@@ -9,13 +10,13 @@ export const PROTOCOL_VERSION = 1 as const;
 export const Version = z.literal(PROTOCOL_VERSION);
 
 /** A file's content address: lowercase hex SHA-256 of its manifest (see src/store/manifest.ts). */
-export const FileId = z.string().regex(/^[0-9a-f]{64}$/, 'fileId must be 64 lowercase hex digits');
+export const FileId = z.string().regex(FILE_ID_PATTERN, 'fileId must be 64 lowercase hex digits');
 export type FileId = z.infer<typeof FileId>;
 
 /** Peer and download ids: short, subject-safe tokens (they become NATS subject tokens). */
-export const PeerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'peer id must be 1-64 of [A-Za-z0-9_-]');
+export const PeerId = z.string().regex(TOKEN_PATTERN, 'peer id must be 1-64 of [A-Za-z0-9_-]');
 export type PeerId = z.infer<typeof PeerId>;
-export const DownloadId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'download id must be 1-64 of [A-Za-z0-9_-]');
+export const DownloadId = z.string().regex(TOKEN_PATTERN, 'download id must be 1-64 of [A-Za-z0-9_-]');
 export type DownloadId = z.infer<typeof DownloadId>;
 
 /** A file name as it travels; it is reduced to a safe base name before it touches disk. */

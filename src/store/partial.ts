@@ -9,8 +9,8 @@ import { BadRequestError, ManifestMismatchError, P2PError, toP2PError } from '..
 import { chunkCount, chunkLength, decodeManifest, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
 import { safeBaseName, uniqueName } from './names.js';
 import { writeFileAtomic } from './fence.js';
+import { FILE_ID_PATTERN as FILE_ID } from '../protocol/ids.js';
 
-const FILE_ID = /^[0-9a-f]{64}$/;
 const MAX_SIDE_FILE_BYTES = 32 * 1024 * 1024;
 /** Link errors that mean "this file system cannot hard-link here": fall back to reserve + rename. */
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
