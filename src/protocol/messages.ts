@@ -163,6 +163,9 @@ export const DownloadInfo = z.object({
   totalBytes: SafeInt,
   rateBps: z.number().nonnegative(),
   sources: SafeInt,
+  /** retries over the download's life (the machine's `retries`, `--json`'s `retries`) */
+  retries: SafeInt.default(0),
+  /** the older name of `retries`, same value (kept for existing readers) */
   attempts: SafeInt,
   path: z.string().max(4096).optional(),
   error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
@@ -203,6 +206,8 @@ export const TraceEntry = z.object({
   totalChunks: SafeInt,
   bytes: SafeInt,
   sources: SafeInt,
+  /** retries so far (the older name `attempts` has the same value) */
+  retries: SafeInt.default(0),
   attempts: SafeInt,
   detail: z.string().max(1024).optional(),
   final: z.boolean(),
