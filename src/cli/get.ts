@@ -1,6 +1,5 @@
 // `p2p get NAME_OR_FILEID --peer ID`: send a download intent to a running peer, follow its
 // progress (bar on a terminal, state lines otherwise), print the path when it is complete.
-import { randomBytes } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { NatsConnection } from 'nats';
@@ -14,6 +13,7 @@ import {
   type DownloadInfo,
 } from '../protocol/messages.js';
 import type { Subjects } from '../protocol/subjects.js';
+import { newDownloadId } from '../protocol/ids.js';
 import { request } from '../transport/bus.js';
 import { P2PError, UnknownPeerError, errorFromCode } from '../errors.js';
 import { ExitCode, action, clientConnection, configFrom, exitCodeFor, formatBytes, intOption } from './common.js';
@@ -49,10 +49,6 @@ export function getCommand(program: Command): void {
         }
       }),
     );
-}
-
-function newDownloadId(): string {
-  return `dl-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
 async function follow(nc: NatsConnection, s: Subjects, target: string, opts: GetFlags): Promise<number> {
@@ -152,7 +148,7 @@ function finish(opts: GetFlags, info: DownloadInfo | undefined, downloadId: stri
       state: info?.state ?? null,
       chunks: info?.totalChunks ?? 0,
       sources: info?.sources ?? 0,
-      retries: info?.attempts ?? 0,
+      retries: info?.retries ?? 0,
       seconds: info ? ((info.finishedAt ?? Date.now()) - info.startedAt) / 1000 : 0,
       ...(err ? { error: { code: err.code, message: err.message } } : {}),
     };
