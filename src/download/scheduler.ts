@@ -6,7 +6,7 @@
 import { CancelledError, NotFoundError, P2PError, toP2PError } from '../errors.js';
 import type { Source } from '../protocol/messages.js';
 import { chunkLength } from '../store/manifest.js';
-import type { ChunkConnection, FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
+import type { FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
 import { ChunkPicker, type HaveUpdate, type SourceHave } from './picker.js';
 import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, type SourceState } from './source.js';
 
