@@ -2,26 +2,7 @@
 // returns the frame's bytes, or writes a chunk header in place ahead of the chunk's bytes.
 import { BadRequestError, type ErrorCode } from '../errors.js';
 import { FILE_ID_PATTERN as FILE_ID, HASH_BYTES, MAX_CHUNK_SIZE } from './ids.js';
-import {
-  AUTH_LENGTH,
-  AUTH_OK_LENGTH,
-  AuthMode,
-  CANCEL_LENGTH,
-  CHUNK_HEADER_BYTES,
-  CHUNK_OVERHEAD,
-  DATA_PLANE_VERSION,
-  ERROR_CODE,
-  ERROR_OVERHEAD,
-  FrameType,
-  GET_CHUNK_LENGTH,
-  GET_MANIFEST_LENGTH,
-  HELLO_LENGTH,
-  MAC_BYTES,
-  MANIFEST_OVERHEAD,
-  MAX_ERROR_MESSAGE_BYTES,
-  MAX_MANIFEST_BYTES,
-  NONCE_BYTES,
-} from './frame-layout.js';
+import { AUTH_LENGTH, AUTH_OK_LENGTH, AuthMode, CANCEL_LENGTH, CHUNK_HEADER_BYTES, CHUNK_OVERHEAD, DATA_PLANE_VERSION, ERROR_CODE, ERROR_OVERHEAD, FrameType, GET_CHUNK_LENGTH, GET_MANIFEST_LENGTH, HELLO_LENGTH, MAC_BYTES, MANIFEST_OVERHEAD, MAX_ERROR_MESSAGE_BYTES, MAX_MANIFEST_BYTES, NONCE_BYTES } from './frame-layout.js';
 
 function frameHead(length: number, type: FrameType, reqId: number): Buffer {
   checkReqId(reqId);

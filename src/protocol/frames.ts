@@ -4,27 +4,7 @@
 // HELLO / AUTH / AUTH_OK carry the swarm-key handshake (fixed lengths, see swarm-auth.ts).
 import { ProtocolError } from '../errors.js';
 import { HASH_BYTES, MAX_CHUNK_SIZE } from './ids.js';
-import {
-  AUTH_LENGTH,
-  AUTH_OK_LENGTH,
-  AuthMode,
-  CANCEL_LENGTH,
-  CHUNK_HEADER_BYTES,
-  CHUNK_OVERHEAD,
-  DATA_PLANE_VERSION,
-  ERROR_CODE,
-  ERROR_OVERHEAD,
-  FrameType,
-  GET_CHUNK_LENGTH,
-  GET_MANIFEST_LENGTH,
-  HELLO_LENGTH,
-  MAC_BYTES,
-  MANIFEST_OVERHEAD,
-  MAX_ERROR_CODE_BYTES,
-  MAX_ERROR_MESSAGE_BYTES,
-  MAX_MANIFEST_BYTES,
-  NONCE_BYTES,
-} from './frame-layout.js';
+import { AUTH_LENGTH, AUTH_OK_LENGTH, AuthMode, CANCEL_LENGTH, CHUNK_HEADER_BYTES, CHUNK_OVERHEAD, DATA_PLANE_VERSION, ERROR_CODE, ERROR_OVERHEAD, FrameType, GET_CHUNK_LENGTH, GET_MANIFEST_LENGTH, HELLO_LENGTH, MAC_BYTES, MANIFEST_OVERHEAD, MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_MANIFEST_BYTES, NONCE_BYTES } from './frame-layout.js';
 
 export * from './frame-layout.js';
 export * from './frame-encode.js';
