@@ -6,16 +6,17 @@ import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { bitfieldBytes, toRanges } from '../src/protocol/bitfield.js';
 import {
-  AvailabilityQuery,
-  ChunkAvailability,
   MAX_GAINED_RANGES,
+  type AvailabilityQuery,
+  type ChunkAvailability,
   PROTOCOL_VERSION,
   type Endpoint,
   type Source,
 } from '../src/protocol/messages.js';
 import type { Subjects } from '../src/protocol/subjects.js';
-import { listen, publish } from '../src/transport/bus.js';
-import type { HaveUpdate } from '../src/transport/selection.js';
+import { listenEvent, publishEvent } from '../src/transport/bus.js';
+import { Events, at } from '../src/protocol/routes.js';
+import type { HaveUpdate } from '../src/download/picker.js';
 import type { PartialDownload } from '../src/store/partial.js';
 
 export interface AvailabilityComponents {
@@ -61,7 +62,7 @@ export class SwarmAvailability {
   /** Answer availability queries for what we hold. */
   start(): void {
     const { nc, subjects } = this.components;
-    this.sub = listen(nc, subjects.availQueries, AvailabilityQuery, (m, meta) => this.onQuery(m, meta.subject), { log: this.log, what: 'availability query' });
+    this.sub = listenEvent(nc, at(Events.availabilityQueries, subjects), (m, meta) => this.onQuery(m, meta.subject), { log: this.log });
   }
 
   stop(): void {
@@ -97,16 +98,12 @@ export class SwarmAvailability {
     this.send({ fileId, chunkCount, complete: true });
   }
 
-  /**
-   * Follow who has what of `fileId` (other peers only) until the returned function is called.
-   * Asks the swarm at once, so current holders and downloaders answer with their bitfields.
-   */
+  /** Follow who has what of `fileId` (other peers only) until the returned function is called. */
   watch(fileId: string, chunkCount: number, onChange: (source: Source, change: HaveUpdate) => void): () => void {
     const { nc, subjects } = this.components;
-    const sub = listen(
+    const sub = listenEvent(
       nc,
-      subjects.avail(fileId),
-      ChunkAvailability,
+      at(Events.availability, subjects, fileId),
       (m) => {
         if (m.peerId === this.options.peerId || m.fileId !== fileId || m.chunkCount !== chunkCount) return;
         const source = { peerId: m.peerId, endpoint: m.endpoint };
@@ -114,10 +111,15 @@ export class SwarmAvailability {
         else if (m.bitfield) onChange(source, { kind: 'bits', bits: m.bitfield });
         else if (m.gained) onChange(source, { kind: 'gained', ranges: m.gained });
       },
-      { log: this.log, what: 'chunk availability' },
+      { log: this.log },
     );
-    publish(nc, subjects.availQuery(fileId), { v: PROTOCOL_VERSION, peerId: this.options.peerId, fileId } satisfies AvailabilityQuery, this.log);
     return () => sub.unsubscribe();
+  }
+
+  /** Ask the swarm who has `fileId`: holders and downloaders answer on its subject with what they have. */
+  query(fileId: string): void {
+    const { nc, subjects } = this.components;
+    publishEvent(nc, at(Events.availabilityQuery, subjects, fileId), { v: PROTOCOL_VERSION, peerId: this.options.peerId, fileId }, this.log);
   }
 
   private onQuery(m: AvailabilityQuery, subject: string): void {
@@ -129,7 +131,7 @@ export class SwarmAvailability {
 
   private send(m: Outgoing): void {
     const message: ChunkAvailability = { v: PROTOCOL_VERSION, peerId: this.options.peerId, endpoint: this.options.endpoint(), ...m };
-    publish(this.components.nc, this.components.subjects.avail(m.fileId), message, this.log);
+    publishEvent(this.components.nc, at(Events.availability, this.components.subjects, m.fileId), message, this.log);
   }
 }
 

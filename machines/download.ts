@@ -1,112 +1,28 @@
-// One download as a pure XState v5 machine: lookup → fetching → joining → done, with retries,
-// backoff, cancel and give-up. No I/O here: the owning peer actor `.provide()`s the actors.
+// One download as a pure XState v5 machine, governing its whole life: lookup → preparing (the
+// manifest fetched and checked, the partial file opened) → fetching → joining → done, with
+// retrying (backoff, or woken by a source appearing), cancel and give-up. No I/O here: the peer's
+// DownloadSession `.provide()`s the actors (lookup, prepare, fetchChunks, join) and `release`.
+// Types live in download-types.ts; views (status, progress, trace) in download-info.ts.
 import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
-import { ErrorCodes } from '../src/errors.js';
-import type { FileMeta, Source } from '../src/protocol/messages.js';
+import { errorInfoOf as errorOf, isFatal } from '../src/errors.js';
+import type {
+  DownloadContext,
+  DownloadEvent,
+  DownloadInput,
+  DownloadOutput,
+  DownloadStatus,
+  FetchInput,
+  FetchProgress,
+  JoinInput,
+  JoinResult,
+  LookupInput,
+  LookupResult,
+  PrepareInput,
+  Prepared,
+  SourcesUpdated,
+} from './download-types.js';
 
-/** What the peer actor passes to `createActor(downloadMachine, { input })`. */
-export interface DownloadInput {
-  downloadId: string;
-  /** A file name or a fileId, as the user typed it. */
-  target: string;
-  /** Consecutive retries without progress allowed before giving up (0: fail on the first). */
-  maxRetries: number;
-  /** First retry delay; it doubles on each consecutive retry. */
-  retryBaseMs: number;
-  /** Upper bound of the retry delay. */
-  retryMaxMs: number;
-}
-
-/**
- * Result of the `lookup` actor. `localPath` set means this peer already holds the fileId
- * (smart filtering): the download finishes as `already-present` without fetching anything.
- */
-export type LookupResult =
-  | { kind: 'found'; file: FileMeta; sources: Source[]; localPath?: string }
-  | { kind: 'missing' };
-
-/** Input of the `lookup` actor; `attempt` is the number of consecutive retries so far. */
-export interface LookupInput {
-  target: string;
-  attempt: number;
-}
-
-/** Input of the `fetchChunks` actor: the file and the peers to fetch it from. */
-export interface FetchInput {
-  file: FileMeta;
-  sources: Source[];
-}
-
-/** Input of the `join` actor, which assembles verified chunks into the final file. */
-export interface JoinInput {
-  file: FileMeta;
-}
-
-/** Output of the `join` actor: where the finished file now is. */
-export interface JoinResult {
-  path: string;
-}
-
-/** Counters the fetcher reports; `sources` is the number of sources in use. */
-export interface FetchProgress {
-  verifiedChunks: number;
-  totalChunks: number;
-  bytes: number;
-  sources: number;
-  rateBps: number;
-}
-
-/** Events the `fetchChunks` callback actor sends back to the machine with `sendBack`. */
-export type FetchEvent =
-  | ({ type: 'fetch.progress' } & FetchProgress)
-  | { type: 'fetch.complete' }
-  /** Every source failed or vanished; verified chunks are kept for the next attempt. */
-  | { type: 'fetch.exhausted'; reason: string }
-  /** Fatal (e.g. DISK_FULL): the download fails without retrying. */
-  | { type: 'fetch.failed'; code: string; message: string };
-
-/**
- * Every event the machine accepts. `sources.updated` received while fetching is also forwarded
- * to the `fetchChunks` actor (it may listen with `receive`).
- */
-export type DownloadEvent = FetchEvent | { type: 'cancel' } | { type: 'sources.updated'; sources: Source[] };
-
-/** Same values as the wire's `DownloadStatus`. */
-export type DownloadStatus = 'running' | 'done' | 'already-present' | 'failed' | 'cancelled';
-
-/** The machine's context; the peer actor reads it for progress, status and traces. */
-export interface DownloadContext {
-  downloadId: string;
-  target: string;
-  maxRetries: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
-  file?: FileMeta;
-  sources: Source[];
-  /** Sources the fetcher last reported in use (from `fetch.progress`). */
-  sourcesActive: number;
-  /** Consecutive retries without progress; reset to 0 when a chunk is verified. */
-  attempts: number;
-  /** Retries in total over the download's life. */
-  retries: number;
-  verifiedChunks: number;
-  totalChunks: number;
-  bytes: number;
-  rateBps: number;
-  path?: string;
-  status: DownloadStatus;
-  error?: { code: string; message: string };
-  /** Why the last attempt did not finish; quoted when giving up. */
-  lastReason?: string;
-}
-
-/** The machine's output once it reaches `done`, `failed` or `cancelled`. */
-export interface DownloadOutput {
-  status: DownloadStatus;
-  path?: string;
-  error?: { code: string; message: string };
-  file?: FileMeta;
-}
+export type * from './download-types.js';
 
 /** Exponential backoff: `baseMs * 2^(attempts-1)`, capped at `maxMs` (attempts below 1 count as 1). */
 export function retryDelayMs(attempts: number, baseMs: number, maxMs: number): number {
@@ -115,26 +31,16 @@ export function retryDelayMs(attempts: number, baseMs: number, maxMs: number): n
 }
 
 /** Message of anything thrown. */
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/**
- * Stable code of anything thrown: our own codes pass through, node's ENOSPC becomes DISK_FULL,
- * anything else gets `fallback` (so users' scripts only ever see codes from src/errors.ts).
- */
-function codeOf(err: unknown, fallback: string): string {
-  const code = (err as { code?: unknown } | null | undefined)?.code;
-  if (typeof code !== 'string') return fallback;
-  if ((ErrorCodes as readonly string[]).includes(code)) return code;
-  return code === 'ENOSPC' ? 'DISK_FULL' : fallback;
-}
+/** An availability message that says a source holds nothing (it stopped sharing). */
+const isEmpty = (e: SourcesUpdated): boolean => e.change?.kind === 'bits' && e.change.bits.every((b) => b === 0);
 
 function notProvided(name: string): Error {
   return new Error(`download machine: actor "${name}" not provided`);
 }
 
-/** The download machine. Provide `lookup`, `fetchChunks` and `join` before creating an actor. */
+/** The download machine. Provide `lookup`, `prepare`, `fetchChunks`, `join` (and `release`) before creating an actor. */
 export const downloadMachine = setup({
   types: {
     context: {} as DownloadContext,
@@ -145,6 +51,9 @@ export const downloadMachine = setup({
   actors: {
     lookup: fromPromise<LookupResult, LookupInput>(async () => {
       throw notProvided('lookup');
+    }),
+    prepare: fromPromise<Prepared, PrepareInput>(async () => {
+      throw notProvided('prepare');
     }),
     fetchChunks: fromCallback<DownloadEvent, FetchInput>(() => {
       throw notProvided('fetchChunks');
@@ -162,6 +71,10 @@ export const downloadMachine = setup({
       params.result.kind === 'found' && params.result.sources.length > 0,
     /** More consecutive retries than allowed. */
     retriesExhausted: ({ context }) => context.attempts > context.maxRetries,
+    /** Retrying cannot help (src/errors.ts decides, for every phase). */
+    fatal: (_, params: { error: unknown }) => isFatal(params.error),
+    /** Someone has something of the file: worth looking up again now rather than after the backoff. */
+    sourceAppeared: (_, params: { event: SourcesUpdated }) => params.event.sources.length > 0 && !isEmpty(params.event),
   },
   delays: {
     retryDelay: ({ context }) => retryDelayMs(context.attempts, context.retryBaseMs, context.retryMaxMs),
@@ -190,6 +103,15 @@ export const downloadMachine = setup({
         bytes: sameFile ? context.bytes : 0,
       };
     }),
+    /** The partial file is open: what it already holds (a resume) counts as progress made. */
+    storePrepared: assign((_, params: { prepared: Prepared }) => ({
+      prepared: params.prepared,
+      verifiedChunks: params.prepared.verifiedChunks,
+      bytes: params.prepared.bytes,
+    })),
+    /** Close the partial file and let go of the file (provided by the session; a no-op here). */
+    release: () => undefined,
+    forgetPrepared: assign({ prepared: undefined }),
     noteReason: assign((_, params: { reason: string }) => ({ lastReason: params.reason })),
     countRetry: assign(({ context }) => ({ attempts: context.attempts + 1, retries: context.retries + 1 })),
     /** Progress proves the swarm works, so a newly verified chunk resets the retry count. */
@@ -201,11 +123,11 @@ export const downloadMachine = setup({
       rateBps: params.rateBps,
       attempts: params.verifiedChunks > context.verifiedChunks ? 0 : context.attempts,
     })),
-    recordSources: assign((_, params: { sources: Source[] }) => ({ sources: params.sources })),
-    forwardSources: sendTo('fetchChunks', (_, params: { sources: Source[] }) => ({
-      type: 'sources.updated' as const,
-      sources: params.sources,
+    /** Whole-file sources replace the list; availability news (`change`) only goes to the fetcher. */
+    recordSources: assign(({ context }, params: { event: SourcesUpdated }) => ({
+      sources: params.event.change ? context.sources : params.event.sources,
     })),
+    forwardSources: sendTo('fetchChunks', (_, params: { event: SourcesUpdated }) => params.event),
     finish: assign((_, params: { status: DownloadStatus; path: string }) => ({
       status: params.status,
       path: params.path,
@@ -228,6 +150,7 @@ export const downloadMachine = setup({
     maxRetries: input.maxRetries,
     retryBaseMs: input.retryBaseMs,
     retryMaxMs: input.retryMaxMs,
+    startedAt: input.startedAt ?? 0,
     sources: [],
     sourcesActive: 0,
     attempts: 0,
@@ -264,7 +187,7 @@ export const downloadMachine = setup({
           },
           {
             guard: { type: 'hasSources', params: ({ event }) => ({ result: event.output }) },
-            target: 'fetching',
+            target: 'preparing',
             actions: { type: 'storeLookup', params: ({ event }) => ({ result: event.output }) },
           },
           {
@@ -284,34 +207,36 @@ export const downloadMachine = setup({
         },
       },
     },
+    preparing: {
+      invoke: {
+        id: 'prepare',
+        src: 'prepare',
+        // `file` is always set on the way in (hasSources guard).
+        input: ({ context }) => ({ file: context.file!, sources: context.sources }),
+        onDone: {
+          target: 'fetching',
+          actions: { type: 'storePrepared', params: ({ event }) => ({ prepared: event.output }) },
+        },
+        onError: [
+          {
+            guard: { type: 'fatal', params: ({ event }) => ({ error: event.error }) },
+            target: 'failed',
+            actions: { type: 'setError', params: ({ event }) => errorOf(event.error, 'IO_ERROR') },
+          },
+          { target: 'retrying', actions: { type: 'noteReason', params: ({ event }) => ({ reason: messageOf(event.error) }) } },
+        ],
+      },
+    },
     fetching: {
       invoke: {
         id: 'fetchChunks',
         src: 'fetchChunks',
-        // `file` is always set on the way in (hasSources guard).
-        input: ({ context }) => ({ file: context.file!, sources: context.sources }),
+        input: ({ context }) => ({ file: context.file!, sources: context.sources, prepared: context.prepared }),
         // The fetcher itself threw (a bug or a missing provide): fatal, not retried.
-        onError: {
-          target: 'failed',
-          actions: {
-            type: 'setError',
-            params: ({ event }) => ({ code: codeOf(event.error, 'INTERNAL'), message: messageOf(event.error) }),
-          },
-        },
+        onError: { target: 'failed', actions: { type: 'setError', params: ({ event }) => errorOf(event.error, 'INTERNAL') } },
       },
       on: {
-        'fetch.progress': {
-          actions: {
-            type: 'recordProgress',
-            params: ({ event }) => ({
-              verifiedChunks: event.verifiedChunks,
-              totalChunks: event.totalChunks,
-              bytes: event.bytes,
-              sources: event.sources,
-              rateBps: event.rateBps,
-            }),
-          },
-        },
+        'fetch.progress': { actions: { type: 'recordProgress', params: ({ event }) => event } },
         'fetch.complete': { target: 'joining' },
         'fetch.exhausted': {
           target: 'retrying',
@@ -323,47 +248,46 @@ export const downloadMachine = setup({
         },
         'sources.updated': {
           actions: [
-            { type: 'recordSources', params: ({ event }) => ({ sources: event.sources }) },
-            { type: 'forwardSources', params: ({ event }) => ({ sources: event.sources }) },
+            { type: 'recordSources', params: ({ event }) => ({ event }) },
+            { type: 'forwardSources', params: ({ event }) => ({ event }) },
           ],
         },
       },
     },
     retrying: {
-      entry: ['countRetry', assign({ rateBps: 0 })],
+      entry: ['release', 'forgetPrepared', 'countRetry', assign({ rateBps: 0 })],
       // Entry actions run before eventless transitions, so the guard sees the new count.
       always: { guard: 'retriesExhausted', target: 'failed', actions: 'giveUp' },
       after: { retryDelay: { target: 'lookup' } },
       on: {
-        'sources.updated': {
-          actions: { type: 'recordSources', params: ({ event }) => ({ sources: event.sources }) },
-        },
+        'sources.updated': [
+          {
+            guard: { type: 'sourceAppeared', params: ({ event }) => ({ event }) },
+            target: 'lookup',
+            actions: { type: 'recordSources', params: ({ event }) => ({ event }) },
+          },
+          { actions: { type: 'recordSources', params: ({ event }) => ({ event }) } },
+        ],
       },
     },
     joining: {
       invoke: {
         id: 'join',
         src: 'join',
-        input: ({ context }) => ({ file: context.file! }),
+        input: ({ context }) => ({ file: context.file!, prepared: context.prepared }),
         onDone: {
           target: 'done',
           actions: { type: 'finish', params: ({ event }) => ({ status: 'done' as const, path: event.output.path }) },
         },
-        onError: {
-          target: 'failed',
-          actions: {
-            type: 'setError',
-            params: ({ event }) => ({ code: codeOf(event.error, 'IO_ERROR'), message: messageOf(event.error) }),
-          },
-        },
+        onError: { target: 'failed', actions: { type: 'setError', params: ({ event }) => errorOf(event.error, 'IO_ERROR') } },
       },
     },
     // `finish` set status and path on the way in (done or already-present).
-    done: { type: 'final', entry: assign({ rateBps: 0 }) },
-    failed: { type: 'final', entry: assign({ status: 'failed', rateBps: 0 }) },
+    done: { type: 'final', entry: ['release', 'forgetPrepared', assign({ rateBps: 0 })] },
+    failed: { type: 'final', entry: ['release', 'forgetPrepared', assign({ status: 'failed', rateBps: 0 })] },
     cancelled: {
       type: 'final',
-      entry: assign({ status: 'cancelled', rateBps: 0, error: { code: 'CANCELLED', message: 'cancelled by user' } }),
+      entry: ['release', 'forgetPrepared', assign({ status: 'cancelled', rateBps: 0, error: { code: 'CANCELLED', message: 'cancelled by user' } })],
     },
   },
   output: ({ context }) => ({

@@ -206,3 +206,23 @@ export function toP2PError(err: unknown): P2PError {
   const message = err instanceof Error ? err.message : String(err);
   return new P2PError('INTERNAL', message, { cause: err });
 }
+
+/** Failures a download cannot get past by retrying: our own disk. Sources, network and tracker failures are retried. */
+const FATAL_CODES: ReadonlySet<ErrorCode> = new Set(['DISK_FULL', 'IO_ERROR']);
+
+/** Retry or fail? The one place a download decides it (the machine's `fatal` guard and the fetcher use it). */
+export function isFatal(err: unknown): boolean {
+  return FATAL_CODES.has(toP2PError(err).code);
+}
+
+/**
+ * `{ code, message }` of anything thrown, for a download's error: our own codes pass through,
+ * node's ENOSPC becomes DISK_FULL, anything else gets `fallback` (users only see our codes).
+ */
+export function errorInfoOf(err: unknown, fallback: ErrorCode): { code: string; message: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  if (typeof code !== 'string') return { code: fallback, message };
+  if ((ErrorCodes as readonly string[]).includes(code)) return { code, message };
+  return { code: code === 'ENOSPC' ? 'DISK_FULL' : fallback, message };
+}

@@ -1,12 +1,12 @@
 // `p2p get NAME_OR_FILEID [--peer ID]`: send a download intent to a running peer, follow its
 // progress (bar on a terminal, state lines otherwise), print the path when it is complete. While
 // a name is not in the swarm it says so, with the retry count and close names that are.
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import type { NatsConnection } from 'nats';
 import type { Config } from '../../config/index.js';
 import type { DownloadInfo } from '../protocol/messages.js';
 import type { Subjects } from '../protocol/subjects.js';
+import { newDownloadId } from '../protocol/ids.js';
 import { P2PError } from '../errors.js';
 import { ExitCode, action, closest, exitCodeFor, intOption, peerIdOption } from './args.js';
 import type { Ui } from './get-ui.js';
@@ -57,7 +57,7 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
     import('./common.js'),
     import('./get-ui.js'),
   ]);
-  let downloadId = `dl-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  let downloadId = newDownloadId();
   let latest: DownloadInfo | undefined;
   let wake: (() => void) | undefined;
   const update = (info: DownloadInfo) => {
@@ -214,7 +214,7 @@ function printJson(info: DownloadInfo | undefined, downloadId: string, status: s
     state: info?.state ?? null,
     chunks: info?.totalChunks ?? 0,
     sources: info?.sources ?? 0,
-    retries: info?.attempts ?? 0,
+    retries: info?.retries ?? 0,
     seconds: info ? ((info.finishedAt ?? Date.now()) - info.startedAt) / 1000 : 0,
     ...(err ? { error: { code: err.code, message: err.message } } : {}),
   };

@@ -1,55 +1,15 @@
-// Data-plane TCP framing: encoders and a pure incremental parser over bytes (no sockets).
+// Data-plane TCP framing: a pure incremental parser over bytes (no sockets); the layout is in
+// frame-layout.ts and the encoders in frame-encode.ts (both re-exported here).
 // CHUNK bodies are streamed as views of the input so the receiver can hash and write them uncopied.
 // HELLO / AUTH / AUTH_OK carry the swarm-key handshake (fixed lengths, see swarm-auth.ts).
-import { BadRequestError, ProtocolError, type ErrorCode } from '../errors.js';
-import { HASH_BYTES, MAX_CHUNK_SIZE } from '../store/manifest.js';
+import { ProtocolError } from '../errors.js';
+import { HASH_BYTES, MAX_CHUNK_SIZE } from './ids.js';
+import { AUTH_LENGTH, AUTH_OK_LENGTH, AuthMode, CANCEL_LENGTH, CHUNK_HEADER_BYTES, CHUNK_OVERHEAD, DATA_PLANE_VERSION, ERROR_CODE, ERROR_OVERHEAD, FrameType, GET_CHUNK_LENGTH, GET_MANIFEST_LENGTH, HELLO_LENGTH, MAC_BYTES, MANIFEST_OVERHEAD, MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_MANIFEST_BYTES, NONCE_BYTES } from './frame-layout.js';
+
+export * from './frame-layout.js';
+export * from './frame-encode.js';
 
 /** Frame type byte (after the u32 big-endian length, which counts the bytes that follow it). */
-export const FrameType = {
-  GetChunk: 1,
-  Chunk: 2,
-  GetManifest: 3,
-  Manifest: 4,
-  Error: 5,
-  Cancel: 6,
-  Hello: 7,
-  Auth: 8,
-  AuthOk: 9,
-} as const;
-export type FrameType = (typeof FrameType)[keyof typeof FrameType];
-
-/** Bytes before a CHUNK's data: u32 length, u8 type, u32 reqId, u32 index. */
-export const CHUNK_HEADER_BYTES = 13;
-/** Largest manifest accepted in a MANIFEST frame (~520k chunk hashes). */
-export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
-export const MAX_ERROR_CODE_BYTES = 64;
-export const MAX_ERROR_MESSAGE_BYTES = 1024;
-/** Bytes of a handshake nonce and of an HMAC-SHA256. */
-export const NONCE_BYTES = 32;
-export const MAC_BYTES = 32;
-/** Data-plane version a server states in its HELLO. */
-export const DATA_PLANE_VERSION = 1;
-/** How a server wants to be approached (HELLO's mode byte). */
-export const AuthMode = {
-  /** anyone may ask */
-  Open: 0,
-  /** prove the swarm key first (AUTH, then AUTH_OK) */
-  SwarmKey: 1,
-} as const;
-export type AuthMode = (typeof AuthMode)[keyof typeof AuthMode];
-
-const GET_CHUNK_LENGTH = 1 + 4 + HASH_BYTES + 4;
-const GET_MANIFEST_LENGTH = 1 + 4 + HASH_BYTES;
-const CANCEL_LENGTH = 1 + 4;
-const HELLO_LENGTH = 1 + 1 + 1 + NONCE_BYTES;
-const AUTH_LENGTH = 1 + NONCE_BYTES + MAC_BYTES;
-const AUTH_OK_LENGTH = 1 + MAC_BYTES;
-const CHUNK_OVERHEAD = 1 + 4 + 4;
-const MANIFEST_OVERHEAD = 1 + 4;
-const ERROR_OVERHEAD = 1 + 4 + 2;
-const FILE_ID = /^[0-9a-f]{64}$/;
-const ERROR_CODE = /^[A-Z_]{1,64}$/;
-
 /** What the parser emits. `chunk-data` and `manifest` are views of the input, never copies (nonces and MACs are copies). */
 export type FrameEvent =
   | { type: 'hello'; version: number; mode: AuthMode; nonce: Buffer }
@@ -236,132 +196,4 @@ function decodeBody(type: number, body: Buffer): FrameEvent {
     default:
       throw new ProtocolError(`unexpected frame type ${type}`);
   }
-}
-
-function frameHead(length: number, type: FrameType, reqId: number): Buffer {
-  checkReqId(reqId);
-  const buf = Buffer.allocUnsafe(4 + length);
-  buf.writeUInt32BE(length, 0);
-  buf[4] = type;
-  buf.writeUInt32BE(reqId, 5);
-  return buf;
-}
-
-function checkReqId(reqId: number): void {
-  if (!Number.isInteger(reqId) || reqId < 0 || reqId > 0xffffffff) throw new BadRequestError(`bad request id ${reqId}`);
-}
-
-function writeFileId(buf: Buffer, fileId: string, at: number): void {
-  if (!FILE_ID.test(fileId)) throw new BadRequestError('fileId must be 64 lowercase hex digits');
-  buf.write(fileId, at, HASH_BYTES, 'hex');
-}
-
-function checkIndex(index: number): void {
-  if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) throw new BadRequestError(`bad chunk index ${index}`);
-}
-
-/** GET_CHUNK: u32 reqId, 32-byte fileId, u32 index. */
-export function encodeGetChunk(reqId: number, fileId: string, index: number): Buffer {
-  checkIndex(index);
-  const buf = frameHead(GET_CHUNK_LENGTH, FrameType.GetChunk, reqId);
-  writeFileId(buf, fileId, 9);
-  buf.writeUInt32BE(index, 9 + HASH_BYTES);
-  return buf;
-}
-
-/**
- * Write a CHUNK header (13 bytes) at the start of `target`, so a server can read the chunk into
- * the same pooled buffer right after it and send both with one write, no concat.
- */
-export function writeChunkHeader(target: Buffer, reqId: number, index: number, length: number): void {
-  checkReqId(reqId);
-  checkIndex(index);
-  if (!Number.isInteger(length) || length < 0 || length > MAX_CHUNK_SIZE) throw new BadRequestError(`bad chunk length ${length}`);
-  target.writeUInt32BE(CHUNK_OVERHEAD + length, 0);
-  target[4] = FrameType.Chunk;
-  target.writeUInt32BE(reqId, 5);
-  target.writeUInt32BE(index, 9);
-}
-
-/** A standalone CHUNK header; the `length` data bytes are sent right after it. */
-export function encodeChunkHeader(reqId: number, index: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(CHUNK_HEADER_BYTES);
-  writeChunkHeader(buf, reqId, index, length);
-  return buf;
-}
-
-/** GET_MANIFEST: u32 reqId, 32-byte fileId. */
-export function encodeGetManifest(reqId: number, fileId: string): Buffer {
-  const buf = frameHead(GET_MANIFEST_LENGTH, FrameType.GetManifest, reqId);
-  writeFileId(buf, fileId, 9);
-  return buf;
-}
-
-/** MANIFEST: u32 reqId, manifest bytes in encodeManifest form. */
-export function encodeManifestFrame(reqId: number, manifest: Buffer): Buffer {
-  if (manifest.length > MAX_MANIFEST_BYTES) throw new BadRequestError('manifest too large for a frame');
-  const buf = frameHead(MANIFEST_OVERHEAD + manifest.length, FrameType.Manifest, reqId);
-  manifest.copy(buf, 9);
-  return buf;
-}
-
-/** ERROR: u32 reqId, u16 code length, ascii code, utf8 message (cut to 1024 bytes). reqId 0 = the whole connection. */
-export function encodeError(reqId: number, code: ErrorCode, message: string): Buffer {
-  if (!ERROR_CODE.test(code)) throw new BadRequestError(`bad error code ${code}`);
-  let text = Buffer.from(message, 'utf8');
-  if (text.length > MAX_ERROR_MESSAGE_BYTES) {
-    // cut on a character boundary: drop a trailing partial UTF-8 sequence
-    let end = MAX_ERROR_MESSAGE_BYTES;
-    while (end > 0 && (text[end]! & 0xc0) === 0x80) end--;
-    text = text.subarray(0, end);
-  }
-  const buf = frameHead(ERROR_OVERHEAD + code.length + text.length, FrameType.Error, reqId);
-  buf.writeUInt16BE(code.length, 9);
-  buf.write(code, 11, 'latin1');
-  text.copy(buf, 11 + code.length);
-  return buf;
-}
-
-/** CANCEL: u32 reqId — the client no longer wants that answer. */
-export function encodeCancel(reqId: number): Buffer {
-  return frameHead(CANCEL_LENGTH, FrameType.Cancel, reqId);
-}
-
-function fixed(length: number, type: FrameType): Buffer {
-  const buf = Buffer.allocUnsafe(4 + length);
-  buf.writeUInt32BE(length, 0);
-  buf[4] = type;
-  return buf;
-}
-
-function checkBytes(what: string, value: Buffer, length: number): void {
-  if (value.length !== length) throw new BadRequestError(`${what} must be ${length} bytes`);
-}
-
-/** HELLO (server → client, first frame): u8 version, u8 auth mode, 32-byte nonce (zeros when open). */
-export function encodeHello(mode: AuthMode, nonce: Buffer = Buffer.alloc(NONCE_BYTES)): Buffer {
-  checkBytes('nonce', nonce, NONCE_BYTES);
-  const buf = fixed(HELLO_LENGTH, FrameType.Hello);
-  buf[5] = DATA_PLANE_VERSION;
-  buf[6] = mode;
-  nonce.copy(buf, 7);
-  return buf;
-}
-
-/** AUTH (client → server): 32-byte client nonce, 32-byte HMAC proving the swarm key. */
-export function encodeAuth(nonce: Buffer, mac: Buffer): Buffer {
-  checkBytes('nonce', nonce, NONCE_BYTES);
-  checkBytes('mac', mac, MAC_BYTES);
-  const buf = fixed(AUTH_LENGTH, FrameType.Auth);
-  nonce.copy(buf, 5);
-  mac.copy(buf, 5 + NONCE_BYTES);
-  return buf;
-}
-
-/** AUTH_OK (server → client): the server's 32-byte HMAC, proving it holds the key too. */
-export function encodeAuthOk(mac: Buffer): Buffer {
-  checkBytes('mac', mac, MAC_BYTES);
-  const buf = fixed(AUTH_OK_LENGTH, FrameType.AuthOk);
-  mac.copy(buf, 5);
-  return buf;
 }

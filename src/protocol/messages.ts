@@ -2,6 +2,7 @@
 // schemas, never written twice. Each message carries `v` (the protocol version). Unknown fields
 // are stripped (so newer peers can add fields); missing or ill-typed ones are refused.
 import { z } from 'zod';
+import { FILE_ID_PATTERN, TOKEN_PATTERN } from './ids.js';
 
 /** Protocol version spoken by this build. */
 export const PROTOCOL_VERSION = 1 as const;
@@ -9,13 +10,13 @@ export const PROTOCOL_VERSION = 1 as const;
 export const Version = z.literal(PROTOCOL_VERSION);
 
 /** A file's content address: lowercase hex SHA-256 of its manifest (see src/store/manifest.ts). */
-export const FileId = z.string().regex(/^[0-9a-f]{64}$/, 'fileId must be 64 lowercase hex digits');
+export const FileId = z.string().regex(FILE_ID_PATTERN, 'fileId must be 64 lowercase hex digits');
 export type FileId = z.infer<typeof FileId>;
 
 /** Peer and download ids: short, subject-safe tokens (they become NATS subject tokens). */
-export const PeerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'peer id must be 1-64 of [A-Za-z0-9_-]');
+export const PeerId = z.string().regex(TOKEN_PATTERN, 'peer id must be 1-64 of [A-Za-z0-9_-]');
 export type PeerId = z.infer<typeof PeerId>;
-export const DownloadId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'download id must be 1-64 of [A-Za-z0-9_-]');
+export const DownloadId = z.string().regex(TOKEN_PATTERN, 'download id must be 1-64 of [A-Za-z0-9_-]');
 export type DownloadId = z.infer<typeof DownloadId>;
 
 /** A file name as it travels; it is reduced to a safe base name before it touches disk. */
@@ -181,6 +182,9 @@ export const DownloadInfo = z.object({
   totalBytes: SafeInt,
   rateBps: z.number().nonnegative(),
   sources: SafeInt,
+  /** retries over the download's life (the machine's `retries`, `--json`'s `retries`) */
+  retries: SafeInt.default(0),
+  /** the older name of `retries`, same value (kept for existing readers) */
   attempts: SafeInt,
   path: z.string().max(4096).optional(),
   error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
@@ -221,6 +225,8 @@ export const TraceEntry = z.object({
   totalChunks: SafeInt,
   bytes: SafeInt,
   sources: SafeInt,
+  /** retries so far (the older name `attempts` has the same value) */
+  retries: SafeInt.default(0),
   attempts: SafeInt,
   detail: z.string().max(1024).optional(),
   final: z.boolean(),

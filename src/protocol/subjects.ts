@@ -1,5 +1,6 @@
 // Every NATS subject, built by functions from one prefix (config `prefix`, default "p2p"), so
 // several swarms (and every test) can share a broker. Never write a subject inline elsewhere.
+import { FILE_ID_PATTERN, TOKEN_PATTERN as TOKEN } from './ids.js';
 
 /** Subjects for one swarm prefix. */
 export interface Subjects {
@@ -31,7 +32,6 @@ export interface Subjects {
   allAvail: string;
 }
 
-const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
 function token(kind: string, value: string): string {
   if (!TOKEN.test(value)) throw new TypeError(`invalid ${kind} for a subject: ${JSON.stringify(value)}`);
@@ -39,7 +39,7 @@ function token(kind: string, value: string): string {
 }
 
 function fileToken(fileId: string): string {
-  if (!/^[0-9a-f]{64}$/.test(fileId)) throw new TypeError(`invalid fileId for a subject: ${JSON.stringify(fileId)}`);
+  if (!FILE_ID_PATTERN.test(fileId)) throw new TypeError(`invalid fileId for a subject: ${JSON.stringify(fileId)}`);
   return fileId;
 }
 

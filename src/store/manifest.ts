@@ -12,9 +12,8 @@ export interface Manifest {
   hashes: Buffer[];
 }
 
-export const HASH_BYTES = 32;
-/** Chunks are never larger than this (also bounds every TCP frame). */
-export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+export { HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
+import { HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
 const MAGIC = Buffer.from('p2p-manifest/1\n', 'ascii');
 
 /** Smallest power of two ≥ minChunkSize that keeps the chunk count ≤ maxChunks. */

@@ -3,17 +3,13 @@
 // the process or the OS can cost time but never correctness), resume, atomic join.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { BadRequestError, ManifestMismatchError, P2PError, toP2PError } from '../errors.js';
-import { chunkCount, chunkLength, decodeManifest, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
-import { safeBaseName, uniqueName } from './names.js';
-import { writeFileAtomic } from './fence.js';
-
-const FILE_ID = /^[0-9a-f]{64}$/;
-const MAX_SIDE_FILE_BYTES = 32 * 1024 * 1024;
-/** Link errors that mean "this file system cannot hard-link here": fall back to reserve + rename. */
-const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+import { chunkLength, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
+import { safeBaseName } from './names.js';
+import { loadSavedManifest, placeWithoutOverwrite, readState, sidePaths, syncDir, writeAll, writeAtomically, writeState } from './partial-files.js';
+import { FILE_ID_PATTERN as FILE_ID } from '../protocol/ids.js';
 
 export interface PartialOptions {
   chunksDir: string;
@@ -23,15 +19,6 @@ export interface PartialOptions {
   name: string;
   /** how long verified chunks may stay unpersisted in the state file (default 250 ms) */
   persistIntervalMs?: number;
-}
-
-interface StateFile {
-  v: 1;
-  fileId: string;
-  name: string;
-  size: number;
-  chunkSize: number;
-  verified: string;
 }
 
 /**
@@ -112,14 +99,7 @@ export class PartialDownload {
 
   /** The manifest saved with a download, checked against its fileId; undefined if absent or bad. */
   static async loadManifest(chunksDir: string, fileId: string): Promise<Manifest | undefined> {
-    if (!FILE_ID.test(fileId)) return undefined;
-    const bytes = await readSmallFile(sidePaths(chunksDir, fileId).manifest);
-    if (!bytes) return undefined;
-    try {
-      return decodeManifest(bytes, fileId);
-    } catch {
-      return undefined;
-    }
+    return FILE_ID.test(fileId) ? loadSavedManifest(sidePaths(chunksDir, fileId).manifest, fileId) : undefined;
   }
 
   /** What the resume check found: chunks claimed by the state file, and how many of them held. */
@@ -302,15 +282,7 @@ export class PartialDownload {
       this.dirty = false;
       const snapshot = Buffer.from(this.bits);
       try {
-        const state: StateFile = {
-          v: 1,
-          fileId: this.fileId,
-          name: this.name,
-          size: this.manifest.size,
-          chunkSize: this.manifest.chunkSize,
-          verified: snapshot.toString('base64'),
-        };
-        await writeAtomically(this.paths.state, Buffer.from(JSON.stringify(state)), false);
+        await writeState(this.paths.state, { fileId: this.fileId, name: this.name, manifest: this.manifest, bits: snapshot });
       } catch (err) {
         this.dirty = true;
         this.failure = toP2PError(err);
@@ -320,125 +292,5 @@ export class PartialDownload {
       }
     });
     return this.persistChain;
-  }
-}
-
-function sidePaths(chunksDir: string, fileId: string) {
-  const at = (ext: string) => join(chunksDir, `${fileId}.${ext}`);
-  return { part: at('part'), state: at('state'), manifest: at('manifest') };
-}
-
-/** The bitfield from a state file that matches this download, or undefined. */
-async function readState(path: string, fileId: string, manifest: Manifest): Promise<Uint8Array | undefined> {
-  const bytes = await readSmallFile(path);
-  if (!bytes) return undefined;
-  try {
-    const s = JSON.parse(bytes.toString('utf8')) as Partial<StateFile>;
-    if (s.v !== 1 || s.fileId !== fileId || s.size !== manifest.size || s.chunkSize !== manifest.chunkSize) return undefined;
-    if (typeof s.verified !== 'string') return undefined;
-    const bits = Buffer.from(s.verified, 'base64');
-    if (bits.length !== Math.ceil(chunkCount(manifest.size, manifest.chunkSize) / 8)) return undefined;
-    return new Uint8Array(bits);
-  } catch {
-    return undefined;
-  }
-}
-
-async function readSmallFile(path: string): Promise<Buffer | undefined> {
-  try {
-    if ((await stat(path)).size > MAX_SIDE_FILE_BYTES) return undefined;
-    return await readFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/** Write to a temp name, (fdatasync,) rename over: readers see the old or the new bytes, never half. */
-async function writeAtomically(path: string, bytes: Buffer, sync = true): Promise<void> {
-  await writeFileAtomic(path, bytes, { sync });
-}
-
-async function writeAll(fh: FileHandle, slices: Buffer[], position: number, total: number): Promise<void> {
-  let rest = slices;
-  let done = 0;
-  while (done < total) {
-    const { bytesWritten } = await fh.writev(rest, position + done);
-    if (bytesWritten <= 0) throw new P2PError('IO_ERROR', 'write made no progress');
-    done += bytesWritten;
-    if (done < total) rest = skipBytes(rest, bytesWritten);
-  }
-}
-
-function skipBytes(slices: Buffer[], n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const s of slices) {
-    if (n >= s.length) n -= s.length;
-    else {
-      out.push(n > 0 ? s.subarray(n) : s);
-      n = 0;
-    }
-  }
-  return out;
-}
-
-/**
- * Give `src` a free name in `dir` without ever replacing an existing file: hard link to the
- * first free variant (link fails with EEXIST instead of overwriting), then unlink the temp name.
- * Where hard links are impossible, reserve the name with O_EXCL and rename onto our placeholder.
- */
-async function placeWithoutOverwrite(src: string, dir: string, base: string, fileId: string): Promise<string> {
-  try {
-    const dest = await claimName(dir, base, (candidate) => link(src, candidate));
-    await unlink(src);
-    return dest;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (!NO_LINK.has(code)) throw err;
-  }
-  let from = src;
-  if (!(await sameDevice(src, dir))) {
-    from = join(dir, `.${fileId}.joining`);
-    await copyFile(src, from);
-    const fh = await open(from, 'r+');
-    await fh.sync().finally(() => fh.close());
-  }
-  const dest = await claimName(dir, base, async (candidate) => (await open(candidate, 'wx', 0o644)).close());
-  await rename(from, dest);
-  if (from !== src) await unlink(src);
-  return dest;
-}
-
-async function claimName(dir: string, base: string, claim: (path: string) => Promise<void>): Promise<string> {
-  const taken = new Set<string>();
-  for (;;) {
-    const name = uniqueName(base, (c) => taken.has(c));
-    const dest = join(dir, name);
-    try {
-      await claim(dest);
-      return dest;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      taken.add(name);
-    }
-  }
-}
-
-async function sameDevice(a: string, b: string): Promise<boolean> {
-  const [sa, sb] = await Promise.all([stat(a), stat(b)]);
-  return sa.dev === sb.dev;
-}
-
-/** fsync a directory so a rename in it survives a crash; not possible everywhere (Windows). */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // best effort
   }
 }

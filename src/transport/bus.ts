@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { Logger } from 'winston';
 import { decode, decodeRaw, encode, errorReply } from '../protocol/codec.js';
 import { ErrorReply } from '../protocol/messages.js';
+import type { At, EventRoute, RequestRoute } from '../protocol/routes.js';
 import { AuthFailedError, BrokerUnavailableError, PermissionDeniedError, errorFromCode, TimeoutError, UnknownPeerError, P2PError, toP2PError } from '../errors.js';
 
 export interface BusConnectOptions {
@@ -194,4 +195,41 @@ export function publish(nc: NatsConnection, subject: string, message: unknown, l
   } catch (err) {
     log.debug('publish failed', { subject, err: (err as Error).message });
   }
+}
+
+// ---- typed routes (src/protocol/routes.ts): both ends typed from one table entry ------------
+
+/** Answer a route: its request schema validates, the handler must return its reply's shape. */
+export function serveRoute<Q extends z.ZodType, R extends z.ZodType>(
+  nc: NatsConnection,
+  to: At<RequestRoute<string[], Q, R>>,
+  handler: (msg: z.output<Q>, meta: MessageMeta) => Promise<z.input<R>> | z.input<R>,
+  opts: { queue?: string; log: Logger },
+): Subscription {
+  return serve(nc, to.subject, to.route.request, handler, { ...opts, what: to.route.what });
+}
+
+/** Ask a route: the message must have its request's shape; the reply is validated with its schema. */
+export function requestRoute<Q extends z.ZodType, R extends z.ZodType>(
+  nc: NatsConnection,
+  to: At<RequestRoute<string[], Q, R>>,
+  message: z.input<Q>,
+  opts: RequestOptions,
+): Promise<z.output<R>> {
+  return request(nc, to.subject, message, to.route.reply, opts);
+}
+
+/** Publish on an event route (never throws). */
+export function publishEvent<M extends z.ZodType>(nc: NatsConnection, to: At<EventRoute<string[], M>>, message: z.input<M>, log: Logger, sign?: RequestOptions['sign']): void {
+  publish(nc, to.subject, message, log, sign);
+}
+
+/** Listen on an event route; bad messages are dropped with a log line. */
+export function listenEvent<M extends z.ZodType>(
+  nc: NatsConnection,
+  to: At<EventRoute<string[], M>>,
+  handler: (msg: z.output<M>, meta: MessageMeta) => void | Promise<void>,
+  opts: { queue?: string; log: Logger },
+): Subscription {
+  return listen(nc, to.subject, to.route.message, handler, { ...opts, what: to.route.what });
 }

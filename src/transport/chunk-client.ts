@@ -3,77 +3,28 @@
 // A request times out when the connection has been silent that long while it was out (so a
 // capped source, slow but moving, is not taken for a dead one); a download cap pauses reads.
 // With a swarm key, `connect` resolves only once both sides have proved it (once per connection).
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'winston';
-import {
-  AuthFailedError,
-  BadRequestError,
-  CancelledError,
-  ChunkHashMismatchError,
-  errorFromCode,
-  P2PError,
-  PeerTimeoutError,
-  PeerUnreachableError,
-  ProtocolError,
-} from '../errors.js';
-import { AuthMode, encodeAuth, encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
+import { AuthFailedError, BadRequestError, CancelledError, ChunkHashMismatchError, errorFromCode, P2PError, PeerTimeoutError, PeerUnreachableError, ProtocolError } from '../errors.js';
+import { AuthMode, encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
 import { decodeManifest, HASH_BYTES, MAX_CHUNK_SIZE, type Manifest } from '../store/manifest.js';
 import { dial } from './dial.js';
-import type { FairThrottle } from './rate-limit.js';
-import type { ClientSecurity } from './security.js';
-import { clientProof, macEquals, newNonce, serverProof } from './swarm-auth.js';
+import { answerHello, macEquals, serverProof } from './swarm-auth.js';
+import { RequestBook, type Pending, type PendingChunk, type PeerConnectionOptions, type Waiter } from './chunk-client-types.js';
 
-/** Abandoned requests remembered, so their late answers are skipped rather than taken for lies. */
-const MAX_ABANDONED = 4096;
+export type { PeerConnectionOptions } from './chunk-client-types.js';
 
-export interface PeerConnectionOptions {
-  /** connect timeout, and how long the connection may stay silent while a request is out */
-  timeoutMs: number;
-  logger: Logger;
-  /** largest chunk this connection will accept (the manifest's chunk size) */
-  maxChunkBytes: number;
-  /** the peer's download cap, shared by its connections (none: unlimited) */
-  throttle?: FairThrottle;
-  /** the swarm key to prove (and to make the server prove), TLS to connect with */
-  security?: ClientSecurity;
-}
-
-interface Waiter<T> {
-  reqId: number;
-  resolve: (value: T) => void;
-  reject: (err: P2PError) => void;
-  sentAt: number;
-}
-
-interface PendingChunk extends Waiter<Buffer[]> {
-  kind: 'chunk';
-  index: number;
-  expectedLength: number;
-  expectedHash: Buffer;
-  hash: Hash | undefined;
-  slices: Buffer[];
-}
-
-interface PendingManifest extends Waiter<Manifest> {
-  kind: 'manifest';
-  fileId: string;
-}
-
-type Pending = PendingChunk | PendingManifest;
 
 /** A pipelined client connection to one chunk server. */
 export class PeerConnection {
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending: RequestBook;
   private readonly parser: FrameParser;
   private readonly log: Logger;
   /** the chunk whose body is streaming now (undefined while skipping an abandoned one) */
   private current: PendingChunk | undefined;
-  private nextReqId = 1;
   private corked = false;
   private closedWith: P2PError | undefined;
-  /** requests given up on whose answers may still come (skipped, not protocol errors) */
-  private readonly abandoned = new Set<number>();
   /** 'hello': the server's HELLO awaited (swarm key); 'auth-ok': its proof awaited; 'open' */
   private phase: 'hello' | 'auth-ok' | 'open';
   private heardFrame = false;
@@ -91,6 +42,7 @@ export class PeerConnection {
     readonly remote: string,
   ) {
     this.log = opts.logger;
+    this.pending = new RequestBook(remote);
     this.phase = opts.security?.swarmKey ? 'hello' : 'open';
     this.parser = new FrameParser({
       maxChunkBytes: Math.min(opts.maxChunkBytes, MAX_CHUNK_SIZE),
@@ -120,15 +72,9 @@ export class PeerConnection {
 
   private authenticated(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.failAll(new PeerTimeoutError(`${this.remote} did not complete the swarm-key handshake within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      const settle = () => clearTimeout(timer);
-      this.handshake = {
-        resolve: () => (settle(), resolve()),
-        reject: (err) => (settle(), reject(err)),
-      };
+      const late = () => this.failAll(new PeerTimeoutError(`${this.remote} did not complete the swarm-key handshake within ${timeoutMs} ms`));
+      const timer = setTimeout(late, timeoutMs);
+      this.handshake = { resolve: () => (clearTimeout(timer), resolve()), reject: (err) => (clearTimeout(timer), reject(err)) };
     });
   }
 
@@ -185,7 +131,7 @@ export class PeerConnection {
 
   private request<T>(encode: (reqId: number, fileId: string) => Buffer, fileId: string, make: (w: Waiter<T>) => Pending): Promise<T> {
     if (this.closedWith) return Promise.reject(this.closedWith);
-    const reqId = this.allocReqId();
+    const reqId = this.pending.alloc();
     let frame: Buffer;
     try {
       frame = encode(reqId, fileId);
@@ -211,19 +157,11 @@ export class PeerConnection {
     this.socket.write(frame);
   }
 
-  private allocReqId(): number {
-    // 0 is reserved for connection-wide errors
-    do {
-      this.nextReqId = this.nextReqId >= 0xffffffff ? 1 : this.nextReqId + 1;
-    } while (this.pending.has(this.nextReqId) || this.abandoned.has(this.nextReqId));
-    return this.nextReqId;
-  }
-
   /** Fail requests out while the connection has been silent for timeoutMs. */
   private checkSilence(): void {
     if (this.pausedByCap || this.pending.size === 0) return;
     const now = Date.now();
-    for (const p of [...this.pending.values()]) {
+    for (const p of this.pending.values()) {
       if (now - Math.max(p.sentAt, this.lastHeard) >= this.opts.timeoutMs) {
         this.abandon(p.reqId, new PeerTimeoutError(`${this.remote} sent nothing for ${this.opts.timeoutMs} ms while request ${p.reqId} was out`));
       }
@@ -232,11 +170,8 @@ export class PeerConnection {
 
   /** Give up on a request: tell the server (CANCEL), skip the rest of its body if it is streaming. */
   private abandon(reqId: number, err: P2PError): void {
-    const p = this.pending.get(reqId);
+    const p = this.pending.abandon(reqId);
     if (!p) return;
-    this.pending.delete(reqId);
-    this.abandoned.add(reqId);
-    if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.values().next().value!);
     if (this.current === p) this.current = undefined; // the rest of its body is skipped
     if (!this.closedWith) this.send(encodeCancel(reqId));
     p.reject(err);
@@ -288,7 +223,7 @@ export class PeerConnection {
       case 'chunk-end':
         return this.endChunk();
       case 'manifest': {
-        const p = this.take(event.reqId, 'manifest');
+        const p = this.pending.take(event.reqId, 'manifest');
         if (!p) return;
         try {
           p.resolve(decodeManifest(event.manifest, p.fileId));
@@ -298,7 +233,7 @@ export class PeerConnection {
         return;
       }
       case 'error':
-        this.take(event.reqId)?.reject(errorFromCode(event.code, event.message));
+        this.pending.take(event.reqId)?.reject(errorFromCode(event.code, event.message));
         return;
       default:
         throw new ProtocolError(`unexpected ${event.type} frame from a chunk server`);
@@ -309,16 +244,12 @@ export class PeerConnection {
   private onHello(event: Extract<FrameEvent, { type: 'hello' }>): void {
     if (this.helloSeen || this.heardFrame) throw new ProtocolError(`${this.remote} sent HELLO out of place`);
     this.helloSeen = true;
-    const key = this.opts.security?.swarmKey;
-    if (!key) {
-      if (event.mode === AuthMode.SwarmKey) this.failAll(new AuthFailedError(`${this.remote} requires a swarm key: this peer has none (peer.swarmKeyFile)`));
-      return;
-    }
-    if (event.mode !== AuthMode.SwarmKey) return this.failAll(new AuthFailedError(`${this.remote} did not prove the swarm key: it runs without one`));
-    const client = newNonce();
-    this.nonces = { server: event.nonce, client };
+    const answer = answerHello(this.opts.security?.swarmKey, event.mode === AuthMode.SwarmKey, event.nonce, this.remote);
+    if (answer instanceof AuthFailedError) return this.failAll(answer);
+    if (!answer) return;
+    this.nonces = answer.nonces;
     this.phase = 'auth-ok';
-    this.send(encodeAuth(client, clientProof(key, event.nonce, client)));
+    this.send(answer.frame);
   }
 
   /** AUTH_OK: the server's proof that it holds the key too (constant-time check). */
@@ -333,11 +264,11 @@ export class PeerConnection {
   }
 
   private startChunk(reqId: number, index: number, length: number): void {
-    const p = this.answered(reqId);
+    const p = this.pending.answered(reqId);
     if (!p) return; // answer to a request we gave up on: its body is skipped
     if (p.kind !== 'chunk' || p.index !== index || length !== p.expectedLength) {
       const err = new ProtocolError(`${this.remote} answered request ${reqId} with chunk ${index} of ${length} bytes`);
-      this.take(reqId)?.reject(err);
+      this.pending.take(reqId)?.reject(err);
       throw err;
     }
     p.hash = createHash('sha256');
@@ -347,29 +278,9 @@ export class PeerConnection {
   private endChunk(): void {
     const p = this.current;
     this.current = undefined;
-    if (!p || !this.take(p.reqId)) return;
+    if (!p || !this.pending.take(p.reqId)) return;
     if (p.hash!.digest().equals(p.expectedHash)) p.resolve(p.slices);
     else p.reject(new ChunkHashMismatchError(`chunk ${p.index} from ${this.remote} does not match its hash`));
-  }
-
-  /**
-   * The pending request an answer is for; undefined for one we gave up on (skip it). An answer
-   * to a request never made is a protocol violation: a source may not feed us unasked bytes.
-   */
-  private answered(reqId: number): Pending | undefined {
-    const p = this.pending.get(reqId);
-    if (p) return p;
-    if (this.abandoned.delete(reqId)) return undefined;
-    throw new ProtocolError(`${this.remote} answered request ${reqId}, which was never made`);
-  }
-
-  /** Remove and return a pending request (of `kind`, else it is a protocol violation). */
-  private take<K extends Pending['kind']>(reqId: number, kind?: K): Extract<Pending, { kind: K }> | undefined {
-    const p = this.answered(reqId);
-    if (!p) return undefined;
-    if (kind && p.kind !== kind) throw new ProtocolError(`${this.remote} answered request ${reqId} with the wrong frame`);
-    this.pending.delete(reqId);
-    return p as Extract<Pending, { kind: K }>;
   }
 
   private failAll(err: P2PError): void {
@@ -378,8 +289,7 @@ export class PeerConnection {
       this.socket.destroy();
       clearInterval(this.watchdog);
     }
-    const all = [...this.pending.values()];
-    this.pending.clear();
+    const all = this.pending.clear();
     this.current = undefined;
     for (const p of all) p.reject(this.closedWith);
     this.handshake?.reject(this.closedWith);

@@ -7,103 +7,22 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'winston';
-import { ProtocolError, toP2PError, type ErrorCode } from '../errors.js';
-import { CHUNK_HEADER_BYTES, encodeError, encodeManifestFrame, FrameParser, FrameType, writeChunkHeader, type FrameEvent } from '../protocol/frames.js';
-import { chunkLength, encodeManifest, type Manifest } from '../store/manifest.js';
+import { ProtocolError, type ErrorCode } from '../errors.js';
+import { encodeError, encodeManifestFrame, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
+import { encodeManifest } from '../store/manifest.js';
 import { ConnectionCaps, remoteAddressOf } from './admission.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { BufferPool, OpenFiles } from './file-reads.js';
 import type { FairThrottle } from './rate-limit.js';
 import type { ServerSecurity } from './security.js';
 import { UploadSlots } from './upload-slots.js';
+import { ChunkSender } from './chunk-sender.js';
+import type { ChunkServerComponents, ChunkServerOptions, ChunkServerStats, Connection, ServedFile } from './chunk-server-types.js';
 
-/** Chunk bytes read ahead per connection at most (at least one chunk). */
-const READ_AHEAD_BYTES = 32 * 1024 * 1024;
-/** Bytes sent per throttle grant under an upload cap. */
-const SLICE_BYTES = 64 * 1024;
+export type { ChunkServerComponents, ChunkServerOptions, ChunkServerStats, ServedFile } from './chunk-server-types.js';
+
 /** A connection closed with an ERROR frame is destroyed after this long whatever the client does. */
 const CLOSE_LINGER_MS = 1000;
-
-/** A file this peer can serve; `has` limits a partially downloaded file to its verified chunks. */
-export interface ServedFile {
-  fileId: string;
-  path: string;
-  manifest: Manifest;
-  has?: (index: number) => boolean;
-}
-
-export interface ChunkServerOptions {
-  host: string;
-  /** 0 = any free port */
-  port: number;
-  maxConnections: number;
-  /** connections from one remote address at once (default 32) */
-  maxConnectionsPerAddress?: number;
-  /** a connection that has made no request for this long (and has nothing under way) is closed */
-  idleTimeoutMs: number;
-  /**
-   * a frame must be complete within this long of its first byte; a new connection's first frame
-   * (the AUTH of the handshake, else its first request) within this long of the accept, and the
-   * first request within this long of the handshake (default 10 000)
-   */
-  frameTimeoutMs?: number;
-  /** chunks read or being written per connection (default 8) */
-  maxInFlightPerConnection?: number;
-  /** queued requests per connection before we stop reading from it (default 256) */
-  maxQueuedPerConnection?: number;
-  /** open file handles kept (default 16) */
-  openFiles?: number;
-  /** downloaders (connections) served at once, 0 = unlimited (default 0) */
-  uploadSlots?: number;
-}
-
-export interface ChunkServerComponents {
-  logger: Logger;
-  resolve: (fileId: string) => ServedFile | undefined;
-  /** the peer's upload cap, shared by every connection (none: unlimited) */
-  throttle?: FairThrottle;
-  /** a swarm key to require, a TLS identity to serve with (none: open, plain TCP) */
-  security?: ServerSecurity;
-  now?: () => number;
-}
-
-interface ChunkJob {
-  reqId: number;
-  file: ServedFile;
-  index: number;
-}
-
-interface Connection {
-  socket: Socket;
-  parser: FrameParser;
-  queue: ChunkJob[];
-  active: number;
-  closed: boolean;
-  /** told why it is closed (an ERROR with reqId 0): its input is ignored from then on */
-  closing: boolean;
-  remote: string;
-  /** handshake, frame deadlines, idle and stall verdicts */
-  guard: ConnectionGuard;
-  /** throttled sends go one chunk at a time per connection (slices of two chunks must not mix) */
-  sending: Promise<void>;
-}
-
-/** Counters of a chunk server (since start) and the connections open now. */
-export interface ChunkServerStats {
-  chunks: number;
-  bytes: number;
-  /** requests refused BUSY (no free upload slot) */
-  busy: number;
-  connections: number;
-  /** connections refused over maxConnections or maxConnectionsPerAddress */
-  refused: number;
-  /** connections that failed the swarm-key handshake (or skipped it) */
-  authFailed: number;
-  /** connections closed because a frame (or the handshake) was not complete in time */
-  timedOut: number;
-  /** connections closed idle, or stalled (not reading their answers) */
-  idleClosed: number;
-}
 
 /** The data-plane server of one peer. Construct, `start()`, and `stop()` (idempotent). */
 export class ChunkServer {
@@ -118,6 +37,7 @@ export class ChunkServer {
   private readonly throttle: FairThrottle | undefined;
   private readonly security: ServerSecurity;
   private readonly slots: UploadSlots;
+  private readonly sender: ChunkSender;
   private readonly now: () => number;
   private served = { chunks: 0, bytes: 0, busy: 0, authFailed: 0, timedOut: 0, idleClosed: 0 };
   private sweeper: NodeJS.Timeout | undefined;
@@ -145,6 +65,7 @@ export class ChunkServer {
     this.slots = new UploadSlots({ max: this.opts.uploadSlots, now: this.now });
     this.pool = new BufferPool(this.opts.maxInFlightPerConnection * 2);
     this.files = new OpenFiles(this.opts.openFiles);
+    this.sender = new ChunkSender({ log: this.log, pool: this.pool, files: this.files, throttle: this.throttle, served: this.served, now: this.now, opts: this.opts, sendError: (c, r, code, m) => this.sendError(c, r, code, m) });
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -231,7 +152,7 @@ export class ChunkServer {
     }
     socket.on('drain', () => {
       conn.guard.drained();
-      this.pump(conn);
+      this.sender.pump(conn);
     });
     socket.on('data', (input: Buffer) => this.onData(conn, input));
   }
@@ -266,7 +187,7 @@ export class ChunkServer {
       return;
     }
     conn.guard.afterInput(completed, conn.parser.midFrame, this.now());
-    this.pump(conn);
+    this.sender.pump(conn);
   }
 
   /** Close a connection gracefully, telling it why (ERROR with reqId 0); its input is ignored meanwhile. */
@@ -347,83 +268,5 @@ export class ChunkServer {
 
   private sendError(conn: Connection, reqId: number, code: ErrorCode, message: string): void {
     if (!conn.closed) conn.socket.write(encodeError(reqId, code, message));
-  }
-
-  /** Start reads while there is room; stop reading requests while the answers cannot flow. */
-  private pump(conn: Connection): void {
-    const { socket } = conn;
-    while (!conn.closed && conn.queue.length > 0 && conn.active < this.readAhead(conn.queue[0]!) && !socket.writableNeedDrain) {
-      conn.active++;
-      void this.serveChunk(conn, conn.queue.shift()!);
-    }
-    if (conn.closed) return;
-    const full = conn.queue.length >= this.opts.maxQueuedPerConnection || socket.writableNeedDrain;
-    if (full && !socket.isPaused()) socket.pause();
-    else if (!full && socket.isPaused()) {
-      socket.resume();
-      conn.guard.resumed(conn.parser.midFrame, this.now());
-    }
-  }
-
-  /** Chunks read ahead per connection: the configured count, but at most ~32 MiB of big chunks. */
-  private readAhead(job: ChunkJob): number {
-    return Math.min(this.opts.maxInFlightPerConnection, Math.max(1, Math.floor(READ_AHEAD_BYTES / job.file.manifest.chunkSize)));
-  }
-
-  private async serveChunk(conn: Connection, job: ChunkJob): Promise<void> {
-    const { manifest } = job.file;
-    const length = chunkLength(manifest.size, manifest.chunkSize, job.index);
-    const buf = this.pool.acquire(CHUNK_HEADER_BYTES + manifest.chunkSize);
-    let handedOff = false;
-    try {
-      await this.files.read(job.file, buf, CHUNK_HEADER_BYTES, length, job.index * manifest.chunkSize);
-      if (conn.closed) return;
-      writeChunkHeader(buf, job.reqId, job.index, length);
-      handedOff = true;
-      const frame = buf.subarray(0, CHUNK_HEADER_BYTES + length);
-      // the buffer goes back to the pool only once the socket is done with it
-      const done = () => this.finished(conn, buf);
-      if (this.throttle) conn.sending = conn.sending.then(() => this.sendThrottled(conn, frame, done, length));
-      else {
-        conn.socket.write(frame, done);
-        this.served.chunks++;
-        this.served.bytes += length;
-      }
-    } catch (err) {
-      const e = toP2PError(err);
-      this.log.warn('chunk read failed', { fileId: job.file.fileId, index: job.index, code: e.code, err: e.message });
-      this.sendError(conn, job.reqId, 'IO_ERROR', 'cannot read chunk');
-    } finally {
-      if (!handedOff) this.finished(conn, buf);
-    }
-  }
-
-  /**
-   * Send one chunk frame in slices, each when the shared throttle gives this connection its turn.
-   * Never rejects (it is chained per connection); `done` runs exactly once.
-   */
-  private async sendThrottled(conn: Connection, frame: Buffer, done: () => void, length: number): Promise<void> {
-    try {
-      for (let at = 0; at < frame.length; at += SLICE_BYTES) {
-        const end = Math.min(frame.length, at + SLICE_BYTES);
-        await this.throttle!.acquire(conn, end - at);
-        if (conn.closed) return done();
-        if (end < frame.length) conn.socket.write(frame.subarray(at, end));
-        else conn.socket.write(frame.subarray(at, end), done);
-      }
-      this.served.chunks++;
-      this.served.bytes += length;
-    } catch (err) {
-      // a frame cut short cannot be resumed: the connection goes (the client asks again elsewhere)
-      this.log.warn('throttled send failed', { remote: conn.remote, err: (err as Error).message });
-      conn.socket.destroy();
-      done();
-    }
-  }
-
-  private finished(conn: Connection, buf: Buffer): void {
-    this.pool.release(buf);
-    conn.active--;
-    this.pump(conn);
   }
 }

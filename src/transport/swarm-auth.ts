@@ -2,7 +2,9 @@
 // are HMAC-SHA256 over both sides' nonces, with a label per direction so that one side's proof
 // can never be replayed as the other's; they are compared in constant time.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { MAC_BYTES, NONCE_BYTES } from '../protocol/frames.js';
+import { AuthFailedError } from '../errors.js';
+import { MAC_BYTES, NONCE_BYTES } from '../protocol/frame-layout.js';
+import { encodeAuth } from '../protocol/frame-encode.js';
 
 /** Bytes of a swarm key (`p2p keygen` writes them as 64 hex digits). */
 export const SWARM_KEY_BYTES = 32;
@@ -40,4 +42,21 @@ export function parseSwarmKey(text: string): Buffer | undefined {
 /** A new random swarm key as the text `p2p keygen` writes: 64 lowercase hex digits and a newline. */
 export function newSwarmKeyText(): string {
   return randomBytes(SWARM_KEY_BYTES).toString('hex') + '\n';
+}
+
+/**
+ * A client's answer to a server's HELLO: nothing to do (neither side has a key), an
+ * AuthFailedError (only one side has one), or the AUTH frame to send and the nonces to check
+ * the server's proof with.
+ */
+export function answerHello(
+  key: Buffer | undefined,
+  serverWantsKey: boolean,
+  serverNonce: Buffer,
+  remote: string,
+): undefined | AuthFailedError | { frame: Buffer; nonces: { server: Buffer; client: Buffer } } {
+  if (!key) return serverWantsKey ? new AuthFailedError(`${remote} requires a swarm key: this peer has none (peer.swarmKeyFile)`) : undefined;
+  if (!serverWantsKey) return new AuthFailedError(`${remote} did not prove the swarm key: it runs without one`);
+  const client = newNonce();
+  return { frame: encodeAuth(client, clientProof(key, serverNonce, client)), nonces: { server: serverNonce, client } };
 }

@@ -12,7 +12,7 @@ import { FrameParser, FrameType, type FrameEvent } from '../../src/protocol/fram
 import { fileIdOf, hashFile } from '../../src/store/manifest.js';
 import { PartialDownload } from '../../src/store/partial.js';
 import { ChunkServer, type ChunkServerComponents, type ChunkServerOptions, type ServedFile } from '../../src/transport/chunk-server.js';
-import type { FetchOptions } from '../../src/transport/fetcher.js';
+import type { FetchOptions } from '../../src/download/fetch.js';
 import { tempDir } from './tmp.js';
 
 export const logger = createLogger({ level: 'silent' });

@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { BusyError } from '../../src/errors.js';
 import { encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
-import { fetchFile, startFetch } from '../../src/transport/fetcher.js';
+import { fetchFile, startFetch } from '../../src/download/fetch.js';
 import { FairThrottle } from '../../src/transport/rate-limit.js';
 import { CHUNK, fetchOptions, joinedSha256, logger, openPartial, sha256, sharedFile, source, startServer, until, withTimeout } from '../helpers/chunks.js';
 

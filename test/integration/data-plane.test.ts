@@ -12,7 +12,7 @@ import { chunkLength, encodeManifest, type Manifest } from '../../src/store/mani
 import { PartialDownload } from '../../src/store/partial.js';
 import type { ServedFile } from '../../src/transport/chunk-server.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
-import { fetchFile, fetchManifest, type FetchOptions } from '../../src/transport/fetcher.js';
+import { fetchFile, fetchManifest, type FetchOptions } from '../../src/download/fetch.js';
 import { tempDir } from '../helpers/tmp.js';
 import {
   CHUNK,

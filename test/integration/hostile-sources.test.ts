@@ -10,7 +10,7 @@ import { PeerUnreachableError, ProtocolError } from '../../src/errors.js';
 import { encodeChunkHeader, encodeError, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
 import { chunkLength } from '../../src/store/manifest.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
-import { fetchFile, fetchManifest } from '../../src/transport/fetcher.js';
+import { fetchFile, fetchManifest } from '../../src/download/fetch.js';
 import {
   CHUNK,
   fakeServer,

@@ -8,7 +8,7 @@ import type { Source } from '../../src/protocol/messages.js';
 import { FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
 import { PartialDownload } from '../../src/store/partial.js';
 import type { ServedFile } from '../../src/transport/chunk-server.js';
-import { startFetch, type FetchOptions } from '../../src/transport/fetcher.js';
+import { startFetch, type FetchOptions } from '../../src/download/fetch.js';
 import { FairThrottle } from '../../src/transport/rate-limit.js';
 import { tempDir } from '../helpers/tmp.js';
 import { CHUNK, fetchOptions, openPartial, sharedFile, source, startServer as startChunkServer, type SharedFile } from '../helpers/chunks.js';

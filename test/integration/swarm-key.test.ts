@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { AuthFailedError } from '../../src/errors.js';
 import { AuthMode, encodeAuthOk, encodeGetManifest, encodeHello, FrameParser, FrameType, type FrameEvent } from '../../src/protocol/frames.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
-import { fetchFile } from '../../src/transport/fetcher.js';
+import { fetchFile } from '../../src/download/fetch.js';
 import { CHUNK, fakeServer, fetchOptions, joinedSha256, logger, openPartial, sha256, sharedFile, source, startServer, until, withTimeout } from '../helpers/chunks.js';
 
 const KEY = randomBytes(32);

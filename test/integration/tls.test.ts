@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { AuthFailedError, BusyError, PeerUnreachableError } from '../../src/errors.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
-import { fetchFile } from '../../src/transport/fetcher.js';
+import { fetchFile } from '../../src/download/fetch.js';
 import { CHUNK, fetchOptions, joinedSha256, logger, openPartial, sha256, sharedFile, source, startServer } from '../helpers/chunks.js';
 import { haveOpenssl, makeCa } from '../helpers/certs.js';
 

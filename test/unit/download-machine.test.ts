@@ -13,6 +13,8 @@ import {
   type JoinResult,
   type LookupInput,
   type LookupResult,
+  type PrepareInput,
+  type Prepared,
 } from '../../machines/download.js';
 import { DiskFullError, IoError } from '../../src/errors.js';
 import type { FileMeta, Source } from '../../src/protocol/messages.js';
@@ -24,6 +26,8 @@ const B = source('peer-b', 4002);
 const C = source('peer-c', 4003);
 
 const found = (sources: Source[], localPath?: string): LookupResult => ({ kind: 'found', file, sources, localPath });
+/** What the fake `prepare` opens: nothing held yet. */
+const prepared: Prepared = { handle: 'partial-file', verifiedChunks: 0, bytes: 0 };
 const missing: LookupResult = { kind: 'missing' };
 
 /** Lets settled promises (fake lookup and join) be delivered to the machine. */
@@ -52,7 +56,11 @@ function startDownload(t: ExecutionContext, options: Options) {
   const lookupCalls: LookupInput[] = [];
   const fetches: FetchRun[] = [];
   const joinCalls: JoinInput[] = [];
+  const prepareCalls: PrepareInput[] = [];
+  const released: unknown[] = [];
+  let held = { verifiedChunks: 0, bytes: 0 };
   const machine = downloadMachine.provide({
+    actions: { release: ({ context }) => void released.push(context.prepared?.handle) },
     actors: {
       lookup: fromPromise<LookupResult, LookupInput>(async ({ input }) => {
         lookupCalls.push(input);
@@ -60,8 +68,17 @@ function startDownload(t: ExecutionContext, options: Options) {
         if (answer instanceof Error) throw answer;
         return answer;
       }),
+      // the fake partial file holds what the fetcher last reported (as a real one would on reopening)
+      prepare: fromPromise<Prepared, PrepareInput>(async ({ input }) => {
+        prepareCalls.push(input);
+        return { ...prepared, ...held };
+      }),
       fetchChunks: fromCallback<DownloadEvent, FetchInput>(({ input, sendBack, receive }) => {
-        const run: FetchRun = { input, send: (event) => sendBack(event), received: [], stopped: false };
+        const send = (event: FetchEvent) => {
+          if (event.type === 'fetch.progress') held = { verifiedChunks: event.verifiedChunks, bytes: event.bytes };
+          sendBack(event);
+        };
+        const run: FetchRun = { input, send, received: [], stopped: false };
         receive((event) => run.received.push(event));
         fetches.push(run);
         return () => {
@@ -95,7 +112,7 @@ function startDownload(t: ExecutionContext, options: Options) {
     if (!run) throw new Error('fetchChunks was never invoked');
     return run;
   };
-  return { actor, clock, states, lookupCalls, fetches, joinCalls, lastFetch };
+  return { actor, clock, states, lookupCalls, prepareCalls, released, fetches, joinCalls, lastFetch };
 }
 
 const progress = (verifiedChunks: number, sources = 1): FetchEvent => ({
@@ -111,7 +128,8 @@ test('found → fetching → joining → done', async (t) => {
   const d = startDownload(t, { lookups: [found([A, B])] });
   await flush();
   t.is(d.actor.getSnapshot().value, 'fetching');
-  t.deepEqual(d.lastFetch().input, { file, sources: [A, B] });
+  t.deepEqual(d.lastFetch().input, { file, sources: [A, B], prepared });
+  t.deepEqual(d.prepareCalls, [{ file, sources: [A, B] }]);
   t.is(d.actor.getSnapshot().context.totalChunks, 4);
 
   for (let i = 1; i <= 4; i++) d.lastFetch().send(progress(i, 2));
@@ -122,9 +140,10 @@ test('found → fetching → joining → done', async (t) => {
 
   const snapshot = d.actor.getSnapshot();
   t.is(snapshot.status, 'done');
-  t.deepEqual(d.states, ['lookup', 'fetching', 'joining', 'done']);
+  t.deepEqual(d.states, ['lookup', 'preparing', 'fetching', 'joining', 'done']);
   t.deepEqual(snapshot.output, { status: 'done', path: '/downloads/movie.mkv', error: undefined, file });
-  t.deepEqual(d.joinCalls, [{ file }]);
+  t.deepEqual(d.joinCalls, [{ file, prepared }]);
+  t.deepEqual(d.released, ['partial-file'], 'the partial file is released once, when done');
   t.deepEqual(d.lookupCalls, [{ target: 'movie.mkv', attempt: 0 }]);
   t.is(snapshot.context.verifiedChunks, 4);
   t.is(snapshot.context.bytes, 4096);
@@ -161,7 +180,7 @@ test('not found → retrying honours the doubling delay → lookup → found →
 
   d.lastFetch().send({ type: 'fetch.complete' });
   await flush();
-  t.deepEqual(d.states, ['lookup', 'retrying', 'lookup', 'retrying', 'lookup', 'fetching', 'joining', 'done']);
+  t.deepEqual(d.states, ['lookup', 'retrying', 'lookup', 'retrying', 'lookup', 'preparing', 'fetching', 'joining', 'done']);
   t.is(d.actor.getSnapshot().output?.status, 'done');
   t.is(d.actor.getSnapshot().context.retries, 2);
 });
@@ -223,7 +242,7 @@ test('all sources gone → fetch.exhausted → retrying → lookup again → fet
   d.lastFetch().send({ type: 'fetch.complete' });
   await flush();
 
-  t.deepEqual(d.states, ['lookup', 'fetching', 'retrying', 'lookup', 'fetching', 'joining', 'done']);
+  t.deepEqual(d.states, ['lookup', 'preparing', 'fetching', 'retrying', 'lookup', 'preparing', 'fetching', 'joining', 'done']);
   t.is(d.actor.getSnapshot().output?.status, 'done');
 });
 
@@ -279,7 +298,7 @@ test('fetch.failed DISK_FULL → failed with that code, no retry', async (t) => 
   run.send(progress(1));
   run.send({ type: 'fetch.failed', code: 'DISK_FULL', message: 'disk full: ENOSPC' });
   const snapshot = d.actor.getSnapshot();
-  t.deepEqual(d.states, ['lookup', 'fetching', 'failed']);
+  t.deepEqual(d.states, ['lookup', 'preparing', 'fetching', 'failed']);
   t.deepEqual(snapshot.output?.error, { code: 'DISK_FULL', message: 'disk full: ENOSPC' });
   t.is(snapshot.output?.status, 'failed');
   t.true(run.stopped);
@@ -308,7 +327,7 @@ test('cancel during fetching → cancelled, and the fetcher is stopped (its clea
   t.false(run.stopped);
   d.actor.send({ type: 'cancel' });
   t.true(run.stopped);
-  t.deepEqual(d.states, ['lookup', 'fetching', 'cancelled']);
+  t.deepEqual(d.states, ['lookup', 'preparing', 'fetching', 'cancelled']);
   t.is(d.actor.getSnapshot().output?.status, 'cancelled');
   t.is(d.joinCalls.length, 0);
 });
@@ -330,12 +349,12 @@ for (const [label, error, code] of [
     await flush();
     d.lastFetch().send({ type: 'fetch.complete' });
     await flush();
-    t.deepEqual(d.states, ['lookup', 'fetching', 'joining', 'failed']);
+    t.deepEqual(d.states, ['lookup', 'preparing', 'fetching', 'joining', 'failed']);
     t.deepEqual(d.actor.getSnapshot().output?.error, { code, message: error.message });
   });
 }
 
-test('sources.updated while fetching or retrying updates sources without changing state', async (t) => {
+test('sources.updated while fetching updates sources without changing state; while retrying it wakes the download', async (t) => {
   const d = startDownload(t, { lookups: [found([A])] });
   await flush();
   d.actor.send({ type: 'sources.updated', sources: [A, B] });
@@ -344,9 +363,62 @@ test('sources.updated while fetching or retrying updates sources without changin
   t.deepEqual(d.lastFetch().received, [{ type: 'sources.updated', sources: [A, B] }], 'forwarded to the fetcher');
 
   d.lastFetch().send({ type: 'fetch.exhausted', reason: 'all sources gone' });
-  d.actor.send({ type: 'sources.updated', sources: [C] });
   t.is(d.actor.getSnapshot().value, 'retrying');
+  d.actor.send({ type: 'sources.updated', sources: [C] });
+  t.is(d.actor.getSnapshot().value, 'lookup', 'a source appearing wakes a retrying download before its timer');
   t.deepEqual(d.actor.getSnapshot().context.sources, [C]);
+});
+
+test('availability news: forwarded to the fetcher without replacing the sources; an empty bitfield does not wake a retry', async (t) => {
+  const d = startDownload(t, { lookups: [found([A])] });
+  await flush();
+  const news: DownloadEvent = { type: 'sources.updated', sources: [B], change: { kind: 'gained', ranges: [[0, 2]] } };
+  d.actor.send(news);
+  t.deepEqual(d.actor.getSnapshot().context.sources, [A]);
+  t.deepEqual(d.lastFetch().received, [news]);
+  d.lastFetch().send({ type: 'fetch.exhausted', reason: 'all sources gone' });
+  t.deepEqual(d.released, ['partial-file'], 'leaving fetching for retrying releases the partial file');
+  t.is(d.actor.getSnapshot().context.prepared, undefined);
+  d.actor.send({ type: 'sources.updated', sources: [B], change: { kind: 'bits', bits: new Uint8Array(1) } });
+  t.is(d.actor.getSnapshot().value, 'retrying', 'a source that holds nothing is no reason to wake');
+  d.actor.send({ type: 'sources.updated', sources: [B], change: { kind: 'bits', bits: Uint8Array.of(1) } });
+  t.is(d.actor.getSnapshot().value, 'lookup');
+});
+
+test('preparing: a manifest failure is retried, a disk failure (isFatal) fails at once; a resume counts what the partial file holds', async (t) => {
+  const failing = (error: Error) =>
+    downloadMachine.provide({
+      actors: {
+        lookup: fromPromise<LookupResult, LookupInput>(async () => found([A])),
+        prepare: fromPromise<Prepared, PrepareInput>(async () => {
+          throw error;
+        }),
+      },
+    });
+  const input = { downloadId: 'dl-p', target: 'movie.mkv', maxRetries: 3, retryBaseMs: 100, retryMaxMs: 1000 };
+  const retried = createActor(failing(new Error('no source gave a valid manifest')), { input, clock: new SimulatedClock() }).start();
+  const fatal = createActor(failing(new DiskFullError('disk full')), { input, clock: new SimulatedClock() }).start();
+  t.teardown(() => (retried.stop(), fatal.stop()));
+  await flush();
+  t.is(retried.getSnapshot().value, 'retrying');
+  t.is(retried.getSnapshot().context.lastReason, 'no source gave a valid manifest');
+  t.is(fatal.getSnapshot().value, 'failed');
+  t.deepEqual(fatal.getSnapshot().output?.error, { code: 'DISK_FULL', message: 'disk full' });
+
+  const resumed = createActor(
+    downloadMachine.provide({
+      actors: {
+        lookup: fromPromise<LookupResult, LookupInput>(async () => found([A])),
+        prepare: fromPromise<Prepared, PrepareInput>(async () => ({ handle: 'p', verifiedChunks: 3, bytes: 3072 })),
+        fetchChunks: fromCallback<DownloadEvent, FetchInput>(() => undefined),
+      },
+    }),
+    { input, clock: new SimulatedClock() },
+  ).start();
+  t.teardown(() => resumed.stop());
+  await flush();
+  t.is(resumed.getSnapshot().value, 'fetching');
+  t.like(resumed.getSnapshot().context, { verifiedChunks: 3, bytes: 3072 });
 });
 
 test('inspect shows the event that caused each transition (what the peer writes to traces)', async (t) => {
@@ -358,6 +430,7 @@ test('inspect shows the event that caused each transition (what the peer writes 
   const machine = downloadMachine.provide({
     actors: {
       lookup: fromPromise<LookupResult, LookupInput>(async () => (lookups++ === 0 ? missing : found([A]))),
+      prepare: fromPromise<Prepared, PrepareInput>(async () => prepared),
       fetchChunks: fromCallback<DownloadEvent, FetchInput>(({ sendBack: send }) => {
         sendBack = send;
       }),
@@ -388,7 +461,8 @@ test('inspect shows the event that caused each transition (what the peer writes 
   t.deepEqual(transitions, [
     { from: 'lookup', to: 'retrying', event: 'xstate.done.actor.lookup' },
     { from: 'retrying', to: 'lookup', event: 'xstate.after.retryDelay.download.retrying' },
-    { from: 'lookup', to: 'fetching', event: 'xstate.done.actor.lookup' },
+    { from: 'lookup', to: 'preparing', event: 'xstate.done.actor.lookup' },
+    { from: 'preparing', to: 'fetching', event: 'xstate.done.actor.prepare' },
     { from: 'fetching', to: 'joining', event: 'fetch.complete' },
     { from: 'joining', to: 'done', event: 'xstate.done.actor.join' },
   ]);

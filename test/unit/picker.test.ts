@@ -1,7 +1,7 @@
 // Chunk selection: rarest first with a random tie-break, only chunks a source has, retries away
 // from a source that failed, and the endgame (duplicates of old requests, losers to cancel).
 import test from 'ava';
-import { ChunkPicker, type PickerOptions } from '../../src/transport/selection.js';
+import { ChunkPicker, type PickerOptions } from '../../src/download/picker.js';
 
 /** A seeded generator, so "random" tests are repeatable. */
 function seeded(seed: number): () => number {

@@ -1,0 +1,87 @@
+// What the chunk scheduler is given and what it gives back: its options (plain values and
+// callbacks), the components it is built from (clock, random, connect), and the two narrow
+// interfaces it drives, a chunk connection (transport) and a chunk sink (store).
+import type { Clock } from '../clock.js';
+import type { P2PError } from '../errors.js';
+import type { Source } from '../protocol/messages.js';
+import type { Manifest } from '../store/manifest.js';
+import type { Logger } from 'winston';
+import type { HaveUpdate } from './picker.js';
+import type { FairThrottle } from '../transport/rate-limit.js';
+import type { ClientSecurity } from '../transport/security.js';
+
+/** What the fetcher reports: the download machine's `fetch.progress` payload (one definition). */
+export type { FetchProgress } from '../../machines/download-types.js';
+import type { FetchProgress } from '../../machines/download-types.js';
+
+export type SourceEventKind = 'connected' | 'strike' | 'dropped' | 'busy' | 'chunk';
+
+/** One pipelined connection to a source (src/transport/chunk-client.ts's PeerConnection). */
+export interface ChunkConnection {
+  readonly closed: boolean;
+  /** why it closed (a server closing an idle connection says TimeoutError) */
+  readonly closeReason: P2PError | undefined;
+  /** the chunk's bytes, already checked against `expectedHash` */
+  getChunk(fileId: string, index: number, expectedLength: number, expectedHash: Buffer, signal?: AbortSignal): Promise<Buffer[]>;
+  close(): void;
+}
+
+/** Where verified chunks go (src/store/partial.ts's PartialDownload). */
+export interface ChunkSink {
+  has(index: number): boolean;
+  isComplete(): boolean;
+  verifiedCount(): number;
+  verifiedBytes(): number;
+  writeChunk(index: number, slices: Buffer[]): Promise<void>;
+  /** persist what is written (the bitfield) */
+  flush(): Promise<void>;
+}
+
+/** The scheduler's components: nothing it reads from the world directly. */
+export interface SchedulerComponents {
+  clock: Clock;
+  /** uniform in [0, 1) */
+  random: () => number;
+  /** open a connection to a source (rejects when it cannot be reached) */
+  connect: (source: Source) => Promise<ChunkConnection>;
+}
+
+export interface FetchOptions {
+  fileId: string;
+  manifest: Manifest;
+  /** sources that have the whole file (from the tracker) */
+  sources: Source[];
+  partial: ChunkSink;
+  /** requests in flight per source */
+  pipeline: number;
+  /** connect timeout; a request fails when its connection is silent this long */
+  chunkTimeoutMs: number;
+  maxStrikes: number;
+  progressMs: number;
+  logger: Logger;
+  signal: AbortSignal;
+  onProgress: (p: FetchProgress) => void;
+  onSourceEvent?: (e: { peerId: string; kind: SourceEventKind; detail?: string }) => void;
+  /** a chunk was verified and written (the peer tells the swarm) */
+  onVerified?: (index: number) => void;
+  /** verified chunks waiting for the disk before we stop asking for more (default max(8, 2 × pipeline), at most 64 MiB of them) */
+  maxPendingWrites?: number;
+  /** the peer's download cap, shared by all its connections */
+  throttle?: FairThrottle;
+  /** swarm key and TLS for chunk connections */
+  security?: ClientSecurity;
+  /** a request out this long (at least) may be duplicated on an idle source (default 1000 ms) */
+  endgameMinMs?: number;
+  random?: () => number;
+}
+
+export type FetchOutcome = { outcome: 'complete' } | { outcome: 'exhausted'; reason: string };
+
+/** A running fetch: its result, and a way to feed it sources discovered meanwhile. */
+export interface FetchHandle {
+  done: Promise<FetchOutcome>;
+  /** Sources with the whole file join the running fetch (known ones are left as they are). */
+  addSources(sources: Source[]): void;
+  /** What a source has now (a new one joins; a dropped one may come back unless it cheated). */
+  updateSource(source: Source, change: HaveUpdate): void;
+}

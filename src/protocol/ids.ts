@@ -1,0 +1,22 @@
+// Every id pattern of the wire, defined once: fileId (content address), peer and download ids
+// (subject-safe tokens), and the download id a caller proposes. Also the wire's size limits that
+// the store shares (hash length, largest chunk): the protocol defines them, the store obeys.
+import { randomBytes } from 'node:crypto';
+
+/** A fileId: lowercase hex SHA-256 of the file's manifest. */
+export const FILE_ID_PATTERN = /^[0-9a-f]{64}$/;
+/** Peer and download ids, and subject prefix tokens: 1-64 of [A-Za-z0-9_-]. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const isFileId = (s: string): boolean => FILE_ID_PATTERN.test(s);
+export const isToken = (s: string): boolean => TOKEN_PATTERN.test(s);
+
+/** A fresh download id, e.g. `dl-m1abc2de-3f9a1c` (time first, so ids sort by start). */
+export function newDownloadId(now = Date.now()): string {
+  return `dl-${now.toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Bytes of a SHA-256 (chunk hashes and fileIds). */
+export const HASH_BYTES = 32;
+/** Chunks are never larger than this (also bounds every TCP frame). */
+export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;

@@ -1,0 +1,113 @@
+// The chunk client's shapes: its options and the requests it has out (chunks and manifests),
+// kept by a RequestBook with the ids it gave up on.
+import type { Hash } from 'node:crypto';
+import type { Logger } from 'winston';
+import { ProtocolError, type P2PError } from '../errors.js';
+import type { Manifest } from '../store/manifest.js';
+import type { FairThrottle } from './rate-limit.js';
+import type { ClientSecurity } from './security.js';
+
+export interface PeerConnectionOptions {
+  /** connect timeout, and how long the connection may stay silent while a request is out */
+  timeoutMs: number;
+  logger: Logger;
+  /** largest chunk this connection will accept (the manifest's chunk size) */
+  maxChunkBytes: number;
+  /** the peer's download cap, shared by its connections (none: unlimited) */
+  throttle?: FairThrottle;
+  /** the swarm key to prove (and to make the server prove), TLS to connect with */
+  security?: ClientSecurity;
+}
+
+export interface Waiter<T> {
+  reqId: number;
+  resolve: (value: T) => void;
+  reject: (err: P2PError) => void;
+  sentAt: number;
+}
+
+export interface PendingChunk extends Waiter<Buffer[]> {
+  kind: 'chunk';
+  index: number;
+  expectedLength: number;
+  expectedHash: Buffer;
+  hash: Hash | undefined;
+  slices: Buffer[];
+}
+
+export interface PendingManifest extends Waiter<Manifest> {
+  kind: 'manifest';
+  fileId: string;
+}
+
+export type Pending = PendingChunk | PendingManifest;
+
+/** Abandoned requests remembered, so their late answers are skipped rather than taken for lies. */
+const MAX_ABANDONED = 4096;
+
+/** The requests a connection has out, by id, and the ids it gave up on. */
+export class RequestBook {
+  private readonly pending = new Map<number, Pending>();
+  /** requests given up on whose answers may still come (skipped, not protocol errors) */
+  private readonly abandoned = new Set<number>();
+  private nextReqId = 1;
+
+  constructor(private readonly remote: string) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  values(): Pending[] {
+    return [...this.pending.values()];
+  }
+
+  set(reqId: number, p: Pending): void {
+    this.pending.set(reqId, p);
+  }
+
+  /** A free request id (0 is reserved for connection-wide errors). */
+  alloc(): number {
+    do {
+      this.nextReqId = this.nextReqId >= 0xffffffff ? 1 : this.nextReqId + 1;
+    } while (this.pending.has(this.nextReqId) || this.abandoned.has(this.nextReqId));
+    return this.nextReqId;
+  }
+
+  /** Give up on a request: remove it, remember its id so a late answer is skipped. */
+  abandon(reqId: number): Pending | undefined {
+    const p = this.pending.get(reqId);
+    if (!p) return undefined;
+    this.pending.delete(reqId);
+    this.abandoned.add(reqId);
+    if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.values().next().value!);
+    return p;
+  }
+
+  /**
+   * The pending request an answer is for; undefined for one we gave up on (skip it). An answer
+   * to a request never made is a protocol violation: a source may not feed us unasked bytes.
+   */
+  answered(reqId: number): Pending | undefined {
+    const p = this.pending.get(reqId);
+    if (p) return p;
+    if (this.abandoned.delete(reqId)) return undefined;
+    throw new ProtocolError(`${this.remote} answered request ${reqId}, which was never made`);
+  }
+
+  /** Remove and return a pending request (of `kind`, else it is a protocol violation). */
+  take<K extends Pending['kind']>(reqId: number, kind?: K): Extract<Pending, { kind: K }> | undefined {
+    const p = this.answered(reqId);
+    if (!p) return undefined;
+    if (kind && p.kind !== kind) throw new ProtocolError(`${this.remote} answered request ${reqId} with the wrong frame`);
+    this.pending.delete(reqId);
+    return p as Extract<Pending, { kind: K }>;
+  }
+
+  /** Remove every pending request and return them. */
+  clear(): Pending[] {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    return all;
+  }
+}

@@ -1,0 +1,253 @@
+// Unit tests of the chunk scheduler's rules (src/download/scheduler.ts) without sockets, disks or
+// sleeps: a manual clock, a fixed `random`, fake connections that answer as each test scripts,
+// and an in-memory chunk sink. Strikes, BUSY backoff, reconnect limits, sources joining and
+// leaving, the endgame and exhaustion.
+import test, { type ExecutionContext } from 'ava';
+import { BusyError, ChunkHashMismatchError, P2PError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
+import { bitfieldBytes, setBit } from '../../src/protocol/bitfield.js';
+import type { Source } from '../../src/protocol/messages.js';
+import { createLogger } from '../../src/logger.js';
+import { ChunkScheduler } from '../../src/download/scheduler.js';
+import type { ChunkConnection, ChunkSink, FetchOptions, FetchOutcome } from '../../src/download/fetch-options.js';
+import { MAX_RECONNECTS, busyBackoffMs } from '../../src/download/source.js';
+import { ManualClock, settle } from '../helpers/manual-clock.js';
+
+const CHUNK = 16;
+const logger = createLogger({ level: 'error' });
+const source = (peerId: string): Source => ({ peerId, endpoint: { host: '127.0.0.1', port: 1 } });
+
+/** How a fake source answers a request: bytes, an error, or 'hold' (no answer until the test says). */
+type Answer = 'ok' | 'hold' | P2PError;
+
+interface Request {
+  index: number;
+  signal: AbortSignal | undefined;
+  resolve: () => void;
+  reject: (err: P2PError) => void;
+}
+
+class FakeConnection implements ChunkConnection {
+  closed = false;
+  closeReason: P2PError | undefined;
+  readonly open: Request[] = [];
+
+  constructor(private readonly peer: FakePeer) {}
+
+  getChunk(_fileId: string, index: number, length: number, _hash: Buffer, signal?: AbortSignal): Promise<Buffer[]> {
+    this.peer.asked.push(index);
+    if (this.closed) return Promise.reject(new PeerUnreachableError('connection closed'));
+    return new Promise<Buffer[]>((resolve, reject) => {
+      const req: Request = { index, signal, resolve: () => resolve([Buffer.alloc(length, index)]), reject };
+      signal?.addEventListener('abort', () => {
+        this.peer.aborted.push(index);
+        reject(new P2PError('CANCELLED', 'request cancelled'));
+      });
+      const answer = this.peer.answer(index, this);
+      if (answer === 'ok') queueMicrotask(req.resolve);
+      else if (answer instanceof P2PError) queueMicrotask(() => reject(answer));
+      else this.open.push(req);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.open.splice(0)) r.reject(new PeerUnreachableError('connection closed'));
+  }
+}
+
+/** A source the test scripts: `answer` decides each request; connections are counted. */
+class FakePeer {
+  readonly asked: number[] = [];
+  readonly aborted: number[] = [];
+  readonly connections: FakeConnection[] = [];
+  unreachable = false;
+  constructor(public answer: (index: number, conn: FakeConnection) => Answer = () => 'ok') {}
+
+  connect(): Promise<ChunkConnection> {
+    if (this.unreachable) return Promise.reject(new PeerUnreachableError('connection refused'));
+    const conn = new FakeConnection(this);
+    this.connections.push(conn);
+    return Promise.resolve(conn);
+  }
+
+  /** Answer every held request now. */
+  release(): void {
+    for (const c of this.connections) for (const r of c.open.splice(0)) r.resolve();
+  }
+}
+
+/** Verified chunks in memory. */
+class MemorySink implements ChunkSink {
+  readonly written: number[] = [];
+  private readonly have: boolean[];
+  constructor(count: number, held: number[] = []) {
+    this.have = Array.from({ length: count }, (_, i) => held.includes(i));
+  }
+  has = (i: number) => this.have[i] === true;
+  isComplete = () => this.have.every(Boolean);
+  verifiedCount = () => this.have.filter(Boolean).length;
+  verifiedBytes = () => this.verifiedCount() * CHUNK;
+  async writeChunk(index: number): Promise<void> {
+    this.have[index] = true;
+    this.written.push(index);
+  }
+  async flush(): Promise<void> {}
+}
+
+interface Setup {
+  clock: ManualClock;
+  sink: MemorySink;
+  events: string[];
+  scheduler: ChunkScheduler;
+  outcome: () => FetchOutcome | Error | undefined;
+}
+
+function start(t: ExecutionContext, peers: Record<string, FakePeer>, opts: { chunks?: number; sources?: string[]; held?: number[]; options?: Partial<FetchOptions> } = {}): Setup {
+  const count = opts.chunks ?? 8;
+  const clock = new ManualClock();
+  const sink = new MemorySink(count, opts.held);
+  const events: string[] = [];
+  const abort = new AbortController();
+  t.teardown(() => abort.abort());
+  const scheduler = new ChunkScheduler(
+    { clock, random: () => 0, connect: (s) => peers[s.peerId]!.connect() },
+    {
+      fileId: 'f'.repeat(64),
+      manifest: { size: count * CHUNK, chunkSize: CHUNK, hashes: Array.from({ length: count }, () => Buffer.alloc(32)) },
+      sources: (opts.sources ?? Object.keys(peers)).map(source),
+      partial: sink,
+      pipeline: 2,
+      chunkTimeoutMs: 5000,
+      maxStrikes: 2,
+      progressMs: 250,
+      logger,
+      signal: abort.signal,
+      onProgress: () => undefined,
+      onSourceEvent: (e) => e.kind !== 'chunk' && events.push(`${e.peerId} ${e.kind}${e.detail ? ` ${e.detail}` : ''}`),
+      ...opts.options,
+    },
+  );
+  let result: FetchOutcome | Error | undefined;
+  scheduler.done.then(
+    (o) => (result = o),
+    (e: Error) => (result = e),
+  );
+  scheduler.start();
+  return { clock, sink, events, scheduler, outcome: () => result };
+}
+
+test('every chunk from two sources: complete, both used', async (t) => {
+  const a = new FakePeer();
+  const b = new FakePeer();
+  const s = start(t, { a, b });
+  await settle(20);
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
+  t.deepEqual([...s.sink.written].sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
+  t.true(a.asked.length > 0 && b.asked.length > 0);
+  t.is(a.asked.length + b.asked.length, 8, 'no chunk asked twice outside the endgame');
+});
+
+test('strikes: a source that sends bad chunks is dropped for good after maxStrikes; its chunks come from the other', async (t) => {
+  const liar = new FakePeer(() => new ChunkHashMismatchError('bad hash'));
+  const good = new FakePeer();
+  const s = start(t, { liar, good });
+  await settle(20);
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
+  t.deepEqual(s.events.filter((e) => e.startsWith('liar')), ['liar connected', 'liar strike CHUNK_HASH_MISMATCH', 'liar strike CHUNK_HASH_MISMATCH', 'liar dropped 2 strikes, last CHUNK_HASH_MISMATCH']);
+  // banned: it does not come back even when it says it has everything
+  s.scheduler.updateSource(source('liar'), { kind: 'all' });
+  t.is(liar.connections.length, 1);
+});
+
+test('BUSY backs off (no request before the backoff ends) and is no strike', async (t) => {
+  let busy = 2;
+  const a = new FakePeer(() => (busy-- > 0 ? new BusyError('no upload slot') : 'ok'));
+  const s = start(t, { a }, { chunks: 2, options: { pipeline: 1 } });
+  await settle();
+  t.deepEqual(a.asked, [a.asked[0]!], 'asked once, told BUSY');
+  t.deepEqual(s.events, ['a connected', 'a busy']);
+  const first = busyBackoffMs(1, 0);
+  await s.clock.advance(first - 10);
+  t.is(a.asked.length, 1, 'nothing asked while backing off');
+  await s.clock.advance(20);
+  t.is(a.asked.length, 2, 'asked again once the backoff is over, told BUSY again');
+  await s.clock.advance(busyBackoffMs(2, 0) + 1);
+  await settle(20);
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
+  t.false(s.events.some((e) => e.includes('strike')));
+});
+
+test('reconnect limit: a server that closes every connection idle is dropped (not banned) after MAX_RECONNECTS', async (t) => {
+  const a = new FakePeer((_, conn) => {
+    conn.closeReason = new TimeoutError('idle connection closed');
+    conn.closed = true;
+    return new PeerUnreachableError('connection closed');
+  });
+  const s = start(t, { a });
+  await settle(30);
+  t.is(a.connections.length, MAX_RECONNECTS + 1);
+  t.deepEqual(s.outcome(), { outcome: 'exhausted', reason: `last source a dropped: closed ${MAX_RECONNECTS + 1} connections in a row without a chunk` });
+});
+
+test('a source joining with part of the file is asked only for what it has, and no more once it leaves', async (t) => {
+  const slow = new FakePeer(() => 'hold');
+  const partial = new FakePeer();
+  const s = start(t, { slow, partial }, { sources: ['slow'], options: { pipeline: 1 } });
+  await settle();
+  const bits = new Uint8Array(bitfieldBytes(8));
+  for (const i of [5, 6, 7]) setBit(bits, i);
+  s.scheduler.updateSource(source('partial'), { kind: 'bits', bits });
+  await settle(20);
+  t.true(partial.asked.length >= 2);
+  t.true(partial.asked.every((i) => i >= 5), `asked only 5-7: ${partial.asked}`);
+  const before = partial.asked.length;
+  partial.answer = () => 'hold';
+  s.scheduler.updateSource(source('partial'), { kind: 'bits', bits: new Uint8Array(bitfieldBytes(8)) });
+  slow.release();
+  await settle(20);
+  t.true(partial.asked.length <= before + 1, 'a source that has nothing now is not asked again');
+  t.is(s.outcome(), undefined, 'still fetching from the slow source');
+});
+
+test('endgame: the last chunk, out too long on a slow source, is duplicated on an idle one; the loser is cancelled', async (t) => {
+  const slow = new FakePeer((index) => (index === 0 ? 'hold' : 'ok'));
+  const fast = new FakePeer((index) => (index === 0 ? 'hold' : 'ok'));
+  const s = start(t, { slow, fast }, { chunks: 4, options: { pipeline: 1, endgameMinMs: 1000 } });
+  await settle(20);
+  t.is(s.sink.verifiedCount(), 3);
+  const holder = slow.asked.includes(0) ? slow : fast;
+  const other = holder === slow ? fast : slow;
+  t.false(other.asked.includes(0), 'chunk 0 out once');
+  other.answer = () => 'ok';
+  await s.clock.advance(1500);
+  t.true(other.asked.includes(0), 'duplicated once old enough');
+  await settle(20);
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
+  t.deepEqual(holder.aborted, [0], "the loser's request was cancelled");
+});
+
+test('exhaustion: every source unreachable → exhausted at once, with the reason', async (t) => {
+  const a = new FakePeer();
+  a.unreachable = true;
+  const s = start(t, { a });
+  await settle(10);
+  t.deepEqual(s.outcome(), { outcome: 'exhausted', reason: 'last source a dropped: PEER_UNREACHABLE: connection refused' });
+});
+
+test('exhaustion: connected sources with none of the missing chunks → exhausted after chunkTimeoutMs of idleness', async (t) => {
+  const a = new FakePeer();
+  const gone = new FakePeer();
+  gone.unreachable = true;
+  const s = start(t, { a, gone }, { sources: ['gone'], held: [0, 1, 2, 3] });
+  const bits = new Uint8Array(bitfieldBytes(8));
+  setBit(bits, 0);
+  s.scheduler.updateSource(source('a'), { kind: 'bits', bits });
+  await settle(10);
+  t.is(s.outcome(), undefined, 'still waiting for someone to have chunks 4-7');
+  await s.clock.advance(4000);
+  t.is(s.outcome(), undefined);
+  await s.clock.advance(2000);
+  await settle(10);
+  t.deepEqual(s.outcome(), { outcome: 'exhausted', reason: 'no source has the 4 missing chunks' });
+});
