@@ -4,6 +4,7 @@
 import { InvalidArgumentError } from 'commander';
 import { P2PError, toP2PError, type ErrorCode } from '../errors.js';
 import { parseBytes } from '../units.js';
+import { isToken } from '../protocol/ids.js';
 
 /** Options every command accepts (declared on the root program). */
 export interface GlobalOptions {
@@ -94,7 +95,7 @@ export function rateOption(name: string): (value: string) => number {
 
 /** A peer id flag (it becomes a NATS subject token). */
 export function peerIdOption(value: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw new InvalidArgumentError('a peer id is 1-64 characters of A-Z a-z 0-9 _ -');
+  if (!isToken(value)) throw new InvalidArgumentError('a peer id is 1-64 characters of A-Z a-z 0-9 _ -');
   return value;
 }
 

@@ -11,6 +11,7 @@ import { connectBus, request } from '../transport/bus.js';
 import { ListReply, PROTOCOL_VERSION, StatusReply, type DownloadInfo, type ListEntry } from '../protocol/messages.js';
 import { subjects, type Subjects } from '../protocol/subjects.js';
 import { closest, untilSignal, type GlobalOptions } from './args.js';
+import { isToken } from '../protocol/ids.js';
 
 // the light helpers, for commands that import everything from here
 export { ExitCode, action, exitCodeFor, formatBytes, intOption, printTable, untilSignal, type GlobalOptions } from './args.js';
@@ -72,7 +73,7 @@ export function configFrom(cmd: Command, overrides: Record<string, unknown> = {}
 export function peerFrom(flag: string | undefined, config: Config): string {
   const id = flag ?? (config.peer.default || undefined);
   if (!id) throw new BadRequestError("required option '--peer <id>' not specified (or set a default peer: env P2P_PEER or peer.default in a config file)");
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new BadRequestError(`bad peer id ${JSON.stringify(id)}: 1-64 characters of A-Z a-z 0-9 _ -`);
+  if (!isToken(id)) throw new BadRequestError(`bad peer id ${JSON.stringify(id)}: 1-64 characters of A-Z a-z 0-9 _ -`);
   return id;
 }
 

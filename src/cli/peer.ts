@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BadRequestError } from '../errors.js';
 import { action, intOption, rateOption } from './args.js';
+import { isToken } from '../protocol/ids.js';
 
 interface PeerFlags {
   dir: string;
@@ -41,7 +42,7 @@ export function peerCommand(program: Command): void {
     .option('--tls-ca <file>', 'CA certificate (PEM): connect to other peers over TLS and trust only certificates it signed')
     .action(
       action(async (opts: PeerFlags, cmd: Command) => {
-        if (opts.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.id)) {
+        if (opts.id !== undefined && !isToken(opts.id)) {
           throw new BadRequestError('--id must be 1-64 characters of A-Z a-z 0-9 _ -');
         }
         const [{ Peer }, { createLogger }, { assertNotSymlink, ensureRealDir }, { connectBus, watchConnection }, { configFrom, natsAuth, runDaemon }, { isLoopback }] = await Promise.all([

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { TraceEntry } from '../protocol/messages.js';
 import { action, formatBytes, peerIdOption } from './args.js';
+import { isToken } from '../protocol/ids.js';
 
 export function traceCommand(program: Command): void {
   program
@@ -33,7 +34,7 @@ export function traceCommand(program: Command): void {
             downloadId = /^dl-[a-z0-9]+-[0-9a-f]{6}$/.test(ref) ? ref : (await resolveDownload(nc, subjects, config, peer, ref)).downloadId;
           } catch (err) {
             // an id the status no longer lists: its trace file may still be there
-            if ((err as { code?: string }).code !== 'NOT_FOUND' || ref === 'last' || !/^[A-Za-z0-9_-]{1,64}$/.test(ref)) throw err;
+            if ((err as { code?: string }).code !== 'NOT_FOUND' || ref === 'last' || !isToken(ref)) throw err;
             downloadId = ref;
           }
           let lastSeq = -1;

@@ -13,7 +13,7 @@ import type { Signer } from '../identity.js';
 import { decode, encode } from '../protocol/codec.js';
 import { Endpoint, FileMeta, PROTOCOL_VERSION, type AnnounceRequest, type ListEntry, type LookupMatch } from '../protocol/messages.js';
 import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
-import type { TrackerStore } from './store.js';
+import { RegistryReads, type TrackerStore } from './store.js';
 
 /** What `peer.<id>` holds. Validated when read back: the bucket is a boundary too. */
 const PeerValue = z.object({
@@ -43,9 +43,8 @@ const CAS_ATTEMPTS = 8;
 const MAX_REPLAY_ENTRIES = 200_000;
 
 /** A TrackerStore on JetStream KV. */
-export class KvStore implements TrackerStore {
+export class KvStore extends RegistryReads implements TrackerStore {
   readonly kind = 'kv' as const;
-  private readonly registry = new MemoryRegistry();
   /** the view: every live peer's stored value and its revision */
   private readonly peers = new Map<string, { rev: number; value: PeerValue }>();
   private readonly keys = new Map<string, string>();
@@ -61,7 +60,9 @@ export class KvStore implements TrackerStore {
     private readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly options: KvStoreOptions,
-  ) {}
+  ) {
+    super();
+  }
 
   get bucket(): string {
     return this.options.bucket ?? bucketFor(this.options.prefix);
@@ -175,25 +176,6 @@ export class KvStore implements TrackerStore {
     if (last !== undefined && signer.ts <= last) throw new PermissionDeniedError(`replayed or out-of-order message for ${peerId}`);
     if (last === undefined && this.lastTs.size >= MAX_REPLAY_ENTRIES) this.lastTs.delete(this.lastTs.keys().next().value!);
     this.lastTs.set(peerId, signer.ts);
-  }
-
-  lookupById(fileId: string): LookupMatch | undefined {
-    return this.registry.lookupById(fileId);
-  }
-  lookupByName(name: string): LookupMatch[] {
-    return this.registry.lookupByName(name);
-  }
-  list(offset: number, limit: number): { total: number; files: ListEntry[] } {
-    return this.registry.list(offset, limit);
-  }
-  peerCount(): number {
-    return this.registry.peerCount();
-  }
-  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] } {
-    return this.registry.listPeers(offset, limit);
-  }
-  peer(peerId: string): PeerRecord | undefined {
-    return this.registry.peer(peerId);
   }
 
   /**

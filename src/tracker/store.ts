@@ -40,10 +40,36 @@ export interface TrackerStore {
   peer(peerId: string): PeerRecord | undefined;
 }
 
+/**
+ * The reads every store answers from memory: its in-process registry (the memory store's only
+ * copy; the KV store's view fed by its watch).
+ */
+export abstract class RegistryReads {
+  protected readonly registry = new MemoryRegistry();
+
+  lookupById(fileId: string): LookupMatch | undefined {
+    return this.registry.lookupById(fileId);
+  }
+  lookupByName(name: string): LookupMatch[] {
+    return this.registry.lookupByName(name);
+  }
+  list(offset: number, limit: number): { total: number; files: ListEntry[] } {
+    return this.registry.list(offset, limit);
+  }
+  peerCount(): number {
+    return this.registry.peerCount();
+  }
+  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] } {
+    return this.registry.listPeers(offset, limit);
+  }
+  peer(peerId: string): PeerRecord | undefined {
+    return this.registry.peer(peerId);
+  }
+}
+
 /** Everything in this process: gone when it stops. */
-export class MemoryStore implements TrackerStore {
+export class MemoryStore extends RegistryReads implements TrackerStore {
   readonly kind = 'memory' as const;
-  private readonly registry = new MemoryRegistry();
   private readonly bindings = new IdentityBindings();
 
   async start(): Promise<void> {}
@@ -63,23 +89,5 @@ export class MemoryStore implements TrackerStore {
   }
   async bind(peerId: string, signer: Signer): Promise<void> {
     this.bindings.check(peerId, signer);
-  }
-  lookupById(fileId: string): LookupMatch | undefined {
-    return this.registry.lookupById(fileId);
-  }
-  lookupByName(name: string): LookupMatch[] {
-    return this.registry.lookupByName(name);
-  }
-  list(offset: number, limit: number): { total: number; files: ListEntry[] } {
-    return this.registry.list(offset, limit);
-  }
-  peerCount(): number {
-    return this.registry.peerCount();
-  }
-  listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] } {
-    return this.registry.listPeers(offset, limit);
-  }
-  peer(peerId: string): PeerRecord | undefined {
-    return this.registry.peer(peerId);
   }
 }
