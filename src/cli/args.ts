@@ -165,8 +165,9 @@ export function untilSignal(stop: () => Promise<void>, opts: { quiet?: boolean }
         resolve();
       });
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    // on, not once: a second signal must reach the handler (exit at once), not kill us silently
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
 }
 
