@@ -166,7 +166,8 @@ test.serial('a name not in the swarm: says so with the retry count, suggests clo
   const r = await cli(['get', 'movei.mkv', '--peer', 'dl', '--retries', '2', '--json'], {}, 90_000);
   t.is(r.code, 1, r.stderr);
   t.is(lastJson<{ error: { code: string } }>(r).error.code, 'RETRIES_EXHAUSTED');
-  t.regex(r.stderr, /"movei\.mkv" is not in the swarm yet; waiting, retry 1 of 2/);
+  // progress is batched: on a quick machine the first retry's event may be folded into the second
+  t.regex(r.stderr, /"movei\.mkv" is not in the swarm yet; waiting, retry [12] of 2/);
   t.regex(r.stderr, /did you mean movie\.mkv\?/);
 });
 

@@ -154,7 +154,7 @@ test.serial('p2p up --demo on a broker with a swarm: the demo does not mix with 
 test.serial('Ctrl-C on p2p up: the peers and the tracker stop before the broker, no blank lines', async (t) => {
   const port = await freePort();
   const dir = await tempDir(t, 'p2p-up-');
-  const child = spawn(process.execPath, [CLI, 'up', '--peers', '2', '--dir', dir, '--nats', `nats://127.0.0.1:${port}`], { env: { ...process.env, ...FAST_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'up', '--peers', '2', '--no-dashboard', '--dir', dir, '--nats', `nats://127.0.0.1:${port}`], { env: { ...process.env, ...FAST_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
