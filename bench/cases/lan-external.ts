@@ -16,7 +16,7 @@ import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
 import { infoHash, makeTorrent } from '../lib/torrent.js';
 import { toolbox, type Toolbox } from '../lib/tools.js';
-import { idealSeconds, LAN_DOWNLOADERS, LAN_RATE, lanLab, placeFile } from './lan-swarm.js';
+import { idealRow, idealSeconds, LAN_DOWNLOADERS, LAN_RATE, lanLab, placeFile } from './lan-swarm.js';
 
 const TRACKER_PORT = 6969;
 
@@ -111,18 +111,7 @@ export const lanExternal: BenchCase = {
           ctx.log(`${r.name} run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s)`);
         }
         const value = median(runs);
-        rows.push({
-          name: r.name,
-          value,
-          unit: 's',
-          baseline: ideal,
-          baselineOf: `ideal: size ÷ ${LAN_RATE}`,
-          ratio: value / ideal,
-          target: null,
-          pass: null,
-          runs,
-          note: `${r.client.name} ${tools.versions[r.client.name] ?? ''}, same lab and caps as lan-swarm${p2p !== null ? `; p2p took ${(p2p / value).toFixed(2)}× this` : ''}`,
-        });
+        rows.push(idealRow(r.name, runs, ideal, `${r.client.name} ${tools.versions[r.client.name] ?? ''}, same lab and caps as lan-swarm${p2p !== null ? `; p2p took ${(p2p / value).toFixed(2)}× this` : ''}`));
       } catch (err) {
         ctx.log(`${r.name} failed: ${(err as Error).message}`);
         rows.push(skippedRow(r.name, 's', `failed: ${(err as Error).message.split('\n')[0]}`));

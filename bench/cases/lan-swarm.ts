@@ -73,6 +73,12 @@ export function idealSeconds(sizeBytes: number): number {
   return (sizeBytes * 8) / parseRate(LAN_RATE);
 }
 
+/** A lab row timed against the ideal (size ÷ link rate): the fields every lan-* row shares. */
+export function idealRow(name: string, runs: number[], ideal: number, note: string): CaseResult {
+  const value = median(runs);
+  return { name, value, unit: 's', baseline: ideal, baselineOf: `ideal: size ÷ ${LAN_RATE}`, ratio: value / ideal, target: null, pass: null, runs, note };
+}
+
 export const lanSwarm: BenchCase = {
   name: 'lan-swarm',
   timeoutMs: (o) => (o.quick ? 240_000 : 1_200_000),
@@ -88,20 +94,10 @@ export const lanSwarm: BenchCase = {
       runs.push((await p2pRun(ctx, file, i + 1)) / 1000);
       ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s)`);
     }
-    const value = median(runs);
     return [
       {
-        name: 'lan-swarm',
-        value,
-        unit: 's',
-        baseline: ideal,
-        baselineOf: `ideal: size ÷ ${LAN_RATE}`,
-        ratio: value / ideal,
-        target: null,
-        pass: null,
-        runs,
+        ...idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`),
         detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE },
-        note: `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`,
       },
     ];
   },
