@@ -64,7 +64,7 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       if (signal.aborted) throw new CancelledError('download cancelled');
       const manifest =
         (await PartialDownload.loadManifest(deps.chunksDir, file.fileId)) ??
-        (await fetchManifest(sources, file.fileId, { timeoutMs: config.chunkTimeoutMs, logger: log, signal, security: deps.security }));
+        (await fetchManifest(sources, file.fileId, { timeoutMs: config.chunkTimeoutMs, expectedChunks: file.chunkCount, logger: log, signal, security: deps.security }));
       if (manifest.size !== file.size || manifest.hashes.length !== file.chunkCount) {
         throw new ManifestMismatchError('manifest does not match the announced size');
       }

@@ -47,7 +47,7 @@ export class Downloads {
     private readonly options: DownloadsOptions,
   ) {
     this.log = components.logger;
-    this.history = new DownloadHistory(options.historyFile);
+    this.history = new DownloadHistory(options.historyFile, this.log);
   }
 
   /** Answer intents, cancels, status and trace requests (then `resume()` unfinished downloads). */

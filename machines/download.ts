@@ -4,7 +4,7 @@
 // DownloadSession `.provide()`s the actors (lookup, prepare, fetchChunks, join) and `release`.
 // Types live in download-types.ts; views (status, progress, trace) in download-info.ts.
 import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
-import { errorInfoOf as errorOf, isFatal } from '../src/errors.js';
+import { boundedMessage, errorInfoOf as errorOf, isFatal } from '../src/errors.js';
 import type {
   DownloadContext,
   DownloadEvent,
@@ -31,7 +31,7 @@ export function retryDelayMs(attempts: number, baseMs: number, maxMs: number): n
 }
 
 /** Message of anything thrown. */
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const messageOf = (err: unknown): string => boundedMessage(err instanceof Error ? err.message : String(err));
 
 /** An availability message that says a source holds nothing (it stopped sharing). */
 const isEmpty = (e: SourcesUpdated): boolean => e.change?.kind === 'bits' && e.change.bits.every((b) => b === 0);
@@ -112,7 +112,7 @@ export const downloadMachine = setup({
     /** Close the partial file and let go of the file (provided by the session; a no-op here). */
     release: () => undefined,
     forgetPrepared: assign({ prepared: undefined }),
-    noteReason: assign((_, params: { reason: string }) => ({ lastReason: params.reason })),
+    noteReason: assign((_, params: { reason: string }) => ({ lastReason: boundedMessage(params.reason) })),
     countRetry: assign(({ context }) => ({ attempts: context.attempts + 1, retries: context.retries + 1 })),
     /** Progress proves the swarm works, so a newly verified chunk resets the retry count. */
     recordProgress: assign(({ context }, params: FetchProgress) => ({
@@ -133,12 +133,12 @@ export const downloadMachine = setup({
       path: params.path,
     })),
     setError: assign((_, params: { code: string; message: string }) => ({
-      error: { code: params.code, message: params.message },
+      error: { code: params.code, message: boundedMessage(params.message) },
     })),
     giveUp: assign(({ context }) => ({
       error: {
         code: 'RETRIES_EXHAUSTED',
-        message: `gave up after ${context.attempts - 1} retries: ${context.lastReason ?? 'unknown reason'}`,
+        message: boundedMessage(`gave up after ${context.attempts - 1} retries: ${context.lastReason ?? 'unknown reason'}`),
       },
     })),
   },

@@ -25,6 +25,7 @@ export const ErrorCodes = [
   'PERMISSION_DENIED',
   'TIMEOUT',
   'CONFIG_ERROR',
+  'TOO_LARGE',
   'INTERNAL',
 ] as const;
 
@@ -164,6 +165,13 @@ export class ConfigError extends P2PError {
   }
 }
 
+/** A message or reply over the broker's max payload (ask for a page, or less). */
+export class TooLargeError extends P2PError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOO_LARGE', message, options);
+  }
+}
+
 const byCode: Record<ErrorCode, (message: string) => P2PError> = {
   PROTOCOL_ERROR: (m) => new ProtocolError(m),
   BAD_REQUEST: (m) => new BadRequestError(m),
@@ -186,6 +194,7 @@ const byCode: Record<ErrorCode, (message: string) => P2PError> = {
   PERMISSION_DENIED: (m) => new PermissionDeniedError(m),
   TIMEOUT: (m) => new TimeoutError(m),
   CONFIG_ERROR: (m) => new ConfigError(m),
+  TOO_LARGE: (m) => new TooLargeError(m),
   INTERNAL: (m) => new P2PError('INTERNAL', m),
 };
 
@@ -195,24 +204,72 @@ export function errorFromCode(code: string, message: string): P2PError {
   return make ? make(message) : new P2PError('INTERNAL', `${code}: ${message}`);
 }
 
-/** Turn anything thrown into one of ours; node's ENOSPC becomes DiskFullError. */
+/**
+ * Turn anything thrown into one of ours; node's ENOSPC becomes DiskFullError. A file-system error
+ * keeps its path only in `cause` (for our own logs): its message is generic (`EMFILE: too many
+ * open files (open)`), so no absolute path of this machine ever reaches a reply on the bus.
+ */
 export function toP2PError(err: unknown): P2PError {
   if (err instanceof P2PError) return err;
   const e = err as NodeJS.ErrnoException | undefined;
   if (e && typeof e === 'object' && typeof e.code === 'string') {
-    if (e.code === 'ENOSPC') return new DiskFullError(`disk full: ${e.message}`, { cause: err });
-    if (/^E[A-Z]+$/.test(e.code)) return new IoError(e.message, { cause: err });
+    if (e.code === 'ENOSPC') return new DiskFullError('disk full (ENOSPC)', { cause: err });
+    if (/^E[A-Z]+$/.test(e.code)) return new IoError(genericFsMessage(e), { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new P2PError('INTERNAL', message, { cause: err });
 }
 
-/** Failures a download cannot get past by retrying: our own disk. Sources, network and tracker failures are retried. */
-const FATAL_CODES: ReadonlySet<ErrorCode> = new Set(['DISK_FULL', 'IO_ERROR']);
+/** `EACCES: permission denied (open)`: node's text for the code, without the path it names. */
+function genericFsMessage(e: NodeJS.ErrnoException): string {
+  // node's form is "CODE: description, syscall 'path'" — keep the description, drop the path
+  const m = /^[A-Z]+: ([^,']+)/.exec(e.message ?? '');
+  const what = m ? m[1]!.trim() : 'file system error';
+  return `${e.code}: ${what}${e.syscall ? ` (${e.syscall})` : ''}`;
+}
+
+// ---- remote text inside our own records -------------------------------------------------------
+
+/** Longest message we put in a record of our own (DownloadInfo.error, trace detail: 1024). */
+export const MAX_MESSAGE_CHARS = 1000;
+
+/**
+ * Text made safe to keep in one of our records, whatever remote data it was built from: control
+ * characters replaced, at most `max` characters (cut with `…`). Call it where a message is built.
+ */
+export function boundedMessage(text: unknown, max = MAX_MESSAGE_CHARS): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = String(text ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return clean.length <= max ? clean : `${clean.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** `a, b, c and 7 more`: at most `max` items named, each bounded, the rest counted. */
+export function boundedList(items: readonly string[], max: number, itemMax = 160): string {
+  const named = items.slice(0, max).map((i) => boundedMessage(i, itemMax));
+  const rest = items.length - named.length;
+  return rest > 0 ? `${named.join(', ')} and ${rest} more` : named.join(', ');
+}
+
+/** The message of anything thrown, as one of our records may keep it (bounded, no local paths). */
+export function publicMessage(err: unknown): string {
+  return boundedMessage(toP2PError(err).message);
+}
+
+// ---- errors retrying cannot fix ---------------------------------------------------------------
+
+/**
+ * Codes of local trouble that no retry can fix (this machine's name rules, its disk, its paths,
+ * its configuration): a download fails at once with its code. Everything else (remote trouble:
+ * timeouts, unreachable or lying sources, BUSY) is retried. For issue 8's `isFatal()`.
+ */
+export const LOCAL_FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNSAFE_NAME', 'DISK_FULL', 'IO_ERROR', 'CONFIG_ERROR']);
+
+/** Old name of isFatal(), kept for issue 9's callers. */
+export const isLocalFatal = isFatal;
 
 /** Retry or fail? The one place a download decides it (the machine's `fatal` guard and the fetcher use it). */
 export function isFatal(err: unknown): boolean {
-  return FATAL_CODES.has(toP2PError(err).code);
+  return LOCAL_FATAL_CODES.has(toP2PError(err).code);
 }
 
 /**
@@ -220,7 +277,7 @@ export function isFatal(err: unknown): boolean {
  * node's ENOSPC becomes DISK_FULL, anything else gets `fallback` (users only see our codes).
  */
 export function errorInfoOf(err: unknown, fallback: ErrorCode): { code: string; message: string } {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = boundedMessage(err instanceof Error ? err.message : String(err));
   const code = (err as { code?: unknown } | null | undefined)?.code;
   if (typeof code !== 'string') return { code: fallback, message };
   if ((ErrorCodes as readonly string[]).includes(code)) return { code, message };

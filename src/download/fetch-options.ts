@@ -56,6 +56,8 @@ export interface FetchOptions {
   pipeline: number;
   /** connect timeout; a request fails when its connection is silent this long */
   chunkTimeoutMs: number;
+  /** floor rate of a whole answer (bytes/s; default chunk-client's DEFAULT_MIN_RATE_BPS): slower is a timeout */
+  minRateBps?: number;
   maxStrikes: number;
   progressMs: number;
   logger: Logger;

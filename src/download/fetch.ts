@@ -18,6 +18,7 @@ export function realComponents(opts: FetchOptions): SchedulerComponents {
     connect: (source: Source) =>
       PeerConnection.connect(source.endpoint, {
         timeoutMs: opts.chunkTimeoutMs,
+        minRateBps: opts.minRateBps,
         logger: opts.logger,
         maxChunkBytes: opts.manifest.chunkSize,
         throttle: opts.throttle,

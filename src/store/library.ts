@@ -7,6 +7,7 @@ import { join, relative, sep } from 'node:path';
 import type { Logger } from 'winston';
 import type { FileMeta } from '../protocol/messages.js';
 import { chooseChunkSize, fileIdOf, hashFile, type Manifest } from './manifest.js';
+import { HASH_CACHE_VERSION, manifestOfEntry, parseHashCache, type HashCacheEntry } from './hash-cache.js';
 
 /** One file the peer can serve. */
 export interface LibraryFile {
@@ -33,14 +34,8 @@ export interface ScanChanges {
   removed: LibraryFile[];
 }
 
-interface CacheEntry {
-  size: number;
-  mtimeMs: number;
-  chunkSize: number;
-  hashes: string;
-}
-
-const CACHE_VERSION = 1;
+type CacheEntry = HashCacheEntry;
+const CACHE_VERSION = HASH_CACHE_VERSION;
 /** a file modified this recently may still be being written: wait for the next scan */
 const SETTLE_MS = 1000;
 
@@ -63,13 +58,10 @@ export class Library {
     this.cacheFile = join(options.dir, '.p2p', 'hash-cache.json');
   }
 
-  /** Load the hash cache (a missing or corrupt cache just means rehashing). */
+  /** Load the hash cache (a missing or corrupt cache, or a corrupt entry, just means rehashing). */
   async load(): Promise<void> {
     try {
-      const raw = JSON.parse(await readFile(this.cacheFile, 'utf8')) as { version?: number; entries?: Record<string, CacheEntry> };
-      if (raw.version === CACHE_VERSION && raw.entries && typeof raw.entries === 'object') {
-        this.cache = new Map(Object.entries(raw.entries));
-      }
+      this.cache = parseHashCache(JSON.parse(await readFile(this.cacheFile, 'utf8')), this.components.logger);
     } catch {
       this.cache = new Map();
     }
@@ -142,7 +134,7 @@ export class Library {
       const cached = this.cache.get(key);
       let manifest: Manifest | undefined;
       if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {
-        manifest = { size: cached.size, chunkSize: cached.chunkSize, hashes: hexToHashes(cached.hashes) };
+        manifest = manifestOfEntry(cached);
       } else {
         if (settle && now - st.mtimeMs < SETTLE_MS) {
           seen.delete(path); // not yet: it may still be being written
@@ -273,10 +265,4 @@ function hashesToHex(m: Manifest): string {
   return Buffer.concat(m.hashes).toString('hex');
 }
 
-function hexToHashes(hex: string): Buffer[] {
-  const all = Buffer.from(hex, 'hex');
-  const out: Buffer[] = [];
-  for (let i = 0; i < all.length; i += 32) out.push(all.subarray(i, i + 32));
-  return out;
-}
 

@@ -1,9 +1,10 @@
 // The files beside a download in progress, for partial.ts: their paths, the state file (the
 // bitfield of verified chunks), small side files read with a size cap, atomic writes, chunk
 // writes at an offset, and placing the joined file under a free name without overwriting.
-import { copyFile, link, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './fence.js';
+import { checkFence, writeFileAtomic } from './fence.js';
 import { chunkCount, decodeManifest, type Manifest } from './manifest.js';
 import { P2PError } from '../errors.js';
 import { uniqueName } from './names.js';
@@ -98,6 +99,12 @@ export function skipBytes(slices: Buffer[], n: number): Buffer[] {
   return out;
 }
 
+/** `mkdir -p dir`, once the fence (see fence.ts) still holds around it. */
+export async function mkdirFenced(dir: string): Promise<void> {
+  await checkFence(dir);
+  await mkdir(dir, { recursive: true });
+}
+
 /**
  * Give `src` a free name in `dir` without ever replacing an existing file: hard link to the
  * first free variant (link fails with EEXIST instead of overwriting), then unlink the temp name.
@@ -105,7 +112,8 @@ export function skipBytes(slices: Buffer[], n: number): Buffer[] {
  */
 export async function placeWithoutOverwrite(src: string, dir: string, base: string, fileId: string): Promise<string> {
   try {
-    const dest = await claimName(dir, base, (candidate) => link(src, candidate));
+    const dest = await claimName(dir, base, async (candidate) => (await checkFence(candidate), await link(src, candidate)));
+    await checkFence(src);
     await unlink(src);
     return dest;
   } catch (err) {
@@ -115,11 +123,16 @@ export async function placeWithoutOverwrite(src: string, dir: string, base: stri
   let from = src;
   if (!(await sameDevice(src, dir))) {
     from = join(dir, `.${fileId}.joining`);
-    await copyFile(src, from);
-    const fh = await open(from, 'r+');
+    await checkFence(from);
+    await copyFile(src, from, constants.COPYFILE_EXCL);
+    const fh = await open(from, constants.O_RDWR | constants.O_NOFOLLOW);
     await fh.sync().finally(() => fh.close());
   }
-  const dest = await claimName(dir, base, async (candidate) => (await open(candidate, 'wx', 0o644)).close());
+  const dest = await claimName(dir, base, async (candidate) => {
+    await checkFence(candidate);
+    await (await open(candidate, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644)).close();
+  });
+  await checkFence(dest);
   await rename(from, dest);
   if (from !== src) await unlink(src);
   return dest;

@@ -3,13 +3,14 @@
 // the process or the OS can cost time but never correctness), resume, atomic join.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BadRequestError, ManifestMismatchError, P2PError, toP2PError } from '../errors.js';
 import { chunkLength, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
 import { safeBaseName } from './names.js';
-import { loadSavedManifest, placeWithoutOverwrite, readState, sidePaths, syncDir, writeAll, writeAtomically, writeState } from './partial-files.js';
+import { loadSavedManifest, mkdirFenced, placeWithoutOverwrite, readState, sidePaths, syncDir, writeAll, writeAtomically, writeState } from './partial-files.js';
 import { FILE_ID_PATTERN as FILE_ID } from '../protocol/ids.js';
+import { checkFence } from './fence.js';
 
 export interface PartialOptions {
   chunksDir: string;
@@ -69,7 +70,8 @@ export class PartialDownload {
     safeBaseName(opts.name);
     const paths = sidePaths(chunksDir, fileId);
     try {
-      await mkdir(chunksDir, { recursive: true });
+      await mkdirFenced(chunksDir);
+      await checkFence(paths.part);
       let bits = await readState(paths.state, fileId, manifest);
       const fh = await open(paths.part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
       try {
@@ -218,9 +220,10 @@ export class PartialDownload {
       await this.fh.sync();
       this.closed = true;
       await this.fh.close();
-      await mkdir(downloadsDir, { recursive: true });
+      await mkdirFenced(downloadsDir);
       const dest = await placeWithoutOverwrite(this.paths.part, downloadsDir, base, this.fileId);
       await syncDir(downloadsDir);
+      await checkFence(this.paths.state);
       await rm(this.paths.state, { force: true });
       await rm(this.paths.manifest, { force: true });
       return resolve(dest);
@@ -249,6 +252,7 @@ export class PartialDownload {
       this.closed = true;
       await this.fh.close();
     }
+    await checkFence(this.paths.part);
     for (const p of Object.values(this.paths)) await rm(p, { force: true });
   }
 

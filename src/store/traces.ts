@@ -4,6 +4,7 @@ import { constants as fsConstants, createWriteStream, openSync, type WriteStream
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TraceEntry } from '../protocol/messages.js';
+import { checkFenceSync } from './fence.js';
 
 /** Where the trace of `downloadId` lives under `tracesDir`. */
 export function tracePath(tracesDir: string, downloadId: string): string {
@@ -18,6 +19,7 @@ export class TraceLog {
   constructor(tracesDir: string, downloadId: string, onError: (err: Error) => void) {
     const path = tracePath(tracesDir, downloadId);
     // O_NOFOLLOW: a symlink planted in traces/ is refused, never written through
+    checkFenceSync(path);
     const fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
     this.stream = createWriteStream(path, { fd });
     this.stream.on('error', onError);

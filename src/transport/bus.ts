@@ -4,10 +4,10 @@
 import { connect, type MsgHdrs, type NatsConnection, type Subscription, type ConnectionOptions } from 'nats';
 import type { z } from 'zod';
 import type { Logger } from 'winston';
-import { decode, decodeRaw, encode, errorReply } from '../protocol/codec.js';
+import { decode, decodeRaw, encode, errorReply, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
 import { ErrorReply } from '../protocol/messages.js';
 import type { At, EventRoute, RequestRoute } from '../protocol/routes.js';
-import { AuthFailedError, BrokerUnavailableError, PermissionDeniedError, errorFromCode, TimeoutError, UnknownPeerError, P2PError, toP2PError } from '../errors.js';
+import { AuthFailedError, BrokerUnavailableError, PermissionDeniedError, errorFromCode, TimeoutError, TooLargeError, UnknownPeerError, P2PError, toP2PError } from '../errors.js';
 
 export interface BusConnectOptions {
   url: string;
@@ -109,7 +109,7 @@ export function serve<S extends z.ZodType>(
         }
         if (!m.reply) return;
         try {
-          m.respond(encode(reply));
+          m.respond(fitsOrError(nc, reply, subject, opts.log));
         } catch (e) {
           opts.log.warn('reply failed', { subject, err: (e as Error).message });
         }
@@ -166,12 +166,15 @@ export async function request<S extends z.ZodType>(
   opts: RequestOptions,
 ): Promise<z.output<S>> {
   let data: Uint8Array;
+  const payload = tryEncode(message);
+  const max = maxPayload(nc);
+  if (!payload || payload.length > max) throw new TooLargeError(`request to ${opts.who} is over the max payload of ${max} bytes`);
   try {
-    const payload = encode(message);
     const m = await nc.request(subject, payload, { timeout: opts.timeoutMs, headers: opts.sign?.(subject, payload) });
     data = m.data;
   } catch (err) {
     const code = (err as { code?: string }).code;
+    if (code === 'MAX_PAYLOAD_EXCEEDED') throw new TooLargeError(`request to ${opts.who} is over the broker's max payload`, { cause: err });
     if (code === '503') throw opts.noResponders ? opts.noResponders() : new UnknownPeerError(`no ${opts.who} is answering`);
     if (code === 'TIMEOUT') throw new TimeoutError(`${opts.who} did not answer within ${opts.timeoutMs} ms`);
     if (code === 'PERMISSIONS_VIOLATION' || /permissions violation/i.test((err as Error).message)) {
@@ -191,6 +194,10 @@ export async function request<S extends z.ZodType>(
 export function publish(nc: NatsConnection, subject: string, message: unknown, log: Logger, sign?: RequestOptions['sign']): void {
   try {
     const payload = encode(message);
+    if (payload.length > maxPayload(nc)) {
+      log.warn('publish dropped: over the max payload', { subject, bytes: payload.length, max: maxPayload(nc) });
+      return;
+    }
     nc.publish(subject, payload, sign ? { headers: sign(subject, payload) } : undefined);
   } catch (err) {
     log.debug('publish failed', { subject, err: (err as Error).message });
@@ -232,4 +239,60 @@ export function listenEvent<M extends z.ZodType>(
   opts: { queue?: string; log: Logger },
 ): Subscription {
   return listen(nc, to.subject, to.route.message, handler, { ...opts, what: to.route.what });
+}
+
+// ---- replies that outgrow the bus -----------------------------------------------------------
+
+/** The largest message we may send: the broker's max payload, and our codec's own limit. */
+export function maxPayload(nc: NatsConnection): number {
+  return Math.min(nc.info?.max_payload ?? 1024 * 1024, MAX_MESSAGE_BYTES);
+}
+
+/** `encode(message)`, or undefined when it is over the codec's limit. */
+function tryEncode(message: unknown): Uint8Array | undefined {
+  try {
+    return encode(message);
+  } catch (err) {
+    if (err instanceof P2PError && err.code === 'PROTOCOL_ERROR') return undefined;
+    throw err;
+  }
+}
+
+/** Bytes kept free under the max payload for the reply's envelope (headers, our own fields). */
+const ENVELOPE_BYTES = 4096;
+
+/**
+ * The encoded reply, or, when it is over the broker's max payload, an encoded TOO_LARGE error
+ * reply naming both sizes: a reply is never dropped in silence (the asker would only see a
+ * timeout and say the responder does not answer).
+ */
+function fitsOrError(nc: NatsConnection, reply: unknown, subject: string, log: Logger): Uint8Array {
+  const bytes = tryEncode(reply);
+  const max = maxPayload(nc);
+  if (bytes && bytes.length <= max) return bytes;
+  const size = bytes ? `${bytes.length} bytes` : `over ${MAX_MESSAGE_BYTES} bytes`;
+  log.warn('reply over the max payload, answered with TOO_LARGE', { subject, size, max });
+  return encode(errorReply(new TooLargeError(`the reply is ${size}, over the broker's max payload of ${max} bytes: ask for less (a page, a cursor)`)));
+}
+
+/**
+ * `reply` with its array `key` cut to the longest prefix whose encoded reply fits the broker's max
+ * payload (shrunk by the measured size ratio; `limit` caps it further). `next` is the index to continue
+ * from (undefined when everything fitted): a page, for replies that can grow without bound.
+ */
+export function fitToPayload<R extends Record<K, unknown[]>, K extends string>(
+  nc: NatsConnection,
+  reply: R,
+  key: K,
+  limit = Number.MAX_SAFE_INTEGER,
+): { reply: R; next: number | undefined } {
+  const items = reply[key];
+  const budget = maxPayload(nc) - ENVELOPE_BYTES;
+  const sizeOf = (n: number) => tryEncode({ ...reply, [key]: items.slice(0, n) })?.length ?? Infinity;
+  // shrink by the measured ratio (a few encodes, not a search over every length)
+  let n = Math.min(items.length, limit);
+  for (let size = sizeOf(n); size > budget && n > 0; size = sizeOf(n)) {
+    n = size === Infinity ? n >>> 1 : Math.min(n - 1, Math.floor(n * (budget / size) * 0.98));
+  }
+  return { reply: n === items.length ? reply : { ...reply, [key]: items.slice(0, n) }, next: n < items.length ? n : undefined };
 }

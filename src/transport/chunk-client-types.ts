@@ -3,13 +3,45 @@
 import type { Hash } from 'node:crypto';
 import type { Logger } from 'winston';
 import { ProtocolError, type P2PError } from '../errors.js';
-import type { Manifest } from '../store/manifest.js';
+import { HASH_BYTES, type Manifest } from '../store/manifest.js';
+import { MAX_MANIFEST_BYTES } from '../protocol/frames.js';
 import type { FairThrottle } from './rate-limit.js';
 import type { ClientSecurity } from './security.js';
+
+/** The slowest rate a source may answer at (bytes/s) before a request's whole-answer deadline passes. */
+export const DEFAULT_MIN_RATE_BPS = 16 * 1024;
+/** Bytes a manifest answer is budgeted when its size is not known in advance (2 000 chunks). */
+const DEFAULT_MANIFEST_BUDGET_BYTES = 64 * 1024;
+
+/** Bytes a manifest answer of `expectedChunks` hashes is budgeted (a default when unknown). */
+export function manifestBudgetBytes(expectedChunks?: number): number {
+  return expectedChunks !== undefined ? Math.min(MAX_MANIFEST_BYTES, 64 + expectedChunks * HASH_BYTES) : DEFAULT_MANIFEST_BUDGET_BYTES;
+}
+
+/**
+ * Why request `p` has timed out at `now` (undefined: it has not): the connection silent for
+ * timeoutMs while it was out, or its whole answer past its deadline (our own cap's pauses excluded).
+ */
+export function overdue(p: Pending, now: number, lastHeard: number, pausedTotal: number, timeoutMs: number, remote: string): string | undefined {
+  if (now - Math.max(p.sentAt, lastHeard) >= timeoutMs) return `${remote} sent nothing for ${timeoutMs} ms while request ${p.reqId} was out`;
+  if (now - (pausedTotal - p.pausedAtSend) >= p.deadline) {
+    return `${remote} did not finish answering request ${p.reqId} (${p.bytes} bytes) within ${now - p.sentAt} ms: too slow`;
+  }
+  return undefined;
+}
+/** The deadline of a whole answer of `bytes` (with `aheadBytes` asked before it on the connection). */
+export function answerDeadlineMs(timeoutMs: number, bytes: number, aheadBytes: number, minRateBps: number): number {
+  return timeoutMs + Math.ceil(((bytes + aheadBytes) * 1000) / Math.max(1, minRateBps));
+}
 
 export interface PeerConnectionOptions {
   /** connect timeout, and how long the connection may stay silent while a request is out */
   timeoutMs: number;
+  /**
+   * floor rate (bytes/s): a request whose whole answer takes longer than timeoutMs + its bytes
+   * (and those asked before it) at this rate fails with PeerTimeoutError (default 16 KiB/s)
+   */
+  minRateBps?: number;
   logger: Logger;
   /** largest chunk this connection will accept (the manifest's chunk size) */
   maxChunkBytes: number;
@@ -24,6 +56,12 @@ export interface Waiter<T> {
   resolve: (value: T) => void;
   reject: (err: P2PError) => void;
   sentAt: number;
+  /** bytes this answer is budgeted */
+  bytes: number;
+  /** the whole answer must be in by then (ms since epoch, cap pauses excluded: see `pausedAtSend`) */
+  deadline: number;
+  /** the connection's `pausedTotal` when it was sent */
+  pausedAtSend: number;
 }
 
 export interface PendingChunk extends Waiter<Buffer[]> {
@@ -56,6 +94,13 @@ export class RequestBook {
 
   get size(): number {
     return this.pending.size;
+  }
+
+  /** Bytes budgeted for the answers still out (asked before the next request). */
+  aheadBytes(): number {
+    let ahead = 0;
+    for (const p of this.pending.values()) ahead += p.bytes;
+    return ahead;
   }
 
   values(): Pending[] {

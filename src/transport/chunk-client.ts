@@ -1,7 +1,9 @@
 // One TCP connection to one source's chunk server, many requests in flight. Chunk bodies are
 // hashed slice by slice as they arrive and handed over as those same slices, never concatenated.
-// A request times out when the connection has been silent that long while it was out (so a
-// capped source, slow but moving, is not taken for a dead one); a download cap pauses reads.
+// A request times out when the connection has been silent that long while it was out, and in any
+// case when its whole answer has not come by a deadline scaled to its size (and to the bytes asked
+// before it on this connection) at a floor rate: a source trickling bytes is as dead as a silent
+// one. Time our own download cap holds reads paused does not count against the source.
 // With a swarm key, `connect` resolves only once both sides have proved it (once per connection).
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -11,10 +13,9 @@ import { AuthMode, encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser,
 import { decodeManifest, HASH_BYTES, MAX_CHUNK_SIZE, type Manifest } from '../store/manifest.js';
 import { dial } from './dial.js';
 import { answerHello, macEquals, serverProof } from './swarm-auth.js';
-import { RequestBook, type Pending, type PendingChunk, type PeerConnectionOptions, type Waiter } from './chunk-client-types.js';
+import { answerDeadlineMs, DEFAULT_MIN_RATE_BPS, manifestBudgetBytes, overdue, RequestBook, type Pending, type PendingChunk, type PeerConnectionOptions, type Waiter } from './chunk-client-types.js';
 
-export type { PeerConnectionOptions } from './chunk-client-types.js';
-
+export { answerDeadlineMs, DEFAULT_MIN_RATE_BPS, type PeerConnectionOptions } from './chunk-client-types.js';
 
 /** A pipelined client connection to one chunk server. */
 export class PeerConnection {
@@ -34,6 +35,8 @@ export class PeerConnection {
   /** last time bytes arrived (or our own cap let reads go on) */
   private lastHeard = Date.now();
   private pausedByCap = false;
+  /** ms our own cap has held reads paused since the connection opened */
+  private pausedTotal = 0;
   private readonly watchdog: NodeJS.Timeout;
 
   private constructor(
@@ -93,8 +96,8 @@ export class PeerConnection {
   }
 
   /** The manifest of `fileId`, verified to hash to that id (ManifestMismatchError otherwise). */
-  getManifest(fileId: string): Promise<Manifest> {
-    return this.request<Manifest>(encodeGetManifest, fileId, (waiter) => ({ ...waiter, kind: 'manifest', fileId }));
+  getManifest(fileId: string, expectedChunks?: number): Promise<Manifest> {
+    return this.request<Manifest>(encodeGetManifest, fileId, manifestBudgetBytes(expectedChunks), (waiter) => ({ ...waiter, kind: 'manifest', fileId }));
   }
 
   /**
@@ -112,6 +115,7 @@ export class PeerConnection {
     const answer = this.request<Buffer[]>(
       (id, file) => encodeGetChunk(id, file, index),
       fileId,
+      expectedLength,
       (waiter) => {
         reqId = waiter.reqId;
         return { ...waiter, kind: 'chunk', index, expectedLength, expectedHash, hash: undefined, slices: [] };
@@ -129,17 +133,14 @@ export class PeerConnection {
     this.failAll(new PeerUnreachableError(`connection to ${this.remote} closed`));
   }
 
-  private request<T>(encode: (reqId: number, fileId: string) => Buffer, fileId: string, make: (w: Waiter<T>) => Pending): Promise<T> {
+  private request<T>(encode: (reqId: number, fileId: string) => Buffer, fileId: string, bytes: number, make: (w: Waiter<T>) => Pending): Promise<T> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const reqId = this.pending.alloc();
-    let frame: Buffer;
-    try {
-      frame = encode(reqId, fileId);
-    } catch (err) {
-      return Promise.reject(err);
-    }
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(reqId, make({ reqId, resolve, reject, sentAt: Date.now() } as Waiter<T>));
+      const frame = encode(reqId, fileId); // a bad request (thrown here) rejects before anything is sent
+      const sentAt = Date.now();
+      const deadline = sentAt + answerDeadlineMs(this.opts.timeoutMs, bytes, this.pending.aheadBytes(), this.opts.minRateBps ?? DEFAULT_MIN_RATE_BPS);
+      this.pending.set(reqId, make({ reqId, resolve, reject, sentAt, bytes, deadline, pausedAtSend: this.pausedTotal } as Waiter<T>));
       this.send(frame);
     });
   }
@@ -157,14 +158,13 @@ export class PeerConnection {
     this.socket.write(frame);
   }
 
-  /** Fail requests out while the connection has been silent for timeoutMs. */
+  /** Fail requests out while the connection has been silent for timeoutMs, or past their whole-answer deadline. */
   private checkSilence(): void {
     if (this.pausedByCap || this.pending.size === 0) return;
     const now = Date.now();
     for (const p of this.pending.values()) {
-      if (now - Math.max(p.sentAt, this.lastHeard) >= this.opts.timeoutMs) {
-        this.abandon(p.reqId, new PeerTimeoutError(`${this.remote} sent nothing for ${this.opts.timeoutMs} ms while request ${p.reqId} was out`));
-      }
+      const why = overdue(p, now, this.lastHeard, this.pausedTotal, this.opts.timeoutMs, this.remote);
+      if (why) this.abandon(p.reqId, new PeerTimeoutError(why));
     }
   }
 
@@ -185,8 +185,10 @@ export class PeerConnection {
       if (pauseMs > 0 && !this.pausedByCap) {
         this.pausedByCap = true;
         this.socket.pause();
+        const pausedAt = Date.now();
         setTimeout(() => {
           this.pausedByCap = false;
+          this.pausedTotal += Date.now() - pausedAt;
           this.lastHeard = Date.now();
           if (!this.closedWith) this.socket.resume();
         }, pauseMs).unref();

@@ -14,6 +14,7 @@ import { PartialDownload } from '../../src/store/partial.js';
 import { ChunkServer, type ChunkServerComponents, type ChunkServerOptions, type ServedFile } from '../../src/transport/chunk-server.js';
 import type { FetchOptions } from '../../src/download/fetch.js';
 import { tempDir } from './tmp.js';
+import type { Teardown } from './scope.js';
 
 export const logger = createLogger({ level: 'silent' });
 export const CHUNK = 64 * 1024;
@@ -51,7 +52,7 @@ export async function startServer(
 
 /** A fake source: `onConnection` scripts each accepted socket; it counts sockets accepted and gone. */
 export async function fakeServer(
-  t: ExecutionContext,
+  t: Teardown,
   onConnection: (socket: Socket) => void,
 ): Promise<{ port: number; accepted: () => number; closed: () => number; stopListening: () => void }> {
   const sockets = new Set<Socket>();
@@ -125,7 +126,7 @@ export async function until(check: () => boolean, ms: number, what: string): Pro
 }
 
 /** A fake source that parses requests and lets `answer` reply (or misbehave, or stay silent). */
-export function scriptedSource(t: ExecutionContext, answer: (socket: Socket, e: FrameEvent) => void) {
+export function scriptedSource(t: Teardown, answer: (socket: Socket, e: FrameEvent) => void) {
   return fakeServer(t, (socket) => {
     const parser = new FrameParser({ accept: [FrameType.GetChunk, FrameType.GetManifest, FrameType.Cancel] });
     socket.on('data', (input: Buffer) => {
