@@ -4,8 +4,9 @@
 // compare-and-set on the key's revision, so instances never undo each other: expiry deletes
 // `peer.<id>` only at the revision it judged silent (a heartbeat in between wins), a binding is
 // created once. Each instance keeps an in-memory view (a MemoryRegistry) fed by a watch of the
-// bucket; reads answer from it, and start() resolves once it holds everything already stored.
-import { type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
+// bucket (kv-follow.ts: restarted when it ends or stalls); reads answer from it, and start()
+// resolves once it holds everything already stored.
+import { type KV, type KvEntry, type NatsConnection } from 'nats';
 import type { Logger } from 'winston';
 import { z } from 'zod';
 import { PermissionDeniedError } from '../errors.js';
@@ -13,6 +14,7 @@ import type { Signer } from '../identity.js';
 import { decode, encode } from '../protocol/codec.js';
 import { Endpoint, FileMeta, PROTOCOL_VERSION, type AnnounceRequest, type ListEntry, type LookupMatch } from '../protocol/messages.js';
 import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
+import { KvFollower } from './kv-follow.js';
 import { RegistryReads, type TrackerStore } from './store.js';
 
 /** What `peer.<id>` holds. Validated when read back: the bucket is a boundary too. */
@@ -32,6 +34,8 @@ export interface KvStoreOptions {
   replicas?: number;
   /** how long start() waits for the bucket and its first contents */
   timeoutMs?: number;
+  /** how often the view's position is compared with the bucket's (ms, default 5000) */
+  followCheckMs?: number;
 }
 
 /** `p2p` → `p2p-tracker`; dots (subject tokens) become underscores. */
@@ -53,7 +57,7 @@ export class KvStore extends RegistryReads implements TrackerStore {
   /** last signature timestamp per peer id seen by this instance (replay guard) */
   private readonly lastTs = new Map<string, number>();
   private kv: KV | undefined;
-  private watcher: QueuedIterator<KvEntry> | undefined;
+  private follower: KvFollower | undefined;
   private stopped = false;
 
   constructor(
@@ -83,28 +87,19 @@ export class KvStore extends RegistryReads implements TrackerStore {
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    let initialized!: () => void;
-    const ready = new Promise<void>((resolve) => (initialized = resolve));
-    this.watcher = await this.kv.watch({ key: '>', initializedFn: () => initialized() });
-    void (async () => {
-      for await (const e of this.watcher!) this.onEntry(e);
-    })().catch((err) => {
-      if (!this.stopped) this.log.error('kv watch ended', { bucket: this.bucket, err: (err as Error).message });
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      ready,
-      new Promise<void>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`kv bucket ${this.bucket}: no initial contents within ${timeout} ms`)), timeout);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    this.follower = new KvFollower(this.kv, this.log, (e) => this.onEntry(e), { timeoutMs: timeout, checkMs: this.options.followCheckMs });
+    try {
+      await this.follower.start();
+    } catch (err) {
+      throw new Error(`kv bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
+    }
     this.log.info('kv store loaded', { bucket: this.bucket, peers: this.peers.size, bindings: this.keys.size });
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.watcher?.stop();
+    this.follower?.stop();
   }
 
   async announce(req: AnnounceRequest, now: number): Promise<boolean> {

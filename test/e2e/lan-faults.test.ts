@@ -193,10 +193,10 @@ lab('cut the link of one of two seeders mid-download: finishes from the other; h
   t.is(sha(await readFile(lastJson<{ path: string }>(r2).path)), sha(second), 'served by the healed seeder');
 });
 
-// Known failure, left open in issue 7: in one clean CI run (not in the others) announces acked by
-// the tracker during the partition were missing after the heal. Skipped until the KV store's
-// partition behaviour is fixed; the case itself is kept as it is.
-test.serial.skip('a minority partition of one NATS node, then heal: no acknowledged announce lost, no peer stays gone', async (t) => {
+// Once seen failing in a clean CI run: announces acked during the partition missing after the heal.
+// Root cause: a tracker instance's KV watch (an ordered consumer) that stops or stalls when its node
+// is cut off froze that instance's view; src/tracker/kv-follow.ts restarts it from the last revision.
+test.serial('a minority partition of one NATS node, then heal: no acknowledged announce lost, no peer stays gone', async (t) => {
   const w = await world(t, ['t1', 't2', 'p1', 'p2', 'p3', 'client']);
   // a ttl the storm's own peers outlive on a loaded machine; the partition outlasts it
   const ttl = { P2P_TRACKER_TTL_MS: '8000' };
@@ -215,15 +215,29 @@ test.serial.skip('a minority partition of one NATS node, then heal: no acknowled
   const s = await stormResult(storm);
   t.log(`storm: ${s.acked.length} announces acked, ${s.announceFailures} not, ${s.lookupFailures} lookups lost`);
   t.true(s.acked.length > 100);
-  const deadline = Date.now() + 40_000;
+  const healed = Date.now();
+  const deadline = healed + 40_000;
   let last = { names: new Set<string>(), peers: 0 };
   for (;;) {
     last = await listed(w, 'client').catch(() => last);
     const peersBack = ['p1', 'p2', 'p3'].every((p) => last.names.has(`${p}.bin`));
-    if (peersBack && s.acked.every((id) => last.names.has(`${id}.bin`))) break;
+    if (peersBack && s.acked.every((id) => last.names.has(`${id}.bin`))) {
+      t.log(`every acked announce and every peer listed ${Date.now() - healed} ms after the heal`);
+      break;
+    }
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  t.deepEqual(s.acked.filter((id) => !last.names.has(`${id}.bin`)), [], 'no acknowledged announce lost');
+  const missing = s.acked.filter((id) => !last.names.has(`${id}.bin`));
+  t.log(`after the heal: ${missing.length} acked announces missing when the wait ended`);
+  if (missing.length > 0) for (const h of ['t1', 't2']) t.log(`${h}: ${await warnings(join(w.root, `${h}.jsonl`))}`);
+  t.deepEqual(missing, [], 'no acknowledged announce lost');
   t.deepEqual(['p1', 'p2', 'p3'].filter((p) => !last.names.has(`${p}.bin`)), [], 'no peer stays gone');
 });
+
+/** The warnings and errors in a tracker's JSON log (the last 20), for a failure's message. */
+async function warnings(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const lines = text.split('\n').filter((l) => /"level":"(warn|error)"/.test(l));
+  return `${lines.length} warnings/errors\n${lines.slice(-20).join('\n')}`;
+}
