@@ -79,3 +79,16 @@ export function summaryLine(i: DownloadInfo): string {
   const avg = i.totalBytes / seconds;
   return `${paint.green('done')}: ${name} ${formatBytes(i.totalBytes)} in ${formatDuration(seconds)} (${formatBytes(Math.round(avg))}/s average) from ${i.sources} source${i.sources === 1 ? '' : 's'}`;
 }
+
+/**
+ * Say when the connection to the broker drops and comes back (the download goes on in the peer
+ * meanwhile): a line above the bar, so a `get` waiting through a broker restart is never silent.
+ */
+export function brokerNotes(nc: { status(): AsyncIterable<{ type: string; data: unknown }> }, ui: Ui, peer: string): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') ui.note(`lost the broker ${String(s.data)}; reconnecting (the download goes on in peer ${peer})`);
+      else if (s.type === 'reconnect') ui.note(`reconnected to the broker ${String(s.data)}`);
+    }
+  })().catch(() => undefined);
+}

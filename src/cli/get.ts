@@ -50,7 +50,7 @@ export function getCommand(program: Command): void {
 
 async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: string, target: string, opts: GetFlags): Promise<number> {
   if (target.length === 0 || target.length > 255) throw new P2PError('BAD_REQUEST', 'the file name must be 1-255 characters');
-  const [{ request }, { decode }, m, { listFiles, noPeer, peerStatus }, { progressUi, summaryLine }] = await Promise.all([
+  const [{ request }, { decode }, m, { listFiles, noPeer, peerStatus }, { brokerNotes, progressUi, summaryLine }] = await Promise.all([
     import('../transport/bus.js'),
     import('../protocol/codec.js'),
     import('../protocol/messages.js'),
@@ -92,6 +92,7 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
   }
   const ui = await progressUi(opts, target);
   ui.note(`${reply.attached ? 'joined running' : 'started'} download ${downloadId} of "${target}" on peer ${peer}`);
+  brokerNotes(nc, ui, peer);
   const maxRetries = opts.retries ?? config.download.maxRetries;
   const waiting = notFoundNotes(ui, target, maxRetries, () => listFiles(nc, s, config, 5000).then((l) => l.files.map((f) => f.name)));
 

@@ -9,6 +9,7 @@ import { chunkLength } from '../store/manifest.js';
 import type { FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
 import { ChunkPicker, type HaveUpdate, type SourceHave } from './picker.js';
 import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, type SourceState } from './source.js';
+import { RateWindow } from './rate-window.js';
 
 /**
  * Fetches every chunk `partial` is missing. `done` resolves `complete` (all verified and
@@ -27,7 +28,7 @@ export class ChunkScheduler {
   private lastReason = 'no sources';
   private idleSince: number | undefined;
   private readonly begin: { at: number; bytes: number };
-  private mark: { at: number; bytes: number };
+  private readonly rate: RateWindow;
   private settle!: { resolve: (o: FetchOutcome) => void; reject: (e: P2PError) => void };
   private cancelTick: (() => void) | undefined;
   private readonly onAbort = () => this.finish(new CancelledError('download cancelled'));
@@ -40,7 +41,8 @@ export class ChunkScheduler {
     this.pipeline = Math.max(1, opts.pipeline);
     this.maxPendingWrites = opts.maxPendingWrites ?? pendingWritesFor(this.pipeline, manifest.chunkSize);
     this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs });
-    this.begin = this.mark = { at: components.clock.now(), bytes: partial.verifiedBytes() };
+    this.begin = { at: components.clock.now(), bytes: partial.verifiedBytes() };
+    this.rate = new RateWindow(Math.max(3000, 4 * opts.progressMs), this.begin);
     this.done = new Promise<FetchOutcome>((resolve, reject) => (this.settle = { resolve, reject }));
   }
 
@@ -75,14 +77,13 @@ export class ChunkScheduler {
   private event = (peerId: string, kind: SourceEventKind, detail?: string) => this.opts.onSourceEvent?.({ peerId, kind, detail });
   private live = () => [...this.sources.values()].filter((s) => s.status === 'live');
 
-  /** Counters to the listener; the rate since the last report (the final one: since the start). */
+  /** Counters to the listener; the rate over the last seconds (the final one: since the start). */
   private report(final: boolean): void {
     const { partial, manifest } = this.opts;
     const now = this.now;
     const bytes = partial.verifiedBytes();
-    const since = final ? this.begin : this.mark;
-    const rateBps = now > since.at ? Math.round(((bytes - since.bytes) * 1000) / (now - since.at)) : 0;
-    this.mark = { at: now, bytes };
+    const windowed = this.rate.sample(now, bytes);
+    const rateBps = !final ? windowed : now > this.begin.at ? Math.round(((bytes - this.begin.bytes) * 1000) / (now - this.begin.at)) : 0;
     const progress: FetchProgress = { verifiedChunks: partial.verifiedCount(), totalChunks: manifest.hashes.length, bytes, sources: this.live().length, rateBps };
     try {
       this.opts.onProgress(progress);

@@ -20,11 +20,13 @@ test.after.always(() => t0.run());
 
 let common: string[];
 let url: string;
+let broker: Awaited<ReturnType<typeof startNats>>;
 const cli = (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) => runCli([...args, ...common], { env, timeoutMs });
 const MiB = 1024 * 1024;
 
 test.before(async () => {
   const nats = await startNats(t0);
+  broker = nats;
   url = nats.url;
   const root = await tempDir(t0, 'p2p-cli-');
   common = ['--nats', nats.url, '--prefix', 'clix'];
@@ -86,14 +88,14 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 /** Run under a pseudo-terminal (util-linux `script`), so stderr is a TTY and the bar is drawn. */
-function onTerminal(args: string[]): { exit: Promise<{ code: number | null; out: string }>; child: ChildProcess } {
+function onTerminal(args: string[]): { exit: Promise<{ code: number | null; out: string }>; child: ChildProcess; output: () => string } {
   const cmd = [process.execPath, CLI, ...args, ...common].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, ...FAST_ENV, COLUMNS: '160', TERM: 'xterm' }, stdio: ['ignore', 'pipe', 'pipe'] });
   t0.teardown(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  return { child, exit: new Promise((resolve) => child.once('close', (code) => resolve({ code, out }))) };
+  return { child, output: () => out, exit: new Promise((resolve) => child.once('close', (code) => resolve({ code, out }))) };
 }
 
 /** Terminal output as the lines a person saw: split at \r and \n, escape codes removed. */
@@ -217,6 +219,11 @@ test.serial('on a terminal: the bar shows an ETA, is never full for a cancelled 
   const lines = screenLines(r.out);
   t.true(lines.some((l) => /slow3\.bin \|.*\| +\d+% .* ETA (\d|\?)/.test(l)), 'a bar with an ETA was drawn');
   t.false(lines.some((l) => /100%/.test(l)), 'never 100 % for a cancelled download');
+  // the rate is over the last seconds: it does not flicker to 0 between whole chunks
+  const fetching = lines.filter((l) => /^slow3\.bin \|.* fetching$/.test(l));
+  const moving = fetching.slice(fetching.findIndex((l) => /[1-9][\d.]* (KiB|MiB)\/s/.test(l)));
+  t.true(moving.length > 2, fetching.join('\n'));
+  t.deepEqual(moving.filter((l) => / 0 B\/s /.test(l)), [], 'no 0 B/s while bytes keep arriving');
   t.true(lines.some((l) => /\bcancelled\b/.test(l)));
   t.true(lines.some((l) => /^started download dl-\S+ of "slow3\.bin" on peer dl$/.test(l)), 'the note sits on a line of its own');
 
@@ -310,4 +317,25 @@ test.serial('exit code 5 (the broker cannot be reached), for every command that 
     const r = await runCli([...args, '--nats', dead], { timeoutMs: 60_000 });
     t.is(r.code, 5, `p2p ${args.join(' ')} (no broker) → ${r.code}\n${r.stderr}`);
   }
+});
+
+// last in the file: it restarts the broker under everything
+test.serial('on a terminal: a get waiting through a broker restart says so above the bar, then carries on', async (t) => {
+  const get = onTerminal(['get', 'slow4.bin', '--peer', 'dl']);
+  await until('bytes arriving', async () => ((await download('slow4.bin'))?.bytes ?? 0) > MiB);
+  await broker.restart();
+  await until('the get to say it is back', async () => /reconnected to the broker/.test(get.output()), 60_000);
+  await until('bytes arriving again', async () => {
+    const before = (await download('slow4.bin'))?.bytes ?? 0;
+    await new Promise((r) => setTimeout(r, 1500));
+    return ((await download('slow4.bin'))?.bytes ?? 0) > before;
+  }, 60_000);
+  const c = await cli(['cancel', 'slow4.bin', '--peer', 'dl']);
+  t.is(c.code, 0, c.stderr);
+  const r = await get.exit;
+  t.is(r.code, 1, r.out);
+  const lines = screenLines(r.out);
+  t.true(lines.some((l) => /^lost the broker \S+:\d+; reconnecting \(the download goes on in peer dl\)$/.test(l)), lines.join('\n'));
+  t.true(lines.some((l) => /^reconnected to the broker \S+:\d+$/.test(l)), 'the reconnect note sits on a line of its own');
+  t.true(lines.some((l) => /\bcancelled\b/.test(l)));
 });
