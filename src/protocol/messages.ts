@@ -41,7 +41,16 @@ export const FileMeta = z.object({
 });
 export type FileMeta = z.infer<typeof FileMeta>;
 
-export const Source = z.object({ peerId: PeerId, endpoint: Endpoint });
+/**
+ * What one source says of a file (issue 9, class 1): its own name, size, chunk size and chunk
+ * count, as it announced them. Untrusted: the downloader checks them against the manifest (which
+ * hashes to the fileId) and strikes a source whose claims do not match.
+ */
+export const SourceClaims = FileMeta.pick({ name: true, size: true, chunkSize: true, chunkCount: true });
+export type SourceClaims = z.infer<typeof SourceClaims>;
+
+/** A peer holding a file; `claims` (from trackers since issue 9) is what it announced of it. */
+export const Source = z.object({ peerId: PeerId, endpoint: Endpoint, claims: SourceClaims.optional() });
 export type Source = z.infer<typeof Source>;
 
 /** Failure reply to any request. `code` is one of src/errors.ts ErrorCodes. */
@@ -99,6 +108,10 @@ export const LookupRequest = z
   .refine((m) => (m.fileId === undefined) !== (m.name === undefined), 'give exactly one of fileId or name');
 export type LookupRequest = z.infer<typeof LookupRequest>;
 
+/**
+ * `file` is what most of its sources claim (a hint for listing: never trusted for the download);
+ * each source carries its own `claims`, so a liar never hides an honest source's claims.
+ */
 export const LookupMatch = z.object({ file: FileMeta, sources: z.array(Source).max(10_000) });
 export type LookupMatch = z.infer<typeof LookupMatch>;
 /** Matches, most sources first. Empty when nothing is known. */

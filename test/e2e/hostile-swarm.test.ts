@@ -1,6 +1,7 @@
 // A hostile swarm, round two (issue 9), against real processes: a private nats-server, the tracker
 // and peers as children of the built CLI, and the scriptable hostile peer of test/helpers (a NATS
 // client speaking in any peer's name and a TCP source whose every answer is scripted).
+//   class 1  a liar announcing a real fileId with a wrong size first is struck, named, and harmless;
 //   class 3  a source trickling the manifest, listed first, does not hold the download;
 //   class 5  remote text cannot make our records invalid; a bad record or cache entry on disk is
 //            skipped, not the whole file, and does not stop the peer;
@@ -72,6 +73,36 @@ test.serial('class 3: a source trickling the manifest one byte every 2 s, listed
   // sequential, the 200-byte manifest alone would have taken mallory ~400 s
   t.true(took < 20_000, `took ${took} ms`);
   t.log(`3 MiB downloaded in ${took} ms past a manifest trickler listed first`);
+});
+
+test.serial('class 1: a liar announcing a real fileId with a wrong size first is struck and named; the download succeeds', async (t) => {
+  const content = randomBytes(2 * 1024 * 1024 + 77);
+  const f = await share('nobody', 'claimed.bin', content);
+  // mallory's source would even serve the right bytes: its claims alone get it struck
+  const mallory = await hostileSource(scope, { fileId: f.fileId, manifest: f.manifest, data: content }, {});
+  const lie = { ...f.meta, size: f.meta.size + 4096 };
+  t.true((await bus.announce('mallory1', { host: '127.0.0.1', port: mallory.port }, [lie])).ok);
+  // the honest seeder announces after the liar
+  await share('sally', 'claimed.bin', content);
+  await peer('sally');
+  await peer('dan');
+  const reply = (await bus.request(bus.s.lookup, { v: 1, fileId: f.fileId })) as { matches: Array<{ sources: Array<{ peerId: string; claims?: { size: number } }> }> };
+  const sources = reply.matches[0]?.sources ?? [];
+  // each source's own claims: the liar's first announce hides nobody's
+  t.is(sources.find((x) => x.peerId === 'mallory1')?.claims?.size, lie.size);
+  t.is(sources.find((x) => x.peerId === 'sally')?.claims?.size, content.length);
+  const r = await cli(['get', f.fileId, '--peer', 'dan', '--json', '--timeout', '60']);
+  t.is(r.code, 0, r.stderr);
+  const out = lastJson<{ path: string; downloadId: string; bytes: number; chunks: number }>(r);
+  t.is(sha(await readFile(out.path)), sha(content));
+  // the sizes shown are the manifest's, not the first announcer's
+  t.is(out.bytes, content.length);
+  t.is(out.chunks, f.manifest.hashes.length);
+  t.is(mallory.asked.chunk, 0, 'no chunk asked of the struck source');
+  const trace = (await bus.request(bus.s.trace('dan'), { v: 1, downloadId: out.downloadId })) as { entries: Array<{ to: string; detail?: string }> };
+  const named = trace.entries.find((e) => e.to === 'fetching' && e.detail?.includes('mallory1'));
+  t.truthy(named, JSON.stringify(trace.entries));
+  t.regex(named!.detail!, new RegExp(`size ${lie.size} ≠ ${content.length}`));
 });
 
 test.serial('class 5: error text built from 80 long peer ids of unreachable sources stays bounded; get and status keep working', async (t) => {
