@@ -13,6 +13,7 @@ import { DownloadHistory, type StoredDownload } from '../src/store/history.js';
 import { readTrace } from '../src/store/traces.js';
 import { serveRoute } from '../src/transport/bus.js';
 import { DownloadSession, type SessionDeps, type SessionInit } from './download-session.js';
+import { statusPage, tracePage, TRACE_PAGE } from './download-replies.js';
 
 export interface DownloadsComponents {
   nc: NatsConnection;
@@ -58,8 +59,8 @@ export class Downloads {
     this.subs.push(
       serveRoute(nc, at(Requests.intent, subjects, peerId), (m) => this.onIntent(m), opts),
       serveRoute(nc, at(Requests.cancel, subjects, peerId), (m) => this.onCancel(m.downloadId), opts),
-      serveRoute(nc, at(Requests.status, subjects, peerId), (m) => this.onStatus(m.downloadId), opts),
-      serveRoute(nc, at(Requests.trace, subjects, peerId), (m) => this.onTrace(m.downloadId), opts),
+      serveRoute(nc, at(Requests.status, subjects, peerId), (m) => this.onStatus(m.downloadId, m.cursor), opts),
+      serveRoute(nc, at(Requests.trace, subjects, peerId), (m) => this.onTrace(m.downloadId, m.from), opts),
     );
     await nc.flush();
   }
@@ -164,26 +165,18 @@ export class Downloads {
     return this.history.save(() => this.allDownloads());
   }
 
-  private onStatus(downloadId: string | undefined) {
+  /** A page of the status (download-replies.ts): every reply fits the broker's max payload. */
+  private onStatus(downloadId: string | undefined, cursor: number | undefined) {
     const downloads = this.allDownloads().filter((d) => downloadId === undefined || d.downloadId === downloadId);
     if (downloadId !== undefined && downloads.length === 0) throw new NotFoundError(`no download ${downloadId} on this peer`);
     const { endpoint, shared, served } = this.options.describePeer();
-    return {
-      v: PROTOCOL_VERSION,
-      ok: true as const,
-      peerId: this.options.peerId,
-      endpoint,
-      dir: this.options.dir,
-      shared: downloadId !== undefined ? [] : shared.slice(0, 10_000),
-      downloads: downloads.slice(-10_000),
-      served,
-    };
+    const head = { v: PROTOCOL_VERSION, ok: true as const, peerId: this.options.peerId, endpoint, dir: this.options.dir, served };
+    return statusPage(this.components.nc, head, downloadId !== undefined ? [] : shared, downloads, cursor);
   }
 
-  private async onTrace(downloadId: string) {
+  private async onTrace(downloadId: string, from: number | undefined) {
     const known = this.sessions.get(downloadId) ?? this.finishedInfo.find((d) => d.downloadId === downloadId);
     if (!known) throw new NotFoundError(`no download ${downloadId} on this peer`);
-    const trace = await readTrace(this.options.tracesDir, downloadId, 5000);
-    return { v: PROTOCOL_VERSION, ok: true as const, entries: trace.entries, truncated: trace.truncated, finished: trace.finished };
+    return tracePage(this.components.nc, await readTrace(this.options.tracesDir, downloadId, TRACE_PAGE, from));
   }
 }

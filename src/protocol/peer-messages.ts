@@ -58,7 +58,11 @@ export type DownloadInfo = z.infer<typeof DownloadInfo>;
 export const ProgressEvent = DownloadInfo.extend({ v: Version, peerId: PeerId });
 export type ProgressEvent = z.infer<typeof ProgressEvent>;
 
-export const StatusRequest = z.object({ v: Version, downloadId: DownloadId.optional() });
+/**
+ * `cursor`: where the previous page stopped (its reply's `next`); a status pages over the shared
+ * files, then the downloads, so no reply outgrows the broker's max payload (issue 9, class 4).
+ */
+export const StatusRequest = z.object({ v: Version, downloadId: DownloadId.optional(), cursor: SafeInt.optional() });
 export type StatusRequest = z.infer<typeof StatusRequest>;
 export const SharedFile = FileMeta.extend({ origin: z.enum(['shared', 'downloads']), path: z.string().max(4096) });
 export type SharedFile = z.infer<typeof SharedFile>;
@@ -71,6 +75,11 @@ export const StatusReply = z.object({
   shared: z.array(SharedFile).max(10_000),
   downloads: z.array(DownloadInfo).max(10_000),
   served: z.object({ chunks: SafeInt, bytes: SafeInt }),
+  /** shared files and downloads in all pages (peers before issue 9 send one page and omit them) */
+  sharedTotal: SafeInt.optional(),
+  downloadsTotal: SafeInt.optional(),
+  /** the cursor of the next page; absent on the last one */
+  next: SafeInt.optional(),
 });
 export type StatusReply = z.infer<typeof StatusReply>;
 
@@ -96,7 +105,8 @@ export type TraceEntry = z.infer<typeof TraceEntry>;
 export const TraceEvent = TraceEntry.extend({ v: Version, peerId: PeerId });
 export type TraceEvent = z.infer<typeof TraceEvent>;
 
-export const TraceRequest = z.object({ v: Version, downloadId: DownloadId });
+/** `from`: the first entry (0-based) wanted; without it, the last 5000 entries (a reply's `next` goes on). */
+export const TraceRequest = z.object({ v: Version, downloadId: DownloadId, from: SafeInt.optional() });
 export type TraceRequest = z.infer<typeof TraceRequest>;
 export const TraceReply = z.object({
   v: Version,
@@ -105,5 +115,9 @@ export const TraceReply = z.object({
   /** entries left out at the start to keep the reply small (the .jsonl file has them all). */
   truncated: SafeInt,
   finished: z.boolean(),
+  /** entries in the whole trace file */
+  total: SafeInt.optional(),
+  /** `from` of the next page, when this one was cut to fit the broker's max payload */
+  next: SafeInt.optional(),
 });
 export type TraceReply = z.infer<typeof TraceReply>;

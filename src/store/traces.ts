@@ -42,10 +42,15 @@ export interface TraceFile {
   truncated: number;
   finished: boolean;
   lastSeq: number;
+  /** valid entries in the whole file */
+  total: number;
 }
 
-/** Read the last `max` valid entries of a download's trace; a torn last line (crash mid-write) is skipped. */
-export async function readTrace(tracesDir: string, downloadId: string, max: number): Promise<TraceFile> {
+/**
+ * Read `max` valid entries of a download's trace from entry `from` (default: the last `max`); a
+ * torn last line (crash mid-write) is skipped. `truncated` counts the entries before the first one.
+ */
+export async function readTrace(tracesDir: string, downloadId: string, max: number, from?: number): Promise<TraceFile> {
   let text = '';
   try {
     text = await readFile(tracePath(tracesDir, downloadId), 'utf8');
@@ -63,9 +68,11 @@ export async function readTrace(tracesDir: string, downloadId: string, max: numb
     }
   }
   const last = entries[entries.length - 1];
+  const start = from ?? Math.max(0, entries.length - max);
   return {
-    entries: entries.slice(-max),
-    truncated: Math.max(0, entries.length - max),
+    entries: entries.slice(start, start + max),
+    truncated: Math.min(start, entries.length),
+    total: entries.length,
     finished: last?.final ?? false,
     lastSeq: last?.seq ?? -1,
   };
