@@ -92,6 +92,12 @@ export class DownloadSession {
     return info;
   }
 
+  /** Retrying without a single verified chunk: the first to go when the peer is full (class 6). */
+  get idle(): boolean {
+    const snap = this.actor.getSnapshot();
+    return stateOf(snap) === 'retrying' && snap.context.verifiedChunks === 0 && snap.context.prepared === undefined;
+  }
+
   get finished(): boolean {
     return isFinal(this.actor.getSnapshot());
   }

@@ -2,6 +2,7 @@
 // and peers as children of the built CLI, and the scriptable hostile peer of test/helpers (a NATS
 // client speaking in any peer's name and a TCP source whose every answer is scripted).
 //   class 1  a liar announcing a real fileId with a wrong size first is struck, named, and harmless;
+//   class 6  thousands of intents from anyone keep the peer's work and fds bounded;
 //   class 3  a source trickling the manifest, listed first, does not hold the download;
 //   class 5  remote text cannot make our records invalid; a bad record or cache entry on disk is
 //            skipped, not the whole file, and does not stop the peer;
@@ -103,6 +104,43 @@ test.serial('class 1: a liar announcing a real fileId with a wrong size first is
   const named = trace.entries.find((e) => e.to === 'fetching' && e.detail?.includes('mallory1'));
   t.truthy(named, JSON.stringify(trace.entries));
   t.regex(named!.detail!, new RegExp(`size ${lie.size} ≠ ${content.length}`));
+});
+
+test.serial('class 6: 5 000 intents fired at a peer: its work and fds stay bounded, a legitimate download still succeeds', async (t) => {
+  const content = randomBytes(600_000);
+  await share('sally6', 'wanted.bin', content);
+  await peer('sally6');
+  const victim = await peer('victim', { P2P_PEER_MAX_DOWNLOADS: '4', P2P_PEER_MAX_QUEUED_DOWNLOADS: '60' });
+  const pid = victim.child.pid!;
+  const fds = async () => (await readdir(`/proc/${pid}/fd`)).length;
+  const before = await fds();
+  let most = before;
+  const codes = new Map<string, number>();
+  // 5 000 intents for files nobody has, asking to retry (almost) forever, 100 at a time
+  for (let i = 0; i < 5000; i += 100) {
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, (_, k) =>
+        bus.request(bus.s.intent('victim'), { v: 1, target: `nothing-${i + k}-${'z'.repeat(100)}`, maxRetries: 1_000_000 }, { timeoutMs: 10_000 }).catch(() => ({ ok: false, code: 'NO_REPLY' })),
+      ),
+    );
+    for (const r of replies as Array<{ ok: boolean; code?: string }>) codes.set(r.ok ? 'ok' : r.code!, (codes.get(r.ok ? 'ok' : r.code!) ?? 0) + 1);
+    most = Math.max(most, await fds());
+  }
+  t.log(`intents: ${JSON.stringify(Object.fromEntries(codes))}; fds ${before} before, ${most} at most during the flood`);
+  t.is(codes.get('NO_REPLY'), undefined, 'every intent was answered');
+  for (const code of codes.keys()) t.true(code === 'ok' || code === 'BUSY', code);
+  // 64 downloads kept at most (each may hold a trace file), plus sockets coming and going
+  t.true(most - before <= 64 + 16, `fds grew by ${most - before}`);
+  const st = await cli(['status', '--peer', 'victim', '--json']);
+  t.is(st.code, 0, st.stderr);
+  const running = (JSON.parse(st.stdout) as { downloads: Array<{ status: string }> }).downloads.filter((d) => d.status === 'running');
+  t.true(running.length <= 64, `${running.length} running`);
+  // the legitimate download is admitted (the idlest hostile one makes room) and completes
+  const r = await cli(['get', 'wanted.bin', '--peer', 'victim', '--json', '--timeout', '60']);
+  t.is(r.code, 0, r.stderr);
+  t.is(sha(await readFile(lastJson<{ path: string }>(r).path)), sha(content));
+  most = Math.max(most, await fds());
+  t.true(most - before <= 64 + 16, `fds grew by ${most - before}`);
 });
 
 test.serial('class 5: error text built from 80 long peer ids of unreachable sources stays bounded; get and status keep working', async (t) => {
