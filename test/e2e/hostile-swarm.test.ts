@@ -143,6 +143,20 @@ test.serial('class 6: 5 000 intents fired at a peer: its work and fds stay bound
   t.true(most - before <= 64 + 16, `fds grew by ${most - before}`);
 });
 
+test.serial('class 6: a peer whose downloads are all at work refuses one more with BUSY naming the limit; `p2p get` says so and exits 1', async (t) => {
+  const content = randomBytes(100_000);
+  const f = await share('nobody', 'stuck.bin', content);
+  // a source that never answers the manifest: the download holding the only slot stays at work
+  const staller = await hostileSource(scope, { fileId: f.fileId, manifest: f.manifest, data: content }, { manifest: { kind: 'stall' } });
+  t.true((await bus.announce('staller6', { host: '127.0.0.1', port: staller.port }, [f.meta])).ok);
+  await peer('tight', { P2P_PEER_MAX_DOWNLOADS: '1', P2P_PEER_MAX_QUEUED_DOWNLOADS: '0' });
+  const first = (await bus.request(bus.s.intent('tight'), { v: 1, target: f.fileId })) as { ok: boolean };
+  t.true(first.ok);
+  const r = await cli(['get', 'anything.bin', '--peer', 'tight', '--json', '--timeout', '10']);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stderr, /keeps 1 downloads at most \(peer\.maxDownloads 1 \+ peer\.maxQueuedDownloads 0\).*\[BUSY\]/);
+});
+
 test.serial('class 5: error text built from 80 long peer ids of unreachable sources stays bounded; get and status keep working', async (t) => {
   const content = randomBytes(200_000);
   const f = await share('nobody', 'ghost.bin', content);
