@@ -164,8 +164,9 @@ export class Downloads {
 
   private onCancel(downloadId: string) {
     const s = this.sessions.get(downloadId);
-    if (!s) throw new NotFoundError(`no download ${downloadId} on this peer`);
-    s.cancel();
+    // a finished download has left `sessions`: cancelling it does nothing, as before
+    if (!s && !this.finishedInfo.some((d) => d.downloadId === downloadId)) throw new NotFoundError(`no download ${downloadId} on this peer`);
+    s?.cancel();
     return { v: PROTOCOL_VERSION, ok: true as const };
   }
 
