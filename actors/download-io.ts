@@ -8,7 +8,8 @@ import type { Config } from '../config/index.js';
 import type { DownloadEvent, FetchInput, JoinInput, JoinResult, PrepareInput, Prepared } from '../machines/download.js';
 import { CancelledError, ManifestMismatchError, isFatal, toP2PError } from '../src/errors.js';
 import { fetchManifest, startFetch } from '../src/download/fetch.js';
-import type { FileMeta } from '../src/protocol/messages.js';
+import { checkClaims, describeStruck, largestClaimedChunks } from '../src/download/claims.js';
+import type { FileMeta, Source } from '../src/protocol/messages.js';
 import type { Manifest } from '../src/store/manifest.js';
 import { PartialDownload } from '../src/store/partial.js';
 import type { FairThrottle } from '../src/transport/rate-limit.js';
@@ -37,6 +38,8 @@ interface Work {
   partial: PartialDownload;
   manifest: Manifest;
   unlock: () => void;
+  /** peer ids whose claims did not match the manifest: never used for chunks */
+  struck: Set<string>;
   /** the running (or last) fetch, settled once its writes are flushed */
   fetching?: Promise<void>;
   released: boolean;
@@ -64,11 +67,12 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       if (signal.aborted) throw new CancelledError('download cancelled');
       const manifest =
         (await PartialDownload.loadManifest(deps.chunksDir, file.fileId)) ??
-        (await fetchManifest(sources, file.fileId, { timeoutMs: config.chunkTimeoutMs, expectedChunks: file.chunkCount, logger: log, signal, security: deps.security }));
-      if (manifest.size !== file.size || manifest.hashes.length !== file.chunkCount) {
-        throw new ManifestMismatchError('manifest does not match the announced size');
-      }
-      const partial = await PartialDownload.open({ chunksDir: deps.chunksDir, fileId: file.fileId, manifest, name: file.name });
+        (await fetchManifest(sources, file.fileId, { timeoutMs: config.chunkTimeoutMs, expectedChunks: largestClaimedChunks(file, sources), logger: log, signal, security: deps.security }));
+      // the manifest (it hashes to the fileId) says what the file is; sources claiming otherwise are struck
+      const checked = checkClaims(manifest, file, sources);
+      if (checked.struck.length > 0) log.warn('sources struck', { struck: checked.struck.slice(0, 20), count: checked.struck.length });
+      if (checked.kept.length === 0 && sources.length > 0) throw new ManifestMismatchError(describeStruck(checked.struck));
+      const partial = await PartialDownload.open({ chunksDir: deps.chunksDir, fileId: file.fileId, manifest, name: checked.file.name });
       if (signal.aborted) {
         await partial.close().catch(() => undefined);
         throw new CancelledError('download cancelled');
@@ -76,8 +80,15 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       if (partial.resumeCheck.claimed > 0) {
         log.info('resuming from verified chunks', { claimed: partial.resumeCheck.claimed, kept: partial.resumeCheck.kept, total: file.chunkCount });
       }
-      const work: Work = { partial, manifest, unlock, released: false };
-      return { handle: work, verifiedChunks: partial.verifiedCount(), bytes: partial.verifiedBytes() };
+      const work: Work = { partial, manifest, unlock, released: false, struck: new Set(checked.struck.map((x) => x.peerId)) };
+      return {
+        handle: work,
+        verifiedChunks: partial.verifiedCount(),
+        bytes: partial.verifiedBytes(),
+        file: checked.file,
+        sources: checked.kept,
+        ...(checked.struck.length > 0 ? { struck: describeStruck(checked.struck) } : {}),
+      };
     } catch (err) {
       unlock();
       throw err;
@@ -91,10 +102,11 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
     const abort = new AbortController();
     // others may fetch our verified chunks while we download (partial seeding)
     const shared = deps.availability.share(work.partial);
+    const usable = (sources: readonly Source[]) => sources.filter((x) => !work.struck.has(x.peerId));
     const fetch = startFetch({
       fileId: file.fileId,
       manifest: work.manifest,
-      sources: input.sources,
+      sources: usable(input.sources),
       partial: work.partial,
       pipeline: config.pipeline,
       chunkTimeoutMs: config.chunkTimeoutMs,
@@ -113,8 +125,8 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
     // sources reach the fetcher through the machine (sources.updated, forwarded here)
     receive((e) => {
       if (e.type !== 'sources.updated') return;
-      if (!e.change) fetch.addSources(e.sources);
-      else for (const source of e.sources) fetch.updateSource(source, e.change);
+      if (!e.change) fetch.addSources(usable(e.sources));
+      else for (const source of usable(e.sources)) fetch.updateSource(source, e.change);
     });
     // peers holding or downloading the file answer with what they have (heard by the session's watch)
     deps.availability.query(file.fileId);

@@ -52,7 +52,7 @@ export class DownloadSession {
   private finishedAt: number | undefined;
   private readonly log: Logger;
   private readonly finishedWaiters: Array<() => void> = [];
-  private watching: { fileId: string; stop: () => void } | undefined;
+  private watching: { fileId: string; chunkCount: number; stop: () => void } | undefined;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -90,6 +90,12 @@ export class DownloadSession {
     const info: DownloadInfo = toDownloadInfo(this.actor.getSnapshot());
     if (this.finishedAt !== undefined) info.finishedAt = this.finishedAt;
     return info;
+  }
+
+  /** Retrying without a single verified chunk: the first to go when the peer is full (class 6). */
+  get idle(): boolean {
+    const snap = this.actor.getSnapshot();
+    return stateOf(snap) === 'retrying' && snap.context.verifiedChunks === 0 && snap.context.prepared === undefined;
   }
 
   get finished(): boolean {
@@ -171,13 +177,14 @@ export class DownloadSession {
 
   /** Follow who has what of the file, into the machine; stop when there is no file to follow. */
   private followSwarm(file: { fileId: string; chunkCount: number } | undefined): void {
-    if (file?.fileId === this.watching?.fileId) return;
+    // the chunk count may change once the manifest is verified (a liar's claims replaced)
+    if (file?.fileId === this.watching?.fileId && file?.chunkCount === this.watching?.chunkCount) return;
     this.unwatch();
     if (!file) return;
     const stop = this.deps.availability.watch(file.fileId, file.chunkCount, (source, change) =>
       this.actor.send({ type: 'sources.updated', sources: [source], change }),
     );
-    this.watching = { fileId: file.fileId, stop };
+    this.watching = { fileId: file.fileId, chunkCount: file.chunkCount, stop };
   }
 
   private unwatch(): void {

@@ -1,10 +1,14 @@
 // The peer's downloads: takes intents (a new session, or attach to the one running for that
 // target), cancels, answers status and trace requests, keeps one fetch per fileId at a time (file
-// locks), persists intents and outcomes (history) and resumes unfinished ones on start.
+// locks), persists intents and outcomes (history) and resumes unfinished ones on start. Work is
+// bounded (issue 9, class 6): `limits.maxRunning` downloads do I/O at once (a DownloadLimiter
+// slot from prepare to release), at most maxRunning + maxQueued are kept at all (beyond, the one
+// idle longest is dropped, else BUSY), and a finished session is freed at once.
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import type { Clock } from '../src/clock.js';
-import { BadRequestError, NotFoundError, P2PError, toP2PError } from '../src/errors.js';
+import { DEFAULT_DOWNLOAD_LIMITS, DownloadLimiter, type DownloadLimits } from '../src/download-limits.js';
+import { BadRequestError, BusyError, NotFoundError, P2PError, toP2PError } from '../src/errors.js';
 import { newDownloadId } from '../src/protocol/ids.js';
 import { PROTOCOL_VERSION, type DownloadInfo, type Endpoint, type IntentRequest, type SharedFile } from '../src/protocol/messages.js';
 import { Requests, at } from '../src/protocol/routes.js';
@@ -13,6 +17,10 @@ import { DownloadHistory, type StoredDownload } from '../src/store/history.js';
 import { readTrace } from '../src/store/traces.js';
 import { serveRoute } from '../src/transport/bus.js';
 import { DownloadSession, type SessionDeps, type SessionInit } from './download-session.js';
+import { statusPage, tracePage, TRACE_PAGE } from './download-replies.js';
+
+/** Finished downloads kept in memory (and in the history) at most; the oldest go first. */
+const MAX_FINISHED = 10_000;
 
 export interface DownloadsComponents {
   nc: NatsConnection;
@@ -29,6 +37,8 @@ export interface DownloadsOptions {
   historyFile: string;
   tracesDir: string;
   download: SessionDeps['config'];
+  /** downloads doing I/O at once, and kept waiting beyond those (peer.maxDownloads, peer.maxQueuedDownloads) */
+  limits?: DownloadLimits;
   /** the rest of a status reply: where we listen, what we share, what we served */
   describePeer: () => { endpoint: Endpoint; shared: SharedFile[]; served: { chunks: number; bytes: number } };
 }
@@ -38,6 +48,10 @@ export class Downloads {
   private readonly history: DownloadHistory;
   private readonly sessions = new Map<string, DownloadSession>();
   private readonly finishedInfo: StoredDownload[] = [];
+  private readonly limits: DownloadLimits;
+  /** I/O slots: held from prepare (file lock taken) to release */
+  private readonly slots: DownloadLimiter;
+  private slotSeq = 0;
   private readonly fileLocks = new Map<string, Promise<void>>();
   private subs: Subscription[] = [];
   private stopped = false;
@@ -48,6 +62,8 @@ export class Downloads {
   ) {
     this.log = components.logger;
     this.history = new DownloadHistory(options.historyFile, this.log);
+    this.limits = options.limits ?? DEFAULT_DOWNLOAD_LIMITS;
+    this.slots = new DownloadLimiter(this.limits);
   }
 
   /** Answer intents, cancels, status and trace requests (then `resume()` unfinished downloads). */
@@ -58,8 +74,8 @@ export class Downloads {
     this.subs.push(
       serveRoute(nc, at(Requests.intent, subjects, peerId), (m) => this.onIntent(m), opts),
       serveRoute(nc, at(Requests.cancel, subjects, peerId), (m) => this.onCancel(m.downloadId), opts),
-      serveRoute(nc, at(Requests.status, subjects, peerId), (m) => this.onStatus(m.downloadId), opts),
-      serveRoute(nc, at(Requests.trace, subjects, peerId), (m) => this.onTrace(m.downloadId), opts),
+      serveRoute(nc, at(Requests.status, subjects, peerId), (m) => this.onStatus(m.downloadId, m.cursor), opts),
+      serveRoute(nc, at(Requests.trace, subjects, peerId), (m) => this.onTrace(m.downloadId, m.from), opts),
     );
     await nc.flush();
   }
@@ -85,7 +101,7 @@ export class Downloads {
       config: this.options.download,
       tracesDir: this.options.tracesDir,
       onChange: () => void this.saveHistory(),
-      acquireFile: (fileId) => this.acquireFile(fileId),
+      acquireFile: (fileId) => this.acquireWork(init.downloadId, fileId),
     };
     const s = new DownloadSession(deps, init);
     this.sessions.set(init.downloadId, s);
@@ -101,7 +117,36 @@ export class Downloads {
       this.sessions.delete(init.downloadId);
       throw toP2PError(err);
     }
+    void s.whenFinished().then(() => this.retire(s));
     return s;
+  }
+
+  /** A finished session leaves memory: its record stays (bounded) for status, trace and history. */
+  private retire(s: DownloadSession, error?: { code: string; message: string }): void {
+    if (this.sessions.get(s.id) !== s) return;
+    this.sessions.delete(s.id);
+    this.finishedInfo.push({ ...s.info, ...(error ? { error } : {}) });
+    if (this.finishedInfo.length > MAX_FINISHED) this.finishedInfo.splice(0, this.finishedInfo.length - MAX_FINISHED);
+    if (error) void this.saveHistory();
+  }
+
+  /**
+   * Room for one more download: below the cap, or by dropping the download that has waited
+   * longest without a single verified chunk (retrying a lookup that finds nothing). Else BUSY.
+   */
+  private makeRoom(): void {
+    const cap = this.limits.maxRunning + this.limits.maxQueued;
+    if (this.sessions.size < cap) return;
+    let idlest: DownloadSession | undefined;
+    for (const s of this.sessions.values()) {
+      if (s.idle && (!idlest || s.info.startedAt < idlest.info.startedAt)) idlest = s;
+    }
+    if (!idlest) {
+      throw new BusyError(`this peer keeps ${cap} downloads at most (peer.maxDownloads ${this.limits.maxRunning} + peer.maxQueuedDownloads ${this.limits.maxQueued}) and all of them are at work; try again later`);
+    }
+    this.log.warn('download dropped to make room', { downloadId: idlest.id, target: idlest.info.target.slice(0, 64), cap });
+    idlest.cancel();
+    this.retire(idlest, { code: 'BUSY', message: `dropped to make room: this peer keeps ${cap} downloads at most and this one had found nothing to fetch` });
   }
 
   private onIntent(m: IntentRequest) {
@@ -112,15 +157,36 @@ export class Downloads {
     if (this.sessions.has(downloadId) || this.finishedInfo.some((d) => d.downloadId === downloadId)) {
       throw new BadRequestError(`download id ${downloadId} is already used on this peer`);
     }
+    this.makeRoom();
     const s = this.startSession({ downloadId, target: m.target, maxRetries: m.maxRetries ?? this.options.download.maxRetries });
     return { v: PROTOCOL_VERSION, ok: true as const, downloadId: s.id, attached: false };
   }
 
   private onCancel(downloadId: string) {
     const s = this.sessions.get(downloadId);
-    if (!s) throw new NotFoundError(`no download ${downloadId} on this peer`);
-    s.cancel();
+    // a finished download has left `sessions`: cancelling it does nothing, as before
+    if (!s && !this.finishedInfo.some((d) => d.downloadId === downloadId)) throw new NotFoundError(`no download ${downloadId} on this peer`);
+    s?.cancel();
     return { v: PROTOCOL_VERSION, ok: true as const };
+  }
+
+  /**
+   * What prepare waits for: the file's lock, then an I/O slot (in arrival order). The returned
+   * function lets go of both. A slot id is new per attempt, so a retry never meets its old slot.
+   */
+  private async acquireWork(downloadId: string, fileId: string): Promise<() => void> {
+    const unlockFile = await this.acquireFile(fileId);
+    const slot = `${downloadId}#${++this.slotSeq}`;
+    try {
+      await new Promise<void>((resolve) => this.slots.admit(slot, resolve));
+    } catch (err) {
+      unlockFile();
+      throw err;
+    }
+    return () => {
+      this.slots.release(slot);
+      unlockFile();
+    };
   }
 
   /** One fetch per fileId at a time: a second session waits for the first to let go. */
@@ -164,26 +230,18 @@ export class Downloads {
     return this.history.save(() => this.allDownloads());
   }
 
-  private onStatus(downloadId: string | undefined) {
+  /** A page of the status (download-replies.ts): every reply fits the broker's max payload. */
+  private onStatus(downloadId: string | undefined, cursor: number | undefined) {
     const downloads = this.allDownloads().filter((d) => downloadId === undefined || d.downloadId === downloadId);
     if (downloadId !== undefined && downloads.length === 0) throw new NotFoundError(`no download ${downloadId} on this peer`);
     const { endpoint, shared, served } = this.options.describePeer();
-    return {
-      v: PROTOCOL_VERSION,
-      ok: true as const,
-      peerId: this.options.peerId,
-      endpoint,
-      dir: this.options.dir,
-      shared: downloadId !== undefined ? [] : shared.slice(0, 10_000),
-      downloads: downloads.slice(-10_000),
-      served,
-    };
+    const head = { v: PROTOCOL_VERSION, ok: true as const, peerId: this.options.peerId, endpoint, dir: this.options.dir, served };
+    return statusPage(this.components.nc, head, downloadId !== undefined ? [] : shared, downloads, cursor);
   }
 
-  private async onTrace(downloadId: string) {
+  private async onTrace(downloadId: string, from: number | undefined) {
     const known = this.sessions.get(downloadId) ?? this.finishedInfo.find((d) => d.downloadId === downloadId);
     if (!known) throw new NotFoundError(`no download ${downloadId} on this peer`);
-    const trace = await readTrace(this.options.tracesDir, downloadId, 5000);
-    return { v: PROTOCOL_VERSION, ok: true as const, entries: trace.entries, truncated: trace.truncated, finished: trace.finished };
+    return tracePage(this.components.nc, await readTrace(this.options.tracesDir, downloadId, TRACE_PAGE, from));
   }
 }

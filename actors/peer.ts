@@ -135,9 +135,11 @@ export class Peer {
         historyFile: join(paths.meta, 'downloads.json'),
         tracesDir: paths.traces,
         download: options.download,
+        limits: { maxRunning: options.peer.maxDownloads, maxQueued: options.peer.maxQueuedDownloads },
         describePeer: () => ({
           endpoint: this.endpoint,
-          shared: library.files().slice(0, 10_000).map((f) => ({ ...toMeta(f), origin: f.origin, path: f.path })),
+          // every shared file: a status pages (download-replies.ts)
+          shared: library.files().map((f) => ({ ...toMeta(f), origin: f.origin, path: f.path })),
           served: this.served,
         }),
       },

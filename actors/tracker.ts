@@ -225,7 +225,7 @@ export class Tracker {
       let size = metaBytes(match.file.name);
       const kept = [];
       for (const source of sources) {
-        const cost = sourceBytes(source.peerId, source.endpoint.host);
+        const cost = sourceBytes(source.peerId, source.endpoint.host, source.claims?.name);
         if (size + cost > budget) break;
         size += cost;
         kept.push(source);
@@ -255,6 +255,7 @@ function fitEntries(entries: ListEntry[]): ListEntry[] {
 function metaBytes(name: string): number {
   return 160 + Buffer.byteLength(name);
 }
-function sourceBytes(peerId: string, host: string): number {
-  return 48 + peerId.length + Buffer.byteLength(host);
+/** A source's claims (issue 9, class 1) cost a FileMeta without its fileId. */
+function sourceBytes(peerId: string, host: string, claimedName?: string): number {
+  return 48 + peerId.length + Buffer.byteLength(host) + (claimedName !== undefined ? 80 + Buffer.byteLength(claimedName) : 0);
 }

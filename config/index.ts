@@ -65,6 +65,10 @@ export const ConfigSchema = z.object({
     downloadBps: Bps,
     /** downloaders served at once (more are told BUSY and retry), 0 = unlimited */
     uploadSlots: z.coerce.number().int().min(0).max(100_000),
+    /** downloads doing I/O at once (manifest, part file, chunk sockets); the others wait their turn */
+    maxDownloads: z.coerce.number().int().min(1).max(10_000),
+    /** downloads kept beyond those (looking up, retrying, waiting for a slot); more intents get BUSY */
+    maxQueuedDownloads: z.coerce.number().int().min(0).max(1_000_000),
   }),
   download: z.object({
     retryBaseMs: Ms,

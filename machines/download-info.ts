@@ -50,12 +50,14 @@ export function toDownloadInfo(snapshot: DownloadSnapshot): Omit<DownloadInfo, '
   };
 }
 
-/** Why this state, for a trace entry: the retry reason, the error, or where the file went. */
+/** Why this state, for a trace entry: the retry reason, the error, where the file went, who was struck. */
 export function traceDetail(snapshot: DownloadSnapshot): string | undefined {
   const ctx = snapshot.context;
   const to = stateOf(snapshot);
   if (to === 'retrying' && ctx.lastReason) return ctx.lastReason.slice(0, 1024);
   if ((to === 'failed' || to === 'cancelled') && ctx.error) return `${ctx.error.code}: ${ctx.error.message}`.slice(0, 1024);
   if (to === 'done' && ctx.path) return ctx.path.slice(0, 1024);
+  // sources whose claims did not match the verified manifest are named while they are left out
+  if (to === 'fetching' && ctx.struck) return ctx.struck.slice(0, 1024);
   return undefined;
 }

@@ -48,6 +48,12 @@ export interface Prepared {
   handle: unknown;
   verifiedChunks: number;
   bytes: number;
+  /** the file as its verified manifest says it is (replaces what the lookup's sources claimed) */
+  file?: FileMeta;
+  /** the sources whose claims match the manifest (the others are struck) */
+  sources?: Source[];
+  /** which sources were struck and why, for the trace (issue 9, class 1) */
+  struck?: string;
 }
 
 /** Input of the `fetchChunks` actor: the file, the peers to fetch it from, the prepared partial file. */
@@ -125,6 +131,8 @@ export interface DownloadContext {
   path?: string;
   status: DownloadStatus;
   error?: { code: string; message: string };
+  /** Sources struck by the last prepare (their claims did not match the manifest), for the trace. */
+  struck?: string;
   /** Why the last attempt did not finish; quoted when giving up. */
   lastReason?: string;
 }

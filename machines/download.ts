@@ -36,9 +36,7 @@ const messageOf = (err: unknown): string => boundedMessage(err instanceof Error 
 /** An availability message that says a source holds nothing (it stopped sharing). */
 const isEmpty = (e: SourcesUpdated): boolean => e.change?.kind === 'bits' && e.change.bits.every((b) => b === 0);
 
-function notProvided(name: string): Error {
-  return new Error(`download machine: actor "${name}" not provided`);
-}
+const notProvided = (name: string): Error => new Error(`download machine: actor "${name}" not provided`);
 
 /** The download machine. Provide `lookup`, `prepare`, `fetchChunks`, `join` (and `release`) before creating an actor. */
 export const downloadMachine = setup({
@@ -104,10 +102,10 @@ export const downloadMachine = setup({
       };
     }),
     /** The partial file is open: what it already holds (a resume) counts as progress made. */
-    storePrepared: assign((_, params: { prepared: Prepared }) => ({
-      prepared: params.prepared,
-      verifiedChunks: params.prepared.verifiedChunks,
-      bytes: params.prepared.bytes,
+    // the verified manifest, not the announcers, says what the file is; liars are struck
+    storePrepared: assign(({ context }, { prepared }: { prepared: Prepared }) => ({
+      prepared, verifiedChunks: prepared.verifiedChunks, bytes: prepared.bytes, struck: prepared.struck,
+      file: prepared.file ?? context.file, totalChunks: prepared.file?.chunkCount ?? context.totalChunks, sources: prepared.sources ?? context.sources,
     })),
     /** Close the partial file and let go of the file (provided by the session; a no-op here). */
     release: () => undefined,

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'winston';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import { loadConfig, type Config } from '../../config/index.js';
-import { BadRequestError, ConfigError, NotFoundError, P2PError, UnknownPeerError } from '../errors.js';
+import { BadRequestError, ConfigError, NotFoundError, P2PError, ProtocolError, UnknownPeerError } from '../errors.js';
 import { connectBus, request } from '../transport/bus.js';
 import { ListReply, PROTOCOL_VERSION, StatusReply, type DownloadInfo, type ListEntry } from '../protocol/messages.js';
 import { subjects, type Subjects } from '../protocol/subjects.js';
@@ -189,13 +189,28 @@ export async function listFiles(nc: NatsConnection, s: Subjects, config: Config,
   return { files, total, peers };
 }
 
-/** The peer's downloads (StatusReply), newest last. */
+/**
+ * The peer's status (StatusReply), downloads newest last: every page, followed by its `next`
+ * cursor (issue 9, class 4), joined into one reply without a `next`.
+ */
 export async function peerStatus(nc: NatsConnection, s: Subjects, config: Config, peer: string, downloadId?: string): Promise<StatusReply> {
-  return request(nc, s.status(peer), { v: PROTOCOL_VERSION, ...(downloadId ? { downloadId } : {}) }, StatusReply, {
-    timeoutMs: 5000,
-    who: `peer ${peer}`,
-    noResponders: noPeer(peer, config),
-  });
+  const ask = (cursor?: number) =>
+    request(nc, s.status(peer), { v: PROTOCOL_VERSION, ...(downloadId ? { downloadId } : {}), ...(cursor ? { cursor } : {}) }, StatusReply, {
+      timeoutMs: 5000,
+      who: `peer ${peer}`,
+      noResponders: noPeer(peer, config),
+    });
+  const first = await ask();
+  const { next: _next, ...all } = first;
+  for (let next = first.next; next !== undefined; ) {
+    const page = await ask(next);
+    all.shared.push(...page.shared);
+    all.downloads.push(...page.downloads);
+    // a page that brings nothing would loop forever: a peer that does not page right
+    if (page.next !== undefined && page.next <= next) throw new ProtocolError(`peer ${peer} sent a status page that does not move on`);
+    next = page.next;
+  }
+  return all;
 }
 
 /**

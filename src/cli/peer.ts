@@ -17,6 +17,8 @@ interface PeerFlags {
   uploadLimit?: number;
   downloadLimit?: number;
   uploadSlots?: number;
+  maxDownloads?: number;
+  maxQueuedDownloads?: number;
   swarmKeyFile?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -36,6 +38,8 @@ export function peerCommand(program: Command): void {
     .option('--upload-limit <bytes/s>', 'upload cap shared by everyone we serve, e.g. 20M or 512K (0 = unlimited)', rateOption('--upload-limit'))
     .option('--download-limit <bytes/s>', 'download cap over all our downloads, e.g. 20M (0 = unlimited)', rateOption('--download-limit'))
     .option('--upload-slots <n>', 'downloaders served at once; others are told BUSY and retry (0 = unlimited)', intOption('--upload-slots', 0, 100_000))
+    .option('--max-downloads <n>', 'downloads doing I/O at once; the others wait their turn (default 16)', intOption('--max-downloads', 1, 10_000))
+    .option('--max-queued-downloads <n>', 'downloads kept waiting beyond those; more intents get BUSY (default 256)', intOption('--max-queued-downloads', 0, 1_000_000))
     .option('--swarm-key-file <file>', 'require (and prove) this swarm key on chunk connections; make one with `p2p keygen --out FILE`')
     .option('--tls-cert <file>', 'serve chunks over TLS with this certificate (PEM, with --tls-key)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
@@ -59,6 +63,8 @@ export function peerCommand(program: Command): void {
         if (opts.uploadLimit !== undefined) (over.peer as Record<string, unknown>).uploadBps = opts.uploadLimit;
         if (opts.downloadLimit !== undefined) (over.peer as Record<string, unknown>).downloadBps = opts.downloadLimit;
         if (opts.uploadSlots !== undefined) (over.peer as Record<string, unknown>).uploadSlots = opts.uploadSlots;
+        if (opts.maxDownloads !== undefined) (over.peer as Record<string, unknown>).maxDownloads = opts.maxDownloads;
+        if (opts.maxQueuedDownloads !== undefined) (over.peer as Record<string, unknown>).maxQueuedDownloads = opts.maxQueuedDownloads;
         if (opts.swarmKeyFile !== undefined) (over.peer as Record<string, unknown>).swarmKeyFile = resolve(opts.swarmKeyFile);
         const tls: Record<string, string> = {};
         if (opts.tlsCert !== undefined) tls.cert = resolve(opts.tlsCert);

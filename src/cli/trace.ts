@@ -12,17 +12,19 @@ export function traceCommand(program: Command): void {
     .argument('<download>', 'download id (as printed by `p2p get` or `p2p status`), a file name (its latest download) or `last`')
     .option('--peer <id>', 'peer that runs (or ran) the download (default: env P2P_PEER or peer.default)', peerIdOption)
     .option('--follow', 'keep streaming transitions until the machine ends')
+    .option('--all', 'every transition from the first (default: the last 5000)')
     .option('--json', 'one JSON object per transition')
     .option('--mermaid', 'the machine diagram (mermaid) with the path this download took')
     .option('--svg', 'the machine diagram (SVG) with the path this download took')
     .action(
-      action(async (ref: string, opts: { peer?: string; follow?: boolean; json?: boolean; mermaid?: boolean; svg?: boolean }, cmd: Command) => {
+      action(async (ref: string, opts: { peer?: string; follow?: boolean; all?: boolean; json?: boolean; mermaid?: boolean; svg?: boolean }, cmd: Command) => {
         const [{ configFrom, clientConnection, peerFrom, resolveDownload, noPeer }, { request }, { decode }, { TraceEvent, TraceReply, PROTOCOL_VERSION }] = await Promise.all([
           import('./common.js'),
           import('../transport/bus.js'),
           import('../protocol/codec.js'),
           import('../protocol/messages.js'),
         ]);
+        const { ProtocolError } = await import('../errors.js');
         const config = configFrom(cmd);
         const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
@@ -56,11 +58,21 @@ export function traceCommand(program: Command): void {
               })
             : undefined;
           if (sub) await nc.flush();
-          const reply = await request(nc, subjects.trace(peer), { v: PROTOCOL_VERSION, downloadId }, TraceReply, {
-            timeoutMs: 5000,
-            who: `peer ${peer}`,
-            noResponders: noPeer(peer, config),
-          });
+          // pages (issue 9, class 4): each reply fits the broker's max payload, `next` goes on
+          const ask = (from?: number) =>
+            request(nc, subjects.trace(peer), { v: PROTOCOL_VERSION, downloadId, ...(from !== undefined ? { from } : {}) }, TraceReply, {
+              timeoutMs: 5000,
+              who: `peer ${peer}`,
+              noResponders: noPeer(peer, config),
+            });
+          const reply = await ask(opts.all ? 0 : undefined);
+          for (let next = reply.next; next !== undefined; ) {
+            const page = await ask(next);
+            reply.entries.push(...page.entries);
+            reply.finished = page.finished;
+            if (page.next !== undefined && page.next <= next) throw new ProtocolError(`peer ${peer} sent a trace page that does not move on`);
+            next = page.next;
+          }
           if (opts.mermaid || opts.svg) {
             const { machineDiagram } = await import('./machine.js');
             process.stdout.write(await machineDiagram(opts.svg ? 'svg' : 'mermaid', reply.entries));

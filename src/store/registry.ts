@@ -1,6 +1,6 @@
 // The tracker's store: which peers are alive, where they listen, and which files each one has.
 // An interface so a shared store (JetStream KV) can replace the in-memory one for many trackers.
-import type { AnnounceRequest, Endpoint, FileMeta, ListEntry, LookupMatch, Source } from '../protocol/messages.js';
+import type { AnnounceRequest, Endpoint, FileMeta, ListEntry, LookupMatch, Source, SourceClaims } from '../protocol/messages.js';
 
 /** One live peer as the tracker knows it. */
 export interface PeerRecord {
@@ -40,9 +40,14 @@ export interface Registry {
 }
 
 interface FileEntry {
-  /** metadata from the first peer that announced the file */
-  meta: FileMeta;
-  sources: Set<string>;
+  fileId: string;
+  /**
+   * What most sources claim (ties: the earliest claim), for listing; recomputed lazily. Never the
+   * first announcer's word alone (issue 9, class 1): every source keeps its own claims.
+   */
+  meta: FileMeta | undefined;
+  /** each source's own claims, by peer id, in announce order */
+  sources: Map<string, SourceClaims>;
   /** every name this file was announced under while it had sources */
   names: Set<string>;
 }
@@ -113,20 +118,21 @@ export class MemoryRegistry implements Registry {
       const entry = this.files.get(fileId);
       if (entry) entries.push(entry);
     }
-    entries.sort((a, b) => b.sources.size - a.sources.size || compare(a.meta.fileId, b.meta.fileId));
+    entries.sort((a, b) => b.sources.size - a.sources.size || compare(a.fileId, b.fileId));
     return entries.map((e) => this.match(e));
   }
 
   list(offset: number, limit: number): { total: number; files: ListEntry[] } {
     if (!this.sorted) {
       this.sorted = [...this.files.values()]
-        .sort((a, b) => compare(a.meta.name, b.meta.name) || compare(a.meta.fileId, b.meta.fileId))
-        .map((e) => e.meta.fileId);
+        .map((e) => metaOf(e))
+        .sort((a, b) => compare(a.name, b.name) || compare(a.fileId, b.fileId))
+        .map((m) => m.fileId);
     }
     const page = this.sorted.slice(Math.max(0, offset), Math.max(0, offset) + Math.max(0, limit));
     const files = page.map((fileId) => {
       const entry = this.files.get(fileId)!;
-      return { ...entry.meta, sources: entry.sources.size };
+      return { ...metaOf(entry), sources: entry.sources.size };
     });
     return { total: this.sorted.length, files };
   }
@@ -147,21 +153,34 @@ export class MemoryRegistry implements Registry {
 
   private match(entry: FileEntry): LookupMatch {
     const sources: Source[] = [];
-    for (const peerId of entry.sources) {
+    for (const [peerId, claims] of entry.sources) {
       const peer = this.peers.get(peerId);
-      if (peer) sources.push({ peerId, endpoint: { ...peer.endpoint } });
+      if (peer) sources.push({ peerId, endpoint: { ...peer.endpoint }, claims: { ...claims } });
     }
-    return { file: { ...entry.meta }, sources };
+    return { file: { ...metaOf(entry) }, sources };
   }
 
   private addSource(peer: PeerRecord, meta: FileMeta): void {
     let entry = this.files.get(meta.fileId);
     if (!entry) {
-      entry = { meta: { ...meta }, sources: new Set(), names: new Set() };
+      entry = { fileId: meta.fileId, meta: undefined, sources: new Map(), names: new Set() };
       this.files.set(meta.fileId, entry);
-      this.sorted = undefined;
     }
-    entry.sources.add(peer.peerId);
+    // a source's new claims replace its old ones (and go last: the earliest claim wins ties); a
+    // re-announce of the same claims (the common case) changes nothing, not even list()'s order
+    const old = entry.sources.get(peer.peerId);
+    if (!old || !sameClaims(old, meta)) {
+      // sources usually agree: share the first source's claims object rather than copy it
+      const first = entry.sources.values().next().value;
+      const claims = first && sameClaims(first, meta) ? first : { name: meta.name, size: meta.size, chunkSize: meta.chunkSize, chunkCount: meta.chunkCount };
+      entry.sources.delete(peer.peerId);
+      entry.sources.set(peer.peerId, claims);
+      // one more source agreeing with the listed claims leaves them listed
+      if (old || !entry.meta || !sameClaims(entry.meta, meta)) {
+        entry.meta = undefined;
+        this.sorted = undefined;
+      }
+    }
     peer.files.add(meta.fileId);
     if (!entry.names.has(meta.name)) {
       entry.names.add(meta.name);
@@ -178,7 +197,11 @@ export class MemoryRegistry implements Registry {
     peer.files.delete(fileId);
     const entry = this.files.get(fileId);
     if (!entry) return;
+    const claims = entry.sources.get(peer.peerId);
+    if (!claims) return;
     entry.sources.delete(peer.peerId);
+    entry.meta = undefined;
+    this.sorted = undefined;
     if (entry.sources.size > 0) return;
     // last source gone: the file leaves every index
     this.files.delete(fileId);
@@ -190,6 +213,27 @@ export class MemoryRegistry implements Registry {
       if (ids.size === 0) this.byName.delete(name);
     }
   }
+}
+
+function sameClaims(a: SourceClaims, b: SourceClaims): boolean {
+  return a.size === b.size && a.chunkSize === b.chunkSize && a.chunkCount === b.chunkCount && a.name === b.name;
+}
+
+/** What most of the file's sources claim; among equally common claims, the earliest one. */
+function metaOf(entry: FileEntry): FileMeta {
+  if (entry.meta) return entry.meta;
+  const counts = new Map<string, { claims: SourceClaims; n: number }>();
+  let best: { claims: SourceClaims; n: number } | undefined;
+  for (const claims of entry.sources.values()) {
+    const key = `${claims.size}/${claims.chunkSize}/${claims.chunkCount}/${claims.name}`;
+    let c = counts.get(key);
+    if (!c) counts.set(key, (c = { claims, n: 0 }));
+    c.n++;
+    if (!best || c.n > best.n) best = c;
+  }
+  // an entry without sources is removed at once, so `best` is set
+  entry.meta = { fileId: entry.fileId, ...best!.claims };
+  return entry.meta;
 }
 
 /** Plain code-unit order: stable across locales, unlike localeCompare. */

@@ -1,6 +1,6 @@
 // A download's trace file, DIR/.p2p/traces/<downloadId>.jsonl (one TraceEntry per line): written
 // by TraceLog while the download runs, read by readTrace for `p2p trace` and for a resume.
-import { constants as fsConstants, createWriteStream, openSync, type WriteStream } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TraceEntry } from '../protocol/messages.js';
@@ -11,28 +11,80 @@ export function tracePath(tracesDir: string, downloadId: string): string {
   return join(tracesDir, `${downloadId}.jsonl`);
 }
 
-/** Appends entries to one download's trace file. */
+/** A trace file is closed after this long without an entry (reopened by the next one). */
+export const TRACE_IDLE_MS = 2000;
+
+/**
+ * Appends entries to one download's trace file. The file is held open only while entries come
+ * (issue 9, class 6): a download waiting to retry holds no descriptor, and close() lets go at
+ * once, so a peer's open trace files never outnumber its downloads at work. Lines are small and
+ * written synchronously, in order, to the page cache.
+ */
 export class TraceLog {
-  private readonly stream: WriteStream;
+  private readonly path: string;
+  private fd: number | undefined;
+  private idle: NodeJS.Timeout | undefined;
+  private closed = false;
 
   /** Opens (creates) the file now: a refused path throws here, before the download starts. */
-  constructor(tracesDir: string, downloadId: string, onError: (err: Error) => void) {
-    const path = tracePath(tracesDir, downloadId);
-    // O_NOFOLLOW: a symlink planted in traces/ is refused, never written through
-    checkFenceSync(path);
-    const fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
-    this.stream = createWriteStream(path, { fd });
-    this.stream.on('error', onError);
+  constructor(
+    tracesDir: string,
+    downloadId: string,
+    private readonly onError: (err: Error) => void,
+    private readonly idleMs = TRACE_IDLE_MS,
+  ) {
+    this.path = tracePath(tracesDir, downloadId);
+    this.open();
+  }
+
+  /** O_NOFOLLOW and the fence checked at every open: a symlink planted in traces/ is never written through. */
+  private open(): number {
+    checkFenceSync(this.path);
+    this.fd = openSync(this.path, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o644);
+    this.armIdle();
+    return this.fd;
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.release(), this.idleMs);
+    this.idle.unref();
+  }
+
+  private release(): void {
+    clearTimeout(this.idle);
+    this.idle = undefined;
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      closeSync(fd);
+    } catch (err) {
+      this.onError(err as Error);
+    }
   }
 
   append(entry: TraceEntry): void {
-    if (!this.stream.writableEnded) this.stream.write(JSON.stringify(entry) + '\n');
+    if (this.closed) return;
+    try {
+      const fd = this.fd ?? this.open();
+      writeSync(fd, JSON.stringify(entry) + '\n');
+      this.armIdle();
+    } catch (err) {
+      this.onError(err as Error);
+    }
   }
 
-  /** Flush and close (idempotent). */
+  /** Close (idempotent); later entries are dropped. */
   close(): Promise<void> {
-    if (this.stream.writableEnded) return Promise.resolve();
-    return new Promise((resolve) => this.stream.end(resolve));
+    this.closed = true;
+    this.release();
+    return Promise.resolve();
+  }
+
+  /** Whether the file is held open now (for tests and the fd budget). */
+  get isOpen(): boolean {
+    return this.fd !== undefined;
   }
 }
 
@@ -42,10 +94,15 @@ export interface TraceFile {
   truncated: number;
   finished: boolean;
   lastSeq: number;
+  /** valid entries in the whole file */
+  total: number;
 }
 
-/** Read the last `max` valid entries of a download's trace; a torn last line (crash mid-write) is skipped. */
-export async function readTrace(tracesDir: string, downloadId: string, max: number): Promise<TraceFile> {
+/**
+ * Read `max` valid entries of a download's trace from entry `from` (default: the last `max`); a
+ * torn last line (crash mid-write) is skipped. `truncated` counts the entries before the first one.
+ */
+export async function readTrace(tracesDir: string, downloadId: string, max: number, from?: number): Promise<TraceFile> {
   let text = '';
   try {
     text = await readFile(tracePath(tracesDir, downloadId), 'utf8');
@@ -63,9 +120,11 @@ export async function readTrace(tracesDir: string, downloadId: string, max: numb
     }
   }
   const last = entries[entries.length - 1];
+  const start = from ?? Math.max(0, entries.length - max);
   return {
-    entries: entries.slice(-max),
-    truncated: Math.max(0, entries.length - max),
+    entries: entries.slice(start, start + max),
+    truncated: Math.min(start, entries.length),
+    total: entries.length,
     finished: last?.final ?? false,
     lastSeq: last?.seq ?? -1,
   };

@@ -1,6 +1,8 @@
 // A hostile swarm, round two (issue 9), against real processes: a private nats-server, the tracker
 // and peers as children of the built CLI, and the scriptable hostile peer of test/helpers (a NATS
 // client speaking in any peer's name and a TCP source whose every answer is scripted).
+//   class 1  a liar announcing a real fileId with a wrong size first is struck, named, and harmless;
+//   class 6  thousands of intents from anyone keep the peer's work and fds bounded;
 //   class 3  a source trickling the manifest, listed first, does not hold the download;
 //   class 5  remote text cannot make our records invalid; a bad record or cache entry on disk is
 //            skipped, not the whole file, and does not stop the peer;
@@ -72,6 +74,89 @@ test.serial('class 3: a source trickling the manifest one byte every 2 s, listed
   // sequential, the 200-byte manifest alone would have taken mallory ~400 s
   t.true(took < 20_000, `took ${took} ms`);
   t.log(`3 MiB downloaded in ${took} ms past a manifest trickler listed first`);
+});
+
+test.serial('class 1: a liar announcing a real fileId with a wrong size first is struck and named; the download succeeds', async (t) => {
+  const content = randomBytes(2 * 1024 * 1024 + 77);
+  const f = await share('nobody', 'claimed.bin', content);
+  // mallory's source would even serve the right bytes: its claims alone get it struck
+  const mallory = await hostileSource(scope, { fileId: f.fileId, manifest: f.manifest, data: content }, {});
+  const lie = { ...f.meta, size: f.meta.size + 4096 };
+  t.true((await bus.announce('mallory1', { host: '127.0.0.1', port: mallory.port }, [lie])).ok);
+  // the honest seeder announces after the liar
+  await share('sally', 'claimed.bin', content);
+  await peer('sally');
+  await peer('dan');
+  const reply = (await bus.request(bus.s.lookup, { v: 1, fileId: f.fileId })) as { matches: Array<{ sources: Array<{ peerId: string; claims?: { size: number } }> }> };
+  const sources = reply.matches[0]?.sources ?? [];
+  // each source's own claims: the liar's first announce hides nobody's
+  t.is(sources.find((x) => x.peerId === 'mallory1')?.claims?.size, lie.size);
+  t.is(sources.find((x) => x.peerId === 'sally')?.claims?.size, content.length);
+  const started = Date.now();
+  const r = await cli(['get', f.fileId, '--peer', 'dan', '--json', '--timeout', '60']);
+  t.is(r.code, 0, r.stderr);
+  t.log(`2 MiB downloaded in ${Date.now() - started} ms past a liar announcing first`);
+  const out = lastJson<{ path: string; downloadId: string; bytes: number; chunks: number }>(r);
+  t.is(sha(await readFile(out.path)), sha(content));
+  // the sizes shown are the manifest's, not the first announcer's
+  t.is(out.bytes, content.length);
+  t.is(out.chunks, f.manifest.hashes.length);
+  t.is(mallory.asked.chunk, 0, 'no chunk asked of the struck source');
+  const trace = (await bus.request(bus.s.trace('dan'), { v: 1, downloadId: out.downloadId })) as { entries: Array<{ to: string; detail?: string }> };
+  const named = trace.entries.find((e) => e.to === 'fetching' && e.detail?.includes('mallory1'));
+  t.truthy(named, JSON.stringify(trace.entries));
+  t.regex(named!.detail!, new RegExp(`size ${lie.size} ≠ ${content.length}`));
+});
+
+test.serial('class 6: 5 000 intents fired at a peer: its work and fds stay bounded, a legitimate download still succeeds', async (t) => {
+  const content = randomBytes(600_000);
+  await share('sally6', 'wanted.bin', content);
+  await peer('sally6');
+  const victim = await peer('victim', { P2P_PEER_MAX_DOWNLOADS: '4', P2P_PEER_MAX_QUEUED_DOWNLOADS: '60' });
+  const pid = victim.child.pid!;
+  const fds = async () => (await readdir(`/proc/${pid}/fd`)).length;
+  const before = await fds();
+  let most = before;
+  const codes = new Map<string, number>();
+  // 5 000 intents for files nobody has, asking to retry (almost) forever, 100 at a time
+  for (let i = 0; i < 5000; i += 100) {
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, (_, k) =>
+        bus.request(bus.s.intent('victim'), { v: 1, target: `nothing-${i + k}-${'z'.repeat(100)}`, maxRetries: 1_000_000 }, { timeoutMs: 10_000 }).catch(() => ({ ok: false, code: 'NO_REPLY' })),
+      ),
+    );
+    for (const r of replies as Array<{ ok: boolean; code?: string }>) codes.set(r.ok ? 'ok' : r.code!, (codes.get(r.ok ? 'ok' : r.code!) ?? 0) + 1);
+    most = Math.max(most, await fds());
+  }
+  t.log(`intents: ${JSON.stringify(Object.fromEntries(codes))}; fds ${before} before, ${most} at most during the flood`);
+  t.is(codes.get('NO_REPLY'), undefined, 'every intent was answered');
+  for (const code of codes.keys()) t.true(code === 'ok' || code === 'BUSY', code);
+  // 64 downloads kept at most (each may hold a trace file), plus sockets coming and going
+  t.true(most - before <= 64 + 16, `fds grew by ${most - before}`);
+  const st = await cli(['status', '--peer', 'victim', '--json']);
+  t.is(st.code, 0, st.stderr);
+  const running = (JSON.parse(st.stdout) as { downloads: Array<{ status: string }> }).downloads.filter((d) => d.status === 'running');
+  t.true(running.length <= 64, `${running.length} running`);
+  // the legitimate download is admitted (the idlest hostile one makes room) and completes
+  const r = await cli(['get', 'wanted.bin', '--peer', 'victim', '--json', '--timeout', '60']);
+  t.is(r.code, 0, r.stderr);
+  t.is(sha(await readFile(lastJson<{ path: string }>(r).path)), sha(content));
+  most = Math.max(most, await fds());
+  t.true(most - before <= 64 + 16, `fds grew by ${most - before}`);
+});
+
+test.serial('class 6: a peer whose downloads are all at work refuses one more with BUSY naming the limit; `p2p get` says so and exits 1', async (t) => {
+  const content = randomBytes(100_000);
+  const f = await share('nobody', 'stuck.bin', content);
+  // a source that never answers the manifest: the download holding the only slot stays at work
+  const staller = await hostileSource(scope, { fileId: f.fileId, manifest: f.manifest, data: content }, { manifest: { kind: 'stall' } });
+  t.true((await bus.announce('staller6', { host: '127.0.0.1', port: staller.port }, [f.meta])).ok);
+  await peer('tight', { P2P_PEER_MAX_DOWNLOADS: '1', P2P_PEER_MAX_QUEUED_DOWNLOADS: '0' });
+  const first = (await bus.request(bus.s.intent('tight'), { v: 1, target: f.fileId })) as { ok: boolean };
+  t.true(first.ok);
+  const r = await cli(['get', 'anything.bin', '--peer', 'tight', '--json', '--timeout', '10']);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stderr, /keeps 1 downloads at most \(peer\.maxDownloads 1 \+ peer\.maxQueuedDownloads 0\).*\[BUSY\]/);
 });
 
 test.serial('class 5: error text built from 80 long peer ids of unreachable sources stays bounded; get and status keep working', async (t) => {

@@ -139,8 +139,9 @@ test('two peers announce; lookup by id and by name returns both; list counts sou
   t.deepEqual(
     byId.matches[0]!.sources.sort((a, b) => a.peerId.localeCompare(b.peerId)),
     [
-      { peerId: 'alice', endpoint: { host: '127.0.0.1', port: 7001 } },
-      { peerId: 'bob', endpoint: { host: '127.0.0.1', port: 7002 } },
+      // each source with its own claims (issue 9, class 1)
+      { peerId: 'alice', endpoint: { host: '127.0.0.1', port: 7001 }, claims: { name: shared.name, size: shared.size, chunkSize: shared.chunkSize, chunkCount: shared.chunkCount } },
+      { peerId: 'bob', endpoint: { host: '127.0.0.1', port: 7002 }, claims: { name: shared.name, size: shared.size, chunkSize: shared.chunkSize, chunkCount: shared.chunkCount } },
     ],
   );
   const byName = await lookupName(x, 'movie.mkv');
