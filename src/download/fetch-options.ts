@@ -23,6 +23,8 @@ export interface ChunkConnection {
   readonly closeReason: P2PError | undefined;
   /** the chunk's bytes, already checked against `expectedHash` */
   getChunk(fileId: string, index: number, expectedLength: number, expectedHash: Buffer, signal?: AbortSignal): Promise<Buffer[]>;
+  /** the buffers of a chunk it gave, written or not needed any more (pooled buffers go back) */
+  release?(slices: Buffer[]): void;
   close(): void;
 }
 
