@@ -1,7 +1,9 @@
-// The chunk client's socket: dialled with node's `onread` on plain TCP (every read lands in one
-// reused buffer, handed over before the next read; no per-read allocation), 'data' events under
-// TLS; its writes batched per tick (the requests issued in one tick go in one segment); and a
-// chunk body's way into its pooled buffer (copied once from the read buffer, hashed as it comes).
+// The chunk client's socket: dialled with node's `onread` on plain TCP, 'data' events under TLS;
+// its writes batched per tick (the requests issued in one tick go in one segment); and a chunk
+// body's way into its pooled buffer, hashed as it comes. On plain TCP the connection chooses where
+// each read lands (`ReadFeed.target`, asked after every read): inside a chunk body, straight into
+// that chunk's buffer (no copy at all); a header, just its bytes; else one reused buffer (copied
+// from). No per-read allocation either way.
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { chunkBuffers, READ_BUFFER_BYTES } from './chunk-buffers.js';
@@ -11,6 +13,10 @@ import type { PeerConnectionOptions, PendingChunk } from './chunk-client-types.j
 /** Where a connection's reads go: `to` once it is set, kept (copied) until then. */
 export interface ReadFeed {
   to?: (input: Buffer) => void;
+  /** where the next read should land (undefined: all of `reused`) */
+  target?: () => Uint8Array | undefined;
+  /** the connection's reused read buffer */
+  reused: Buffer;
   early: Buffer[];
 }
 
@@ -21,9 +27,9 @@ export interface ReadFeed {
 export async function dialChunkSocket(endpoint: { host: string; port: number }, opts: PeerConnectionOptions): Promise<{ socket: Socket; feed?: ReadFeed }> {
   const tls = opts.security?.tls;
   if (tls) return { socket: await dial(endpoint, { timeoutMs: opts.timeoutMs, tls }) };
-  const feed: ReadFeed = { early: [] };
+  const feed: ReadFeed = { early: [], reused: Buffer.allocUnsafe(READ_BUFFER_BYTES) };
   const onread = {
-    buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+    buffer: () => feed.target?.() ?? feed.reused,
     callback: (bytes: number, buf: Uint8Array) => {
       const input = Buffer.from(buf.buffer, buf.byteOffset, bytes);
       if (feed.to) feed.to(input);
@@ -35,9 +41,10 @@ export async function dialChunkSocket(endpoint: { host: string; port: number }, 
 }
 
 /** Send the socket's reads to `onData`: through the feed (reused buffer, valid during the call only), or 'data' events. */
-export function readsTo(socket: Socket, feed: ReadFeed | undefined, onData: (input: Buffer) => void): void {
+export function readsTo(socket: Socket, feed: ReadFeed | undefined, onData: (input: Buffer) => void, target: (reused: Buffer) => Uint8Array | undefined): void {
   if (!feed) return void socket.on('data', onData);
   feed.to = onData;
+  feed.target = () => target(feed.reused);
   for (const early of feed.early.splice(0)) onData(early);
 }
 
@@ -66,10 +73,20 @@ export function beginBody(p: PendingChunk, capacity: number, length: number): vo
   p.filled = 0;
 }
 
-/** Copy a slice of the body into its buffer and hash it (the parser checked the length: it fits). */
+/** A slice of the body: copied into its buffer unless it was read there in place; hashed (the parser checked the length: it fits). */
 export function fillBody(p: PendingChunk, data: Buffer): void {
-  p.filled += data.copy(p.body!, p.filled);
+  const body = p.body!;
+  if (data.buffer === body.buffer && data.byteOffset === body.byteOffset + p.filled) p.filled += data.length;
+  else p.filled += data.copy(body, p.filled);
   p.hash!.update(data);
+}
+
+/** Where the next read of a connection should land: the rest of the streaming body, or just a header's bytes. */
+export function readTarget(current: PendingChunk | undefined, parser: { bodyRemaining: number; headWanted: number }, reused: Buffer, expecting: boolean): Uint8Array | undefined {
+  const rest = parser.bodyRemaining;
+  if (current?.body && rest > 0) return current.body.subarray(current.filled, current.filled + rest);
+  const head = parser.headWanted;
+  return expecting && head > 0 ? reused.subarray(0, head) : undefined;
 }
 
 /** The whole body if it hashes to what was expected; undefined (its buffer given back) otherwise. */
@@ -81,8 +98,11 @@ export function verifiedBody(p: PendingChunk): Buffer | undefined {
   return undefined;
 }
 
-/** Give back the buffer of a body no one will take (abandoned, connection gone). */
-export function dropBody(p: PendingChunk | undefined): void {
-  if (p?.body) chunkBuffers.release(p.body);
+/**
+ * Forget the buffer of a body no one will take. One still streaming may be where the next read
+ * lands (`readTarget`): it is left to the GC, never pooled again (`reuse` false).
+ */
+export function dropBody(p: PendingChunk | undefined, reuse: boolean): void {
+  if (p?.body && reuse) chunkBuffers.release(p.body);
   if (p) p.body = undefined;
 }

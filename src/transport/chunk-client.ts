@@ -12,7 +12,7 @@ import { AuthFailedError, BadRequestError, CancelledError, ChunkHashMismatchErro
 import { AuthMode, encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
 import { decodeManifest, HASH_BYTES, MAX_CHUNK_SIZE, type Manifest } from '../store/manifest.js';
 import { chunkBuffers } from './chunk-buffers.js';
-import { beginBody, dialChunkSocket, dropBody, fillBody, readsTo, TickBatcher, verifiedBody, type ReadFeed } from './chunk-client-io.js';
+import { beginBody, dialChunkSocket, dropBody, fillBody, readsTo, readTarget, TickBatcher, verifiedBody, type ReadFeed } from './chunk-client-io.js';
 import { answerHello, macEquals, serverProof } from './swarm-auth.js';
 import { answerDeadlineMs, DEFAULT_MIN_RATE_BPS, manifestBudgetBytes, overdue, RequestBook, type Pending, type PendingChunk, type PeerConnectionOptions, type Waiter } from './chunk-client-types.js';
 
@@ -54,7 +54,7 @@ export class PeerConnection {
       maxChunkBytes: Math.min(opts.maxChunkBytes, MAX_CHUNK_SIZE),
       accept: [FrameType.Hello, FrameType.AuthOk, FrameType.Chunk, FrameType.Manifest, FrameType.Error],
     });
-    readsTo(socket, feed, (input) => this.onData(input));
+    readsTo(socket, feed, (input) => this.onData(input), (reused) => readTarget(this.current, this.parser, reused, this.pending.size > 0));
     socket.on('error', (err) => this.log.debug('chunk client socket error', { remote, err: err.message }));
     socket.on('close', () =>
       this.failAll(new PeerUnreachableError(`${remote} closed the connection${this.phase === 'open' ? '' : ' during the swarm-key handshake'}`)),
@@ -168,7 +168,7 @@ export class PeerConnection {
     const p = this.pending.abandon(reqId);
     if (!p) return;
     if (this.current === p) {
-      dropBody(p); // the rest of its body is skipped
+      dropBody(p, false); // the rest of its body is skipped
       this.current = undefined;
     }
     if (!this.closedWith) this.out.write(encodeCancel(reqId));
@@ -276,7 +276,7 @@ export class PeerConnection {
     const p = this.current;
     this.current = undefined;
     if (!p) return;
-    if (!this.pending.take(p.reqId)) return dropBody(p);
+    if (!this.pending.take(p.reqId)) return dropBody(p, true);
     const body = verifiedBody(p);
     if (body) p.resolve([body]);
     else p.reject(new ChunkHashMismatchError(`chunk ${p.index} from ${this.remote} does not match its hash`));
@@ -289,7 +289,7 @@ export class PeerConnection {
       clearInterval(this.watchdog);
     }
     const all = this.pending.clear();
-    dropBody(this.current);
+    dropBody(this.current, false);
     this.current = undefined;
     for (const p of all) p.reject(this.closedWith);
     this.handshake?.reject(this.closedWith);
