@@ -10,7 +10,7 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuSeconds, sampleRss } from '../lib/procfs.js';
+import { cpuSeconds, rssNow, sampleRss } from '../lib/procfs.js';
 import { withScope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
 import { downloaderFolder, startSwarm } from '../lib/swarm.js';
@@ -22,6 +22,8 @@ export interface DownloadRun {
   wallRate: number;
   /** peak RSS of the downloading peer, bytes */
   rss: number | undefined;
+  /** its RSS when ready, before the download (what the process costs idle), bytes */
+  idleRss: number | undefined;
   sources: number;
   /** the downloading peer's CPU seconds per GiB over the `get` */
   cpuPerGiB: number | undefined;
@@ -56,6 +58,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const dir = await downloaderFolder(ctx, rs, id);
         const peer = await startPeer(rs, s.swarm, dir, id);
         const seedPids = s.seeders.map((p) => p.pid);
+        const idleRss = rssNow(peer.pid);
         const rss = sampleRss(peer.pid);
         const cpu0 = cpuSeconds(peer.pid);
         const seed0 = cpuOf(seedPids);
@@ -68,6 +71,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           rate: rateMBps(size, r.peerMs ?? r.wallMs),
           wallRate: rateMBps(size, r.wallMs),
           rss: peak,
+          idleRss,
           sources: r.sources,
           cpuPerGiB: delta(cpu0, cpu1, size),
           seedCpuPerGiB: delta(seed0, seed1, size),
@@ -75,7 +79,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
       });
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB, CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s, seeders ${run.seedCpuPerGiB?.toFixed(2)} s`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s, seeders ${run.seedCpuPerGiB?.toFixed(2)} s`,
       );
     }
     return runs;
@@ -110,6 +114,7 @@ function detailOf(runs: DownloadRun[]): Record<string, unknown> {
     wallRuns: runs.map((r) => Math.round(r.wallRate)),
     sources: runs.map((r) => r.sources),
     peakRssMB: runs.map((r) => Math.round((r.rss ?? 0) / MB)),
+    idleRssMB: runs.map((r) => Math.round((r.idleRss ?? 0) / MB)),
   };
 }
 
