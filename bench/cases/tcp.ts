@@ -1,5 +1,7 @@
 // tcp-limit and verified-copy: the physical limits every download is compared with, measured
-// between two plain Node processes on loopback in the same run.
+// between two plain Node processes on loopback in the same run. verified-copy also gives the CPU
+// baselines: its receiver's CPU seconds per GiB (hash + write + fsync) and its sender's (a plain
+// file-to-socket sender), against which a downloading peer's and a seeder's CPU per GiB are set.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { procScript, type BenchCase, type BenchContext } from '../lib/context.js';
@@ -14,6 +16,10 @@ interface SinkReport {
   /** to the last byte written, before the fsync */
   writtenMs?: number;
   sha256?: string;
+  /** the sink's CPU seconds (user + system) from the connection to the report */
+  cpuSec?: number;
+  /** the source's CPU seconds from its connection to its last byte flushed */
+  sourceCpuSec?: number;
 }
 
 /** One transfer: sink first (listening), then the source; the sink times connection → last byte handled. */
@@ -23,10 +29,12 @@ async function transfer(ctx: BenchContext, bytes: number, mode: { file?: string;
     const sink = spawnProc(scope, process.execPath, sinkArgs, { label: 'tcp-sink' });
     const port = /listening (\d+)/.exec(await sink.waitFor(/listening \d+/, 10_000))![1]!;
     const sourceArgs = [procScript('tcp-source'), '--port', port, '--bytes', String(bytes), ...(mode.file ? ['--file', mode.file] : [])];
-    spawnProc(scope, process.execPath, sourceArgs, { label: 'tcp-source' });
+    const source = spawnProc(scope, process.execPath, sourceArgs, { label: 'tcp-source' });
     const done = await sink.waitFor(/^done /, 120_000);
     const report = JSON.parse(done.slice(5)) as SinkReport;
     if (report.bytes !== bytes) throw new Error(`sink received ${report.bytes} bytes, expected ${bytes}`);
+    const sent = await source.waitFor(/^done /, 10_000).catch(() => undefined);
+    if (sent) report.sourceCpuSec = (JSON.parse(sent.slice(5)) as { cpuSec?: number }).cpuSec;
     return report;
   });
 }
@@ -56,8 +64,14 @@ export const tcpLimit: BenchCase = {
   },
 };
 
+/** CPU seconds per GiB, or null when not measured. */
+function perGiB(cpuSec: number | undefined, bytes: number): number | null {
+  return cpuSec === undefined ? null : cpuSec / (bytes / GiB);
+}
+
 export const verifiedCopy: BenchCase = {
   name: 'verified-copy',
+  rows: ['verified-copy', 'verified-copy-cpu', 'file-send-cpu'],
   async run(ctx) {
     const file = await ctx.files.big();
     const bytes = GiB;
@@ -65,13 +79,21 @@ export const verifiedCopy: BenchCase = {
     const runs: number[] = [];
     const unsynced: number[] = [];
     const digests = new Set<string>();
+    const recvCpu: number[] = [];
+    const sendCpu: number[] = [];
     for (let i = 0; i < ctx.opts.reps; i++) {
       try {
         const r = await transfer(ctx, bytes, { file, out });
         runs.push(rateMBps(bytes, r.ms));
         unsynced.push(rateMBps(bytes, r.writtenMs ?? r.ms));
         if (r.sha256) digests.add(r.sha256);
-        ctx.log(`verified-copy run ${i + 1}: ${runs.at(-1)!.toFixed(0)} MB/s (${unsynced.at(-1)!.toFixed(0)} MB/s before the fsync)`);
+        const rc = perGiB(r.cpuSec, bytes);
+        const sc = perGiB(r.sourceCpuSec, bytes);
+        if (rc !== null) recvCpu.push(rc);
+        if (sc !== null) sendCpu.push(sc);
+        ctx.log(
+          `verified-copy run ${i + 1}: ${runs.at(-1)!.toFixed(0)} MB/s (${unsynced.at(-1)!.toFixed(0)} MB/s before the fsync), CPU/GiB receiver ${rc?.toFixed(2)} s, sender ${sc?.toFixed(2)} s`,
+        );
       } finally {
         await rm(out, { force: true });
       }
@@ -90,6 +112,12 @@ export const verifiedCopy: BenchCase = {
         detail: { beforeFsyncMBps: median(unsynced), beforeFsyncRuns: unsynced },
         note: `1 GiB file, one TCP conn, SHA-256 + write + fsync (${median(unsynced).toFixed(0)} MB/s before the fsync)`,
       },
+      cpuRow('verified-copy-cpu', recvCpu, 'receiver of verified-copy: CPU s (user+sys) per GiB hashed, written, fsynced'),
+      cpuRow('file-send-cpu', sendCpu, 'sender of verified-copy: CPU s (user+sys) per GiB read from the file and written to the socket'),
     ];
   },
 };
+
+function cpuRow(name: string, runs: number[], note: string): CaseResult {
+  return { name, value: runs.length ? median(runs) : null, unit: 's/GiB', baseline: null, ratio: null, target: null, pass: null, runs, note };
+}

@@ -11,6 +11,12 @@ function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   }
 }
 
+/** VmRSS of `pid` now, bytes (undefined when it is gone). */
+export function rssNow(pid: number): number | undefined {
+  const kb = statusKb(pid, 'VmRSS');
+  return kb === undefined ? undefined : kb * 1024;
+}
+
 /** Polls VmRSS every `everyMs`; `stop()` returns the peak in bytes (max of polled RSS and VmHWM). */
 export function sampleRss(pid: number, everyMs = 50): { stop(): number | undefined } {
   let peakKb = 0;

@@ -1,7 +1,8 @@
 // Receiving end of tcp-limit and verified-copy (a child process of the bench): accepts one
 // connection on 127.0.0.1, then either discards the bytes or hashes them (SHA-256) and writes
-// them to --out, fsynced. Prints `listening PORT`, then `done {json}` with the bytes and the time
-// from the accepted connection to the last byte handled (and synced).
+// them to --out, fsynced. Prints `listening PORT`, then `done {json}` with the bytes, the time
+// from the accepted connection to the last byte handled (and synced), and the CPU seconds (user +
+// system, every thread: getrusage, the same counters as /proc/PID/stat) spent over that time.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
@@ -13,6 +14,7 @@ const { values } = parseArgs({ options: { out: { type: 'string' }, hash: { type:
 const server = createServer({ noDelay: true }, (socket) => {
   server.close();
   const started = performance.now();
+  const cpuAtStart = process.cpuUsage();
   let bytes = 0;
   const hash = values.hash ? createHash('sha256') : undefined;
   const out = values.out ? createWriteStream(values.out, { highWaterMark: 4 * 1024 * 1024 }) : undefined;
@@ -28,7 +30,9 @@ const server = createServer({ noDelay: true }, (socket) => {
     let writtenMs: number | undefined;
     const report = (synced: boolean) => {
       const ms = performance.now() - started;
-      process.stdout.write(`done ${JSON.stringify({ bytes, ms, writtenMs, sha256: hash?.digest('hex'), synced })}\n`);
+      const cpu = process.cpuUsage(cpuAtStart);
+      const cpuSec = (cpu.user + cpu.system) / 1e6;
+      process.stdout.write(`done ${JSON.stringify({ bytes, ms, writtenMs, sha256: hash?.digest('hex'), synced, cpuSec })}\n`);
       process.exit(0);
     };
     if (!out) return report(false);

@@ -1,6 +1,8 @@
 // Sending end of tcp-limit and verified-copy (a child process of the bench): connects to
 // 127.0.0.1:--port and pushes --bytes, either one pooled buffer written again and again (raw TCP
-// limit) or the contents of --file read into a small pool of buffers (a file server's work).
+// limit) or the contents of --file read into a small pool of buffers (a file server's work: the
+// plain file-to-socket sender a seeder's CPU per GiB is compared with). Prints `done {json}` with
+// the CPU seconds (user + system, every thread) from the connection to the last byte flushed.
 import { open } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -48,8 +50,13 @@ async function pushFile(socket: Socket, path: string): Promise<void> {
 }
 
 const socket = connect({ host: '127.0.0.1', port: Number(values.port), noDelay: true }, () => {
+  const cpuAtStart = process.cpuUsage();
   (values.file ? pushFile(socket, values.file) : pushPooled(socket)).then(
-    () => socket.end(),
+    () =>
+      socket.end(() => {
+        const cpu = process.cpuUsage(cpuAtStart);
+        process.stdout.write(`done ${JSON.stringify({ bytes: total, cpuSec: (cpu.user + cpu.system) / 1e6 })}\n`);
+      }),
     (err: Error) => {
       process.stderr.write(`source: ${err.message}\n`);
       process.exit(1);

@@ -23,6 +23,8 @@ export interface ChunkConnection {
   readonly closeReason: P2PError | undefined;
   /** the chunk's bytes, already checked against `expectedHash` */
   getChunk(fileId: string, index: number, expectedLength: number, expectedHash: Buffer, signal?: AbortSignal): Promise<Buffer[]>;
+  /** the buffers of a chunk it gave, written or not needed any more (pooled buffers go back) */
+  release?(slices: Buffer[]): void;
   close(): void;
 }
 
@@ -66,7 +68,7 @@ export interface FetchOptions {
   onSourceEvent?: (e: { peerId: string; kind: SourceEventKind; detail?: string }) => void;
   /** a chunk was verified and written (the peer tells the swarm) */
   onVerified?: (index: number) => void;
-  /** verified chunks waiting for the disk before we stop asking for more (default max(8, 2 × pipeline), at most 64 MiB of them) */
+  /** verified chunks waiting for the disk before we stop asking for more (default max(8, 2 × pipeline), at most 4 MiB of them, at least 2) */
   maxPendingWrites?: number;
   /** the peer's download cap, shared by all its connections */
   throttle?: FairThrottle;

@@ -132,18 +132,21 @@ export class ChunkScheduler {
     const cancel = new AbortController();
     s.requests.set(index, cancel);
     const length = chunkLength(manifest.size, manifest.chunkSize, index);
-    s.conn!.getChunk(fileId, index, length, manifest.hashes[index]!, cancel.signal).then(
+    const conn = s.conn!;
+    conn.getChunk(fileId, index, length, manifest.hashes[index]!, cancel.signal).then(
       (slices) => {
         s.requests.delete(index);
-        if (this.finished) return;
-        s.busyCount = 0;
-        s.misses = 0;
-        s.reconnects = 0;
+        const done = () => conn.release?.(slices);
+        if (this.finished) return done();
+        Object.assign(s, { busyCount: 0, misses: 0, reconnects: 0 });
         const losers = this.picker.completed(index, s.source.peerId, this.now);
-        if (!losers) return this.fill(); // another source's copy won
+        if (!losers) {
+          done(); // another source's copy won
+          return this.fill();
+        }
         for (const peerId of losers) this.sources.get(peerId)?.requests.get(index)?.abort();
         this.event(s.source.peerId, 'chunk', String(index));
-        const write = partial.writeChunk(index, slices).then(
+        const write = partial.writeChunk(index, slices).finally(done).then(
           () => {
             this.writes.delete(write);
             this.opts.onVerified?.(index);

@@ -76,10 +76,14 @@ export function rejoinDelayMs(drops: number): number {
   return Math.min(30_000, 2000 * 2 ** (drops - 1));
 }
 
-/** Verified chunks waiting for the disk before we stop asking: max(8, 2 × pipeline), at most 64 MiB of them, at least 2. */
+/** Bytes of verified chunks that may wait for the disk (each is a pooled buffer held until written). */
+export const PENDING_WRITE_BYTES = 4 * 1024 * 1024;
+
+/** Verified chunks waiting for the disk before we stop asking: max(8, 2 × pipeline), at most 4 MiB of them, at least 2. */
 export function pendingWritesFor(pipeline: number, chunkSize: number): number {
-  // bounded in bytes too: with big chunks (big files) fewer wait, so memory stays flat
-  return Math.max(2, Math.min(Math.max(8, pipeline * 2), Math.floor((64 * 1024 * 1024) / chunkSize)));
+  // bounded in bytes too: with big chunks (big files) fewer wait, so memory stays flat (peer-rss);
+  // the disk takes them from the page cache far faster than they come, so a few suffice
+  return Math.max(2, Math.min(Math.max(8, pipeline * 2), Math.floor(PENDING_WRITE_BYTES / chunkSize)));
 }
 
 /** What a delta alone tells about a source we did not know: those chunks. */

@@ -64,6 +64,16 @@ export class FrameParser {
     return this.state !== 'head' || this.headHave > 0;
   }
 
+  /** Bytes of the CHUNK body streaming now still to come (0 when not inside a chunk body). */
+  get bodyRemaining(): number {
+    return this.state === 'chunk-body' ? this.remaining : 0;
+  }
+
+  /** Bytes that would complete a CHUNK header from here (0 inside a body). */
+  get headWanted(): number {
+    return this.state === 'head' || this.state === 'chunk-head' ? CHUNK_HEADER_BYTES - this.headHave : 0;
+  }
+
   /** Consume `input`; throws ProtocolError (or whatever `emit` throws) and then stays failed. */
   push(input: Buffer, emit: (event: FrameEvent) => void): void {
     if (this.failure !== undefined) throw this.failure;

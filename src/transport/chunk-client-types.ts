@@ -70,7 +70,10 @@ export interface PendingChunk extends Waiter<Buffer[]> {
   expectedLength: number;
   expectedHash: Buffer;
   hash: Hash | undefined;
-  slices: Buffer[];
+  /** the pooled buffer the body is copied into (from its CHUNK header on) */
+  body: Buffer | undefined;
+  /** bytes of the body copied so far */
+  filled: number;
 }
 
 export interface PendingManifest extends Waiter<Manifest> {

@@ -1,17 +1,18 @@
-// One TCP connection to one source's chunk server, many requests in flight. Chunk bodies are
-// hashed slice by slice as they arrive and handed over as those same slices, never concatenated.
+// One TCP connection to one source's chunk server, many requests in flight. Each chunk body is
+// copied once from the socket's reused read buffer into its own pooled buffer and hashed as it
+// arrives, on this thread (chunk-client-io.ts), then handed over whole; `release` gives it back.
 // A request times out when the connection has been silent that long while it was out, and in any
 // case when its whole answer has not come by a deadline scaled to its size (and to the bytes asked
 // before it on this connection) at a floor rate: a source trickling bytes is as dead as a silent
 // one. Time our own download cap holds reads paused does not count against the source.
 // With a swarm key, `connect` resolves only once both sides have proved it (once per connection).
-import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'winston';
 import { AuthFailedError, BadRequestError, CancelledError, ChunkHashMismatchError, errorFromCode, P2PError, PeerTimeoutError, PeerUnreachableError, ProtocolError } from '../errors.js';
 import { AuthMode, encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
 import { decodeManifest, HASH_BYTES, MAX_CHUNK_SIZE, type Manifest } from '../store/manifest.js';
-import { dial } from './dial.js';
+import { chunkBuffers } from './chunk-buffers.js';
+import { beginBody, dialChunkSocket, dropBody, fillBody, readsTo, readTarget, TickBatcher, verifiedBody, type ReadFeed } from './chunk-client-io.js';
 import { answerHello, macEquals, serverProof } from './swarm-auth.js';
 import { answerDeadlineMs, DEFAULT_MIN_RATE_BPS, manifestBudgetBytes, overdue, RequestBook, type Pending, type PendingChunk, type PeerConnectionOptions, type Waiter } from './chunk-client-types.js';
 
@@ -24,7 +25,7 @@ export class PeerConnection {
   private readonly log: Logger;
   /** the chunk whose body is streaming now (undefined while skipping an abandoned one) */
   private current: PendingChunk | undefined;
-  private corked = false;
+  private readonly out: TickBatcher;
   private closedWith: P2PError | undefined;
   /** 'hello': the server's HELLO awaited (swarm key); 'auth-ok': its proof awaited; 'open' */
   private phase: 'hello' | 'auth-ok' | 'open';
@@ -43,15 +44,17 @@ export class PeerConnection {
     private readonly socket: Socket,
     private readonly opts: PeerConnectionOptions,
     readonly remote: string,
+    feed: ReadFeed | undefined,
   ) {
     this.log = opts.logger;
+    this.out = new TickBatcher(socket);
     this.pending = new RequestBook(remote);
     this.phase = opts.security?.swarmKey ? 'hello' : 'open';
     this.parser = new FrameParser({
       maxChunkBytes: Math.min(opts.maxChunkBytes, MAX_CHUNK_SIZE),
       accept: [FrameType.Hello, FrameType.AuthOk, FrameType.Chunk, FrameType.Manifest, FrameType.Error],
     });
-    socket.on('data', (input: Buffer) => this.onData(input));
+    readsTo(socket, feed, (input) => this.onData(input), (reused) => readTarget(this.current, this.parser, reused, this.pending.size > 0));
     socket.on('error', (err) => this.log.debug('chunk client socket error', { remote, err: err.message }));
     socket.on('close', () =>
       this.failAll(new PeerUnreachableError(`${remote} closed the connection${this.phase === 'open' ? '' : ' during the swarm-key handshake'}`)),
@@ -67,8 +70,8 @@ export class PeerConnection {
    */
   static async connect(endpoint: { host: string; port: number }, opts: PeerConnectionOptions): Promise<PeerConnection> {
     const remote = `${endpoint.host}:${endpoint.port}`;
-    const socket = await dial(endpoint, { timeoutMs: opts.timeoutMs, tls: opts.security?.tls });
-    const conn = new PeerConnection(socket, opts, remote);
+    const { socket, feed } = await dialChunkSocket(endpoint, opts);
+    const conn = new PeerConnection(socket, opts, remote, feed);
     if (conn.phase !== 'open') await conn.authenticated(opts.timeoutMs);
     return conn;
   }
@@ -101,7 +104,7 @@ export class PeerConnection {
   }
 
   /**
-   * One chunk as the socket slices it arrived in; resolves only if their SHA-256 is
+   * One chunk, in one pooled buffer (give it back with `release`); resolves only if its SHA-256 is
    * `expectedHash` (ChunkHashMismatchError otherwise). A body of another length than
    * `expectedLength` is a protocol violation: that request fails and the connection closes.
    */
@@ -118,7 +121,7 @@ export class PeerConnection {
       expectedLength,
       (waiter) => {
         reqId = waiter.reqId;
-        return { ...waiter, kind: 'chunk', index, expectedLength, expectedHash, hash: undefined, slices: [] };
+        return { ...waiter, kind: 'chunk', index, expectedLength, expectedHash, hash: undefined, body: undefined, filled: 0 };
       },
     );
     if (!signal) return answer;
@@ -126,6 +129,11 @@ export class PeerConnection {
     const onAbort = () => this.abandon(reqId, new CancelledError(`request for chunk ${index} cancelled`));
     signal.addEventListener('abort', onAbort, { once: true });
     return answer.finally(() => signal.removeEventListener('abort', onAbort));
+  }
+
+  /** Give back the buffers of a chunk `getChunk` resolved with, once they are written (or not needed). */
+  release(slices: Buffer[]): void {
+    for (const s of slices) chunkBuffers.release(s);
   }
 
   /** Close the connection; everything outstanding fails with PeerUnreachableError. Idempotent. */
@@ -141,21 +149,8 @@ export class PeerConnection {
       const sentAt = Date.now();
       const deadline = sentAt + answerDeadlineMs(this.opts.timeoutMs, bytes, this.pending.aheadBytes(), this.opts.minRateBps ?? DEFAULT_MIN_RATE_BPS);
       this.pending.set(reqId, make({ reqId, resolve, reject, sentAt, bytes, deadline, pausedAtSend: this.pausedTotal } as Waiter<T>));
-      this.send(frame);
+      this.out.write(frame);
     });
-  }
-
-  /** Batch the requests issued in one tick into one segment. */
-  private send(frame: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(frame);
   }
 
   /** Fail requests out while the connection has been silent for timeoutMs, or past their whole-answer deadline. */
@@ -172,8 +167,11 @@ export class PeerConnection {
   private abandon(reqId: number, err: P2PError): void {
     const p = this.pending.abandon(reqId);
     if (!p) return;
-    if (this.current === p) this.current = undefined; // the rest of its body is skipped
-    if (!this.closedWith) this.send(encodeCancel(reqId));
+    if (this.current === p) {
+      dropBody(p, false); // the rest of its body is skipped
+      this.current = undefined;
+    }
+    if (!this.closedWith) this.out.write(encodeCancel(reqId));
     p.reject(err);
   }
 
@@ -215,10 +213,7 @@ export class PeerConnection {
     if (this.phase !== 'open') throw new ProtocolError(`${this.remote} sent ${event.type} before the swarm-key handshake`);
     switch (event.type) {
       case 'chunk-data':
-        if (this.current) {
-          this.current.hash!.update(event.data);
-          this.current.slices.push(event.data);
-        }
+        if (this.current) fillBody(this.current, event.data);
         return;
       case 'chunk-start':
         return this.startChunk(event.reqId, event.index, event.length);
@@ -251,7 +246,7 @@ export class PeerConnection {
     if (!answer) return;
     this.nonces = answer.nonces;
     this.phase = 'auth-ok';
-    this.send(answer.frame);
+    this.out.write(answer.frame);
   }
 
   /** AUTH_OK: the server's proof that it holds the key too (constant-time check). */
@@ -273,15 +268,17 @@ export class PeerConnection {
       this.pending.take(reqId)?.reject(err);
       throw err;
     }
-    p.hash = createHash('sha256');
+    beginBody(p, this.opts.maxChunkBytes, length);
     this.current = p;
   }
 
   private endChunk(): void {
     const p = this.current;
     this.current = undefined;
-    if (!p || !this.pending.take(p.reqId)) return;
-    if (p.hash!.digest().equals(p.expectedHash)) p.resolve(p.slices);
+    if (!p) return;
+    if (!this.pending.take(p.reqId)) return dropBody(p, true);
+    const body = verifiedBody(p);
+    if (body) p.resolve([body]);
     else p.reject(new ChunkHashMismatchError(`chunk ${p.index} from ${this.remote} does not match its hash`));
   }
 
@@ -292,6 +289,7 @@ export class PeerConnection {
       clearInterval(this.watchdog);
     }
     const all = this.pending.clear();
+    dropBody(this.current, false);
     this.current = undefined;
     for (const p of all) p.reject(this.closedWith);
     this.handshake?.reject(this.closedWith);

@@ -1,7 +1,7 @@
 // Opening a chunk connection: TCP, then TLS when configured. The server's certificate chain is
 // checked against the configured CA; the host name is not (peers are addressed by IP and their
 // certificates need not name it): any certificate the swarm's CA signed is accepted.
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { AuthFailedError, PeerTimeoutError, PeerUnreachableError, type P2PError } from '../errors.js';
 import type { ClientSecurity } from './security.js';
@@ -11,6 +11,11 @@ export interface DialOptions {
   /** for TCP connect and TLS handshake together */
   timeoutMs: number;
   tls?: ClientSecurity['tls'];
+  /**
+   * Plain TCP only (ignored with TLS): read into this one buffer again and again and hand each
+   * read to `callback` (node's `onread`), instead of a fresh buffer per read and 'data' events.
+   */
+  onread?: OnReadOpts;
 }
 
 /**
@@ -21,7 +26,8 @@ export interface DialOptions {
 export function dial(endpoint: { host: string; port: number }, opts: DialOptions): Promise<Socket> {
   const remote = `${endpoint.host}:${endpoint.port}${isLoopback(endpoint.host) ? LOOPBACK_HINT : ''}`;
   return new Promise((resolve, reject) => {
-    const raw = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    const onread = opts.tls ? undefined : opts.onread;
+    const raw = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true, ...(onread ? { onread } : {}) });
     let socket: Socket = raw;
     let settled = false;
     const fail = (err: P2PError) => {
