@@ -74,6 +74,8 @@ export class Tracker {
   private started = false;
   private stopping: Promise<void> | undefined;
   private sweeping = false;
+  /** debug lines on the hot paths cost a winston pipeline pass each even when filtered out */
+  private readonly debug: boolean;
 
   constructor(components: TrackerComponents, options: TrackerOptions) {
     this.trackerId = options.trackerId ?? `tracker-${randomBytes(4).toString('hex')}`;
@@ -83,6 +85,7 @@ export class Tracker {
     this.store = components.store ?? new MemoryStore();
     this.log = components.logger.child({ actor: 'tracker', trackerId: this.trackerId });
     this.subjects = subjects(options.prefix);
+    this.debug = this.log.isDebugEnabled();
   }
 
   /** Subscribe, say hello (so peers re-announce) and start sweeping silent peers. */
@@ -139,14 +142,14 @@ export class Tracker {
     await this.authorize(m.peerId, meta);
     const joined = await this.store.announce(m, this.clock.now());
     if (joined) this.log.info('peer joined', { peerId: m.peerId, host: m.endpoint.host, port: m.endpoint.port });
-    this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
+    if (this.debug) this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
     return { v: PROTOCOL_VERSION, ok: true };
   }
 
   private async onHeartbeat(m: HeartbeatRequest, meta: MessageMeta): Promise<HeartbeatReply> {
     await this.authorize(m.peerId, meta);
     const known = await this.store.heartbeat(m.peerId, m.endpoint, this.clock.now());
-    this.log.debug('heartbeat', { peerId: m.peerId, known });
+    if (this.debug) this.log.debug('heartbeat', { peerId: m.peerId, known });
     return { v: PROTOCOL_VERSION, ok: true, known };
   }
 
@@ -159,7 +162,7 @@ export class Tracker {
       matches = this.store.lookupByName(m.name!);
     }
     const reply: LookupReply = { v: PROTOCOL_VERSION, ok: true, matches: this.fitMatches(matches) };
-    this.log.debug('lookup', { fileId: m.fileId, name: m.name, matches: reply.matches.length });
+    if (this.debug) this.log.debug('lookup', { fileId: m.fileId, name: m.name, matches: reply.matches.length });
     return reply;
   }
 

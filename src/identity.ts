@@ -69,16 +69,29 @@ export function verifySignature(subject: string, payload: Uint8Array, h: MsgHdrs
   if (!/^[A-Za-z0-9_-]{43}$/.test(key) || !/^\d{1,16}$/.test(tsText) || sig.length > 200) throw new PermissionDeniedError('malformed signature headers');
   const ts = Number(tsText);
   if (Math.abs(now - ts) > MAX_SKEW_MS) throw new PermissionDeniedError('signature timestamp too far from now (check the clock)');
-  let publicKey: KeyObject;
+  const publicKey = publicKeyOf(key);
+  if (!verify(null, signedBytes(subject, ts, payload), publicKey, Buffer.from(sig, 'base64url'))) {
+    throw new PermissionDeniedError('bad signature');
+  }
+  return { key, ts };
+}
+
+/** Parsed public keys by their base64url text: a peer signs every few seconds with the same one. */
+const keyCache = new Map<string, KeyObject>();
+const KEY_CACHE_MAX = 50_000;
+
+function publicKeyOf(key: string): KeyObject {
+  let publicKey = keyCache.get(key);
+  if (publicKey) return publicKey;
   try {
     publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key }, format: 'jwk' });
   } catch {
     throw new PermissionDeniedError('signature key is not an Ed25519 public key');
   }
-  if (!verify(null, signedBytes(subject, ts, payload), publicKey, Buffer.from(sig, 'base64url'))) {
-    throw new PermissionDeniedError('bad signature');
-  }
-  return { key, ts };
+  // bounded: a flood of fresh keys evicts the oldest entries, never grows the map past the cap
+  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
+  keyCache.set(key, publicKey);
+  return publicKey;
 }
 
 /**

@@ -64,6 +64,9 @@ export class MemoryRegistry implements Registry {
     }
     peer.endpoint = req.endpoint;
     peer.lastSeen = now;
+    // the common re-announce (after a heartbeat said `known: false` to another tracker, a hello, a
+    // periodic refresh): the same files again. Nothing to index then, only checks.
+    if (!joined && req.replace && req.removed.length === 0 && this.holdsExactly(peer, req.files)) return false;
     if (req.replace) {
       const keep = new Set(req.files.map((f) => f.fileId));
       for (const fileId of peer.files) {
@@ -143,6 +146,18 @@ export class MemoryRegistry implements Registry {
 
   peer(peerId: string): PeerRecord | undefined {
     return this.peers.get(peerId);
+  }
+
+  /** `peer` is a source of exactly these files, already indexed under these names. */
+  private holdsExactly(peer: PeerRecord, files: FileMeta[]): boolean {
+    if (peer.files.size !== files.length) return false;
+    for (let i = 0; i < files.length; i++) {
+      const meta = files[i]!;
+      if (!peer.files.has(meta.fileId)) return false;
+      const entry = this.files.get(meta.fileId);
+      if (!entry || !entry.names.has(meta.name)) return false;
+    }
+    return true;
   }
 
   private match(entry: FileEntry): LookupMatch {
