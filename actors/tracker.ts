@@ -11,12 +11,14 @@ import {
   AnnounceRequest,
   Bye,
   HeartbeatRequest,
+  KeyRequest,
   ListRequest,
   LookupRequest,
   PeersRequest,
   PROTOCOL_VERSION,
   type Ack,
   type HeartbeatReply,
+  type KeyReply,
   type ListEntry,
   type ListReply,
   type LookupMatch,
@@ -102,6 +104,7 @@ export class Tracker {
       serve(this.nc, s.lookup, LookupRequest, (m) => this.onLookup(m), { queue, log: this.log, what: 'lookup' }),
       serve(this.nc, s.list, ListRequest, (m) => this.onList(m), { queue, log: this.log, what: 'list' }),
       serve(this.nc, s.peers, PeersRequest, (m) => this.onPeers(m), { queue, log: this.log, what: 'peers' }),
+      serve(this.nc, s.key, KeyRequest, (m) => this.onKey(m), { queue, log: this.log, what: 'key binding' }),
       // no queue group: every tracker forgets a departing peer
       listen(this.nc, s.bye, Bye, (m, meta) => this.onBye(m, meta), { log: this.log, what: 'bye' }),
     ];
@@ -178,6 +181,12 @@ export class Tracker {
     const page = this.store.listPeers(m.offset, m.limit);
     const peers = page.peers.map((p) => ({ peerId: p.peerId, endpoint: { ...p.endpoint }, files: p.files.size, lastSeen: p.lastSeen }));
     return { v: PROTOCOL_VERSION, ok: true, total: page.total, peers };
+  }
+
+  /** Whose key is this id? Peers check it before they start and before they trust a claim. */
+  private onKey(m: KeyRequest): KeyReply {
+    const key = this.store.boundKey(m.peerId);
+    return { v: PROTOCOL_VERSION, ok: true, peerId: m.peerId, ...(key ? { key } : {}), live: this.store.peer(m.peerId) !== undefined };
   }
 
   private async onBye(m: Bye, meta: MessageMeta): Promise<void> {

@@ -103,18 +103,37 @@ export class IdentityBindings {
 
   constructor(private readonly maxEntries = 200_000) {}
 
-  /** Throws PermissionDeniedError if `peerId` belongs to another key or the message is a replay. */
-  check(peerId: string, signer: Signer): void {
+  /**
+   * Throws PermissionDeniedError if `peerId` belongs to another key or the message is a replay.
+   * Returns true when this call created the binding (a store that persists bindings saves then).
+   */
+  check(peerId: string, signer: Signer): boolean {
     const bound = this.byPeer.get(peerId);
     if (!bound) {
-      // bounded: the oldest bindings go first when a flood of new ids arrives
-      if (this.byPeer.size >= this.maxEntries) this.byPeer.delete(this.byPeer.keys().next().value!);
-      this.byPeer.set(peerId, { key: signer.key, lastTs: signer.ts });
-      return;
+      this.restore(peerId, signer.key, signer.ts);
+      return true;
     }
     if (bound.key !== signer.key) throw new PermissionDeniedError(`peer id ${peerId} belongs to another identity`);
     if (signer.ts <= bound.lastTs) throw new PermissionDeniedError(`replayed or out-of-order message for ${peerId}`);
     bound.lastTs = signer.ts;
+    return false;
+  }
+
+  /** Put a binding back (loaded from disk); the latest timestamp seen guards against replays. */
+  restore(peerId: string, key: string, lastTs: number): void {
+    // bounded: the oldest bindings go first when a flood of new ids arrives
+    if (!this.byPeer.has(peerId) && this.byPeer.size >= this.maxEntries) this.byPeer.delete(this.byPeer.keys().next().value!);
+    this.byPeer.set(peerId, { key, lastTs });
+  }
+
+  /** The key bound to `peerId`, if any. */
+  keyOf(peerId: string): string | undefined {
+    return this.byPeer.get(peerId)?.key;
+  }
+
+  /** Every binding, oldest first (what a store writes to disk). */
+  entries(): Array<[peerId: string, key: string, lastTs: number]> {
+    return [...this.byPeer].map(([peerId, b]) => [peerId, b.key, b.lastTs]);
   }
 
   get size(): number {
