@@ -27,6 +27,7 @@ import {
   type TrackerHello,
 } from '../src/protocol/messages.js';
 import { MemoryStore, type TrackerStore } from '../src/tracker/store.js';
+import { JoinLog } from '../src/tracker/join-log.js';
 
 /** Injected dependencies. */
 export interface TrackerComponents {
@@ -76,6 +77,7 @@ export class Tracker {
   private started = false;
   private stopping: Promise<void> | undefined;
   private sweeping = false;
+  private readonly joins: JoinLog;
   /** debug lines on the hot paths cost a winston pipeline pass each even when filtered out */
   private readonly debug: boolean;
 
@@ -88,6 +90,7 @@ export class Tracker {
     this.log = components.logger.child({ actor: 'tracker', trackerId: this.trackerId });
     this.subjects = subjects(options.prefix);
     this.debug = this.log.isDebugEnabled();
+    this.joins = new JoinLog(this.log, this.clock);
   }
 
   /** Subscribe, say hello (so peers re-announce) and start sweeping silent peers. */
@@ -126,6 +129,7 @@ export class Tracker {
   private async shutdown(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+    this.joins.flush();
     const subs = this.subs;
     this.subs = [];
     if (!this.nc.isClosed()) {
@@ -144,7 +148,7 @@ export class Tracker {
   private async onAnnounce(m: AnnounceRequest, meta: MessageMeta): Promise<Ack> {
     await this.authorize(m.peerId, meta);
     const joined = await this.store.announce(m, this.clock.now());
-    if (joined) this.log.info('peer joined', { peerId: m.peerId, host: m.endpoint.host, port: m.endpoint.port });
+    if (joined) this.joins.joined(m.peerId, m.endpoint);
     if (this.debug) this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
     return { v: PROTOCOL_VERSION, ok: true };
   }

@@ -43,8 +43,9 @@ interface FileEntry {
   /** metadata from the first peer that announced the file */
   meta: FileMeta;
   sources: Set<string>;
-  /** every name this file was announced under while it had sources */
-  names: Set<string>;
+  /** the first name this file was announced under; `more` has any other (a Set only when needed) */
+  name: string;
+  more?: Set<string>;
 }
 
 /** In-memory Registry: indexes by fileId and by name, so announce/lookup cost O(files touched). */
@@ -155,7 +156,7 @@ export class MemoryRegistry implements Registry {
       const meta = files[i]!;
       if (!peer.files.has(meta.fileId)) return false;
       const entry = this.files.get(meta.fileId);
-      if (!entry || !entry.names.has(meta.name)) return false;
+      if (!entry || !hasName(entry, meta.name)) return false;
     }
     return true;
   }
@@ -172,21 +173,26 @@ export class MemoryRegistry implements Registry {
   private addSource(peer: PeerRecord, meta: FileMeta): void {
     let entry = this.files.get(meta.fileId);
     if (!entry) {
-      entry = { meta: { ...meta }, sources: new Set(), names: new Set() };
+      entry = { meta: { ...meta }, sources: new Set(), name: meta.name };
+      this.indexName(meta.name, meta.fileId);
       this.files.set(meta.fileId, entry);
       this.sorted = undefined;
     }
     entry.sources.add(peer.peerId);
     peer.files.add(meta.fileId);
-    if (!entry.names.has(meta.name)) {
-      entry.names.add(meta.name);
-      let ids = this.byName.get(meta.name);
-      if (!ids) {
-        ids = new Set();
-        this.byName.set(meta.name, ids);
-      }
-      ids.add(meta.fileId);
+    if (!hasName(entry, meta.name)) {
+      (entry.more ??= new Set()).add(meta.name);
+      this.indexName(meta.name, meta.fileId);
     }
+  }
+
+  private indexName(name: string, fileId: string): void {
+    let ids = this.byName.get(name);
+    if (!ids) {
+      ids = new Set();
+      this.byName.set(name, ids);
+    }
+    ids.add(fileId);
   }
 
   private removeSource(peer: PeerRecord, fileId: string): void {
@@ -198,13 +204,17 @@ export class MemoryRegistry implements Registry {
     // last source gone: the file leaves every index
     this.files.delete(fileId);
     this.sorted = undefined;
-    for (const name of entry.names) {
+    for (const name of [entry.name, ...(entry.more ?? [])]) {
       const ids = this.byName.get(name);
       if (!ids) continue;
       ids.delete(fileId);
       if (ids.size === 0) this.byName.delete(name);
     }
   }
+}
+
+function hasName(entry: FileEntry, name: string): boolean {
+  return entry.name === name || (entry.more?.has(name) ?? false);
 }
 
 /** Plain code-unit order: stable across locales, unlike localeCompare. */
