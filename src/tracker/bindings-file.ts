@@ -19,6 +19,7 @@ export class BindingsFile {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;
+  private loaded = false;
 
   constructor(
     dataDir: string,
@@ -35,8 +36,9 @@ export class BindingsFile {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.loaded = true;
+      return 0;
     }
     let doc: z.infer<typeof FileShape>;
     try {
@@ -52,6 +54,7 @@ export class BindingsFile {
       else skipped++;
     }
     if (skipped) this.log?.warn('bindings file: bad entries skipped', { file: this.path, skipped });
+    this.loaded = true;
     return doc.bindings.length - skipped;
   }
 
@@ -62,11 +65,14 @@ export class BindingsFile {
     this.timer.unref?.();
   }
 
-  /** Save now if anything changed (stop calls this). */
-  async flush(): Promise<void> {
+  /**
+   * Save now if a binding was added; `always` (stop) saves anyway, so the newest timestamps seen
+   * (the replay guard) are kept too.
+   */
+  async flush(always = false): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.dirty) return this.writing;
+    if (!this.dirty && !(always && this.loaded)) return this.writing;
     this.dirty = false;
     const text = JSON.stringify({ v: 1, bindings: this.bindings.entries() });
     this.writing = this.writing.then(async () => {

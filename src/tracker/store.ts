@@ -92,7 +92,7 @@ export class MemoryStore extends RegistryReads implements TrackerStore {
     if (this.file) this.logger?.info('key bindings loaded', { file: this.file.path, bindings: n });
   }
   async stop(): Promise<void> {
-    await this.file?.flush();
+    await this.file?.flush(true);
   }
 
   async announce(req: AnnounceRequest, now: number): Promise<boolean> {
