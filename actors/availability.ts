@@ -1,7 +1,9 @@
 // The peer's swarm availability: downloads in progress are served to others and announced as
 // they grow (the full bitfield first, then the chunks gained, batched: one message per file per
 // `batchMs` at most), queries are answered for every file held whole or in part, and download
-// sessions watch their file's subject to pick up new sources and chunks live.
+// sessions watch their file's subject to pick up new sources and chunks live. Every message goes
+// out signed by our identity; a received one counts only when its signature is good, its key is
+// the one the tracker binds to the peer id it names, and it is newer than the last from that peer.
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { bitfieldBytes, toRanges } from '../src/protocol/bitfield.js';
@@ -14,7 +16,9 @@ import {
   type Source,
 } from '../src/protocol/messages.js';
 import type { Subjects } from '../src/protocol/subjects.js';
-import { listenEvent, publishEvent } from '../src/transport/bus.js';
+import { listenEvent, publishEvent, type MessageMeta } from '../src/transport/bus.js';
+import { verifySignature, type PeerIdentity } from '../src/identity.js';
+import type { PeerKeys } from './peer-keys.js';
 import { Events, at } from '../src/protocol/routes.js';
 import type { HaveUpdate } from '../src/download/picker.js';
 import type { PartialDownload } from '../src/store/partial.js';
@@ -23,6 +27,10 @@ export interface AvailabilityComponents {
   nc: NatsConnection;
   logger: Logger;
   subjects: Subjects;
+  /** signs what we publish in our name */
+  identity: PeerIdentity;
+  /** which key owns which peer id (the tracker's bindings) */
+  keys: PeerKeys;
 }
 
 export interface AvailabilityOptions {
@@ -51,6 +59,9 @@ export class SwarmAvailability {
   private readonly shared = new Map<string, { partial: PartialDownload; announcer: Announcer }>();
   private sub: Subscription | undefined;
   private readonly log: Logger;
+  /** the newest signature timestamp seen per peer id on the queries subject: older ones are replays */
+  private readonly queryTs = new Map<string, number>();
+  private readonly sign = (subject: string, payload: Uint8Array) => this.components.identity.sign(subject, payload);
 
   constructor(
     private readonly components: AvailabilityComponents,
@@ -62,7 +73,14 @@ export class SwarmAvailability {
   /** Answer availability queries for what we hold. */
   start(): void {
     const { nc, subjects } = this.components;
-    this.sub = listenEvent(nc, at(Events.availabilityQueries, subjects), (m, meta) => this.onQuery(m, meta.subject), { log: this.log });
+    this.sub = listenEvent(
+      nc,
+      at(Events.availabilityQueries, subjects),
+      async (m, meta) => {
+        if (m.peerId !== this.options.peerId && (await this.provenBy(m.peerId, meta, this.queryTs))) this.onQuery(m, meta.subject);
+      },
+      { log: this.log },
+    );
   }
 
   stop(): void {
@@ -101,11 +119,13 @@ export class SwarmAvailability {
   /** Follow who has what of `fileId` (other peers only) until the returned function is called. */
   watch(fileId: string, chunkCount: number, onChange: (source: Source, change: HaveUpdate) => void): () => void {
     const { nc, subjects } = this.components;
+    const seen = new Map<string, number>();
     const sub = listenEvent(
       nc,
       at(Events.availability, subjects, fileId),
-      (m) => {
+      async (m, meta) => {
         if (m.peerId === this.options.peerId || m.fileId !== fileId || m.chunkCount !== chunkCount) return;
+        if (!(await this.provenBy(m.peerId, meta, seen))) return;
         const source = { peerId: m.peerId, endpoint: m.endpoint };
         if (m.complete) onChange(source, { kind: 'all' });
         else if (m.bitfield) onChange(source, { kind: 'bits', bits: m.bitfield });
@@ -119,7 +139,7 @@ export class SwarmAvailability {
   /** Ask the swarm who has `fileId`: holders and downloaders answer on its subject with what they have. */
   query(fileId: string): void {
     const { nc, subjects } = this.components;
-    publishEvent(nc, at(Events.availabilityQuery, subjects, fileId), { v: PROTOCOL_VERSION, peerId: this.options.peerId, fileId }, this.log);
+    publishEvent(nc, at(Events.availabilityQuery, subjects, fileId), { v: PROTOCOL_VERSION, peerId: this.options.peerId, fileId }, this.log, this.sign);
   }
 
   private onQuery(m: AvailabilityQuery, subject: string): void {
@@ -131,7 +151,33 @@ export class SwarmAvailability {
 
   private send(m: Outgoing): void {
     const message: ChunkAvailability = { v: PROTOCOL_VERSION, peerId: this.options.peerId, endpoint: this.options.endpoint(), ...m };
-    publishEvent(this.components.nc, at(Events.availability, this.components.subjects, m.fileId), message, this.log);
+    publishEvent(this.components.nc, at(Events.availability, this.components.subjects, m.fileId), message, this.log, this.sign);
+  }
+
+  /**
+   * The message is `peerId`'s: signed, by the key the tracker binds to that id, and newer than
+   * the last one from it. Anything else is dropped with a log line.
+   */
+  private async provenBy(peerId: string, meta: MessageMeta, lastTs: Map<string, number>): Promise<boolean> {
+    let signer;
+    try {
+      signer = verifySignature(meta.subject, meta.data, meta.headers);
+    } catch (err) {
+      this.log.warn('availability message dropped: not signed by its sender', { subject: meta.subject, peerId, err: (err as Error).message });
+      return false;
+    }
+    if (!(await this.components.keys.owns(peerId, signer.key))) {
+      this.log.warn('availability message dropped: signed by a key that is not the peer\'s', { subject: meta.subject, peerId });
+      return false;
+    }
+    const last = lastTs.get(peerId) ?? 0;
+    if (signer.ts <= last) {
+      this.log.warn('availability message dropped: replayed or out of order', { subject: meta.subject, peerId });
+      return false;
+    }
+    if (!lastTs.has(peerId) && lastTs.size >= 10_000) lastTs.delete(lastTs.keys().next().value!);
+    lastTs.set(peerId, signer.ts);
+    return true;
   }
 }
 

@@ -22,6 +22,7 @@ import { ChunkServer } from '../src/transport/chunk-server.js';
 import { FairThrottle } from '../src/transport/rate-limit.js';
 import { loadDataPlaneSecurity } from '../src/transport/security.js';
 import { SwarmAvailability } from './availability.js';
+import { PeerKeys } from './peer-keys.js';
 import { Downloads } from './downloads.js';
 import { TrackerClient } from './tracker-client.js';
 
@@ -91,7 +92,7 @@ export class Peer {
     const bindHost = options.listen || (options.host ? '0.0.0.0' : '127.0.0.1');
     for (const warning of security.warnings) log.warn(warning);
     const availability = (this.availability = new SwarmAvailability(
-      { nc, logger: log, subjects },
+      { nc, logger: log, subjects, identity, keys: new PeerKeys((peerId) => this.tracker!.keyOf(peerId), clock) },
       { peerId: this.peerId, endpoint: () => this.endpoint, holds: (fileId) => library.get(fileId)?.manifest.hashes.length },
     ));
     this.server = new ChunkServer(
@@ -145,6 +146,8 @@ export class Peer {
       },
     );
 
+    // before anything answers under our id: is it ours? (IdTakenError: exit code 6)
+    await tracker.checkId();
     const { port } = await this.server.start();
     this.endpoint = { host: options.host || (bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost), port };
     availability.start();

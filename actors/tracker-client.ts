@@ -5,7 +5,7 @@ import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import type { LookupResult } from '../machines/download.js';
 import { every, type Clock } from '../src/clock.js';
-import { P2PError } from '../src/errors.js';
+import { IdTakenError, P2PError } from '../src/errors.js';
 import type { PeerIdentity } from '../src/identity.js';
 import { isFileId } from '../src/protocol/ids.js';
 import { ANNOUNCE_BATCH, PROTOCOL_VERSION, type Endpoint, type FileMeta, type LookupMatch } from '../src/protocol/messages.js';
@@ -55,6 +55,35 @@ export class TrackerClient {
     await this.announceAll().catch((err) => this.log.warn('announce failed, will retry', { err: (err as Error).message }));
     this.timers.push(every(clock, this.options.heartbeatMs, () => void this.heartbeat()));
     this.timers.push(every(clock, this.options.rescanMs, () => void this.rescan()));
+  }
+
+  /**
+   * Ask the tracker which key our id is bound to: another key means another peer runs (or ran)
+   * under it, and we refuse to start rather than answer requests meant for it. No tracker yet:
+   * nothing to check now; the tracker refuses our announces later if the id is not ours.
+   * The peer calls this before it serves anything under the id.
+   */
+  async checkId(): Promise<void> {
+    const { nc, subjects, identity } = this.components;
+    const peerId = this.options.peerId;
+    let reply;
+    try {
+      reply = await requestRoute(nc, at(Requests.key, subjects), { v: PROTOCOL_VERSION, peerId }, this.requestOptions(false));
+    } catch (err) {
+      this.log.warn('cannot check our peer id with the tracker now', { err: (err as Error).message });
+      return;
+    }
+    if (reply.key === undefined || reply.key === identity.publicKey) return;
+    const who = reply.live ? 'a running peer holds it' : 'a peer that is not running now holds it';
+    throw new IdTakenError(
+      `peer id ${peerId} is bound to another key at the tracker (${who}); start with another --id, or restore the .p2p/identity.key of the folder that first used this id`,
+    );
+  }
+
+  /** The key the tracker binds `peerId` to (undefined: none yet). Throws when no tracker answers. */
+  async keyOf(peerId: string): Promise<string | undefined> {
+    const { nc, subjects } = this.components;
+    return (await requestRoute(nc, at(Requests.key, subjects), { v: PROTOCOL_VERSION, peerId }, this.requestOptions(false))).key;
   }
 
   /** Stop the timers and tell the tracker we leave (idempotent). */

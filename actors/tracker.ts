@@ -11,12 +11,14 @@ import {
   AnnounceRequest,
   Bye,
   HeartbeatRequest,
+  KeyRequest,
   ListRequest,
   LookupRequest,
   PeersRequest,
   PROTOCOL_VERSION,
   type Ack,
   type HeartbeatReply,
+  type KeyReply,
   type ListEntry,
   type ListReply,
   type LookupMatch,
@@ -25,6 +27,7 @@ import {
   type TrackerHello,
 } from '../src/protocol/messages.js';
 import { MemoryStore, type TrackerStore } from '../src/tracker/store.js';
+import { JoinLog } from '../src/tracker/join-log.js';
 
 /** Injected dependencies. */
 export interface TrackerComponents {
@@ -74,6 +77,9 @@ export class Tracker {
   private started = false;
   private stopping: Promise<void> | undefined;
   private sweeping = false;
+  private readonly joins: JoinLog;
+  /** debug lines on the hot paths cost a winston pipeline pass each even when filtered out */
+  private readonly debug: boolean;
 
   constructor(components: TrackerComponents, options: TrackerOptions) {
     this.trackerId = options.trackerId ?? `tracker-${randomBytes(4).toString('hex')}`;
@@ -83,6 +89,8 @@ export class Tracker {
     this.store = components.store ?? new MemoryStore();
     this.log = components.logger.child({ actor: 'tracker', trackerId: this.trackerId });
     this.subjects = subjects(options.prefix);
+    this.debug = this.log.isDebugEnabled();
+    this.joins = new JoinLog(this.log, this.clock);
   }
 
   /** Subscribe, say hello (so peers re-announce) and start sweeping silent peers. */
@@ -99,6 +107,7 @@ export class Tracker {
       serve(this.nc, s.lookup, LookupRequest, (m) => this.onLookup(m), { queue, log: this.log, what: 'lookup' }),
       serve(this.nc, s.list, ListRequest, (m) => this.onList(m), { queue, log: this.log, what: 'list' }),
       serve(this.nc, s.peers, PeersRequest, (m) => this.onPeers(m), { queue, log: this.log, what: 'peers' }),
+      serve(this.nc, s.key, KeyRequest, (m) => this.onKey(m), { queue, log: this.log, what: 'key binding' }),
       // no queue group: every tracker forgets a departing peer
       listen(this.nc, s.bye, Bye, (m, meta) => this.onBye(m, meta), { log: this.log, what: 'bye' }),
     ];
@@ -120,6 +129,7 @@ export class Tracker {
   private async shutdown(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+    this.joins.flush();
     const subs = this.subs;
     this.subs = [];
     if (!this.nc.isClosed()) {
@@ -138,15 +148,15 @@ export class Tracker {
   private async onAnnounce(m: AnnounceRequest, meta: MessageMeta): Promise<Ack> {
     await this.authorize(m.peerId, meta);
     const joined = await this.store.announce(m, this.clock.now());
-    if (joined) this.log.info('peer joined', { peerId: m.peerId, host: m.endpoint.host, port: m.endpoint.port });
-    this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
+    if (joined) this.joins.joined(m.peerId, m.endpoint);
+    if (this.debug) this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
     return { v: PROTOCOL_VERSION, ok: true };
   }
 
   private async onHeartbeat(m: HeartbeatRequest, meta: MessageMeta): Promise<HeartbeatReply> {
     await this.authorize(m.peerId, meta);
     const known = await this.store.heartbeat(m.peerId, m.endpoint, this.clock.now());
-    this.log.debug('heartbeat', { peerId: m.peerId, known });
+    if (this.debug) this.log.debug('heartbeat', { peerId: m.peerId, known });
     return { v: PROTOCOL_VERSION, ok: true, known };
   }
 
@@ -159,7 +169,7 @@ export class Tracker {
       matches = this.store.lookupByName(m.name!);
     }
     const reply: LookupReply = { v: PROTOCOL_VERSION, ok: true, matches: this.fitMatches(matches) };
-    this.log.debug('lookup', { fileId: m.fileId, name: m.name, matches: reply.matches.length });
+    if (this.debug) this.log.debug('lookup', { fileId: m.fileId, name: m.name, matches: reply.matches.length });
     return reply;
   }
 
@@ -175,6 +185,12 @@ export class Tracker {
     const page = this.store.listPeers(m.offset, m.limit);
     const peers = page.peers.map((p) => ({ peerId: p.peerId, endpoint: { ...p.endpoint }, files: p.files.size, lastSeen: p.lastSeen }));
     return { v: PROTOCOL_VERSION, ok: true, total: page.total, peers };
+  }
+
+  /** Whose key is this id? Peers check it before they start and before they trust a claim. */
+  private onKey(m: KeyRequest): KeyReply {
+    const key = this.store.boundKey(m.peerId);
+    return { v: PROTOCOL_VERSION, ok: true, peerId: m.peerId, ...(key ? { key } : {}), live: this.store.peer(m.peerId) !== undefined };
   }
 
   private async onBye(m: Bye, meta: MessageMeta): Promise<void> {

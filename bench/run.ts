@@ -16,6 +16,7 @@ import { trackerLoad } from './cases/tracker.js';
 import { lanSwarm } from './cases/lan-swarm.js';
 import { lanExternal } from './cases/lan-external.js';
 import { trackerKv } from './cases/tracker-kv.js';
+import { trackerRestart } from './cases/tracker-restart.js';
 import type { BenchCase, BenchContext, BenchOptions, TestFiles } from './lib/context.js';
 import { ensureDataFile } from './lib/files.js';
 import { machineInfo } from './lib/machine.js';
@@ -26,7 +27,7 @@ import { formatTable, skippedRow, writeResults, type CaseResult } from './lib/re
 import { Scope } from './lib/scope.js';
 import { GiB, MiB } from './lib/stats.js';
 
-const CASES: BenchCase[] = [startup, tcpLimit, verifiedCopy, download1to1, download3to1, swarm1to4, peerRss, trackerLoad, trackerKv, lanSwarm, ...externalCases, lanExternal];
+const CASES: BenchCase[] = [startup, tcpLimit, verifiedCopy, download1to1, download3to1, swarm1to4, peerRss, trackerLoad, trackerRestart, trackerKv, lanSwarm, ...externalCases, lanExternal];
 
 function options(): BenchOptions {
   const { values } = parseArgs({

@@ -36,6 +36,8 @@ export const ConfigSchema = z.object({
     store: z.enum(['memory', 'kv']),
     /** replicas of the KV bucket (3 on a 3-node cluster) */
     kvReplicas: z.coerce.number().int().min(1).max(5),
+    /** memory store: the folder its key bindings are saved in (bindings.json); empty: the --log-file's folder */
+    dataDir: z.string(),
   }),
   peer: z.object({
     /** the peer `get`, `status`, `trace` and `cancel` talk to without --peer (env P2P_PEER too) */

@@ -26,6 +26,7 @@ export const ErrorCodes = [
   'TIMEOUT',
   'CONFIG_ERROR',
   'TOO_LARGE',
+  'ID_TAKEN',
   'INTERNAL',
 ] as const;
 
@@ -172,6 +173,13 @@ export class TooLargeError extends P2PError {
   }
 }
 
+/** This peer id is bound to another key at the tracker: another peer holds it (or held it). */
+export class IdTakenError extends P2PError {
+  constructor(message: string) {
+    super('ID_TAKEN', message);
+  }
+}
+
 const byCode: Record<ErrorCode, (message: string) => P2PError> = {
   PROTOCOL_ERROR: (m) => new ProtocolError(m),
   BAD_REQUEST: (m) => new BadRequestError(m),
@@ -195,6 +203,7 @@ const byCode: Record<ErrorCode, (message: string) => P2PError> = {
   TIMEOUT: (m) => new TimeoutError(m),
   CONFIG_ERROR: (m) => new ConfigError(m),
   TOO_LARGE: (m) => new TooLargeError(m),
+  ID_TAKEN: (m) => new IdTakenError(m),
   INTERNAL: (m) => new P2PError('INTERNAL', m),
 };
 

@@ -69,16 +69,29 @@ export function verifySignature(subject: string, payload: Uint8Array, h: MsgHdrs
   if (!/^[A-Za-z0-9_-]{43}$/.test(key) || !/^\d{1,16}$/.test(tsText) || sig.length > 200) throw new PermissionDeniedError('malformed signature headers');
   const ts = Number(tsText);
   if (Math.abs(now - ts) > MAX_SKEW_MS) throw new PermissionDeniedError('signature timestamp too far from now (check the clock)');
-  let publicKey: KeyObject;
+  const publicKey = publicKeyOf(key);
+  if (!verify(null, signedBytes(subject, ts, payload), publicKey, Buffer.from(sig, 'base64url'))) {
+    throw new PermissionDeniedError('bad signature');
+  }
+  return { key, ts };
+}
+
+/** Parsed public keys by their base64url text: a peer signs every few seconds with the same one. */
+const keyCache = new Map<string, KeyObject>();
+const KEY_CACHE_MAX = 50_000;
+
+function publicKeyOf(key: string): KeyObject {
+  let publicKey = keyCache.get(key);
+  if (publicKey) return publicKey;
   try {
     publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key }, format: 'jwk' });
   } catch {
     throw new PermissionDeniedError('signature key is not an Ed25519 public key');
   }
-  if (!verify(null, signedBytes(subject, ts, payload), publicKey, Buffer.from(sig, 'base64url'))) {
-    throw new PermissionDeniedError('bad signature');
-  }
-  return { key, ts };
+  // bounded: a flood of fresh keys evicts the oldest entries, never grows the map past the cap
+  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
+  keyCache.set(key, publicKey);
+  return publicKey;
 }
 
 /**
@@ -90,18 +103,37 @@ export class IdentityBindings {
 
   constructor(private readonly maxEntries = 200_000) {}
 
-  /** Throws PermissionDeniedError if `peerId` belongs to another key or the message is a replay. */
-  check(peerId: string, signer: Signer): void {
+  /**
+   * Throws PermissionDeniedError if `peerId` belongs to another key or the message is a replay.
+   * Returns true when this call created the binding (a store that persists bindings saves then).
+   */
+  check(peerId: string, signer: Signer): boolean {
     const bound = this.byPeer.get(peerId);
     if (!bound) {
-      // bounded: the oldest bindings go first when a flood of new ids arrives
-      if (this.byPeer.size >= this.maxEntries) this.byPeer.delete(this.byPeer.keys().next().value!);
-      this.byPeer.set(peerId, { key: signer.key, lastTs: signer.ts });
-      return;
+      this.restore(peerId, signer.key, signer.ts);
+      return true;
     }
     if (bound.key !== signer.key) throw new PermissionDeniedError(`peer id ${peerId} belongs to another identity`);
     if (signer.ts <= bound.lastTs) throw new PermissionDeniedError(`replayed or out-of-order message for ${peerId}`);
     bound.lastTs = signer.ts;
+    return false;
+  }
+
+  /** Put a binding back (loaded from disk); the latest timestamp seen guards against replays. */
+  restore(peerId: string, key: string, lastTs: number): void {
+    // bounded: the oldest bindings go first when a flood of new ids arrives
+    if (!this.byPeer.has(peerId) && this.byPeer.size >= this.maxEntries) this.byPeer.delete(this.byPeer.keys().next().value!);
+    this.byPeer.set(peerId, { key, lastTs });
+  }
+
+  /** The key bound to `peerId`, if any. */
+  keyOf(peerId: string): string | undefined {
+    return this.byPeer.get(peerId)?.key;
+  }
+
+  /** Every binding, oldest first (what a store writes to disk). */
+  entries(): Array<[peerId: string, key: string, lastTs: number]> {
+    return [...this.byPeer].map(([peerId, b]) => [peerId, b.key, b.lastTs]);
   }
 
   get size(): number {

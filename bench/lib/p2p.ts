@@ -33,9 +33,9 @@ function common(swarm: Swarm): string[] {
 }
 
 /** `p2p tracker`, resolved once it says it is ready. */
-export async function startTracker(scope: Scope, swarm: Swarm, dir: string, env: Record<string, string> = {}): Promise<Proc> {
+export async function startTracker(scope: Scope, swarm: Swarm, dir: string, env: Record<string, string> = {}, node: string[] = []): Promise<Proc> {
   await mkdir(dir, { recursive: true });
-  const proc = spawnProc(scope, process.execPath, [...nodeArgs(), CLI, 'tracker', '--log-file', join(dir, 'tracker.jsonl'), ...common(swarm)], {
+  const proc = spawnProc(scope, process.execPath, [...nodeArgs(), ...node, CLI, 'tracker', '--log-file', join(dir, 'tracker.jsonl'), ...common(swarm)], {
     env,
     label: 'tracker',
   });

@@ -37,6 +37,8 @@ export const ExitCode = {
   unknownPeer: 4,
   /** the NATS broker cannot be reached or refused us */
   broker: 5,
+  /** `p2p peer`: the peer id is bound to another key at the tracker (another peer holds it) */
+  idTaken: 6,
   /** interrupted (Ctrl-C) */
   interrupted: 130,
 } as const;
@@ -51,6 +53,7 @@ const exitByCode: Partial<Record<ErrorCode, number>> = {
   BROKER_UNAVAILABLE: ExitCode.broker,
   AUTH_FAILED: ExitCode.broker,
   PERMISSION_DENIED: ExitCode.broker,
+  ID_TAKEN: ExitCode.idTaken,
 };
 
 /** The exit code for an error; every code not listed (RETRIES_EXHAUSTED, CANCELLED, …) is 1. */

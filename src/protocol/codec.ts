@@ -5,6 +5,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { ProtocolError, UnsupportedVersionError, P2PError, type ErrorCode } from '../errors.js';
 import { PROTOCOL_VERSION, type ErrorReply } from './messages.js';
+import { CHECKED } from './checked.js';
 
 /** Largest message we accept or send: well under NATS' default 1 MiB max_payload. */
 export const MAX_MESSAGE_BYTES = 900 * 1024;
@@ -139,6 +140,10 @@ export function decode<S extends z.ZodType>(schema: S, bytes: Uint8Array, what =
       `${what} has protocol version ${JSON.stringify((value as { v: unknown }).v)}, this build speaks ${PROTOCOL_VERSION}`,
     );
   }
+  // the hot messages have a hand-written checked decoder (checked.ts); what it refuses, or any
+  // other schema, goes through zod, which names the field
+  const fast = CHECKED.get(schema)?.(value);
+  if (fast !== undefined) return fast as z.output<S>;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

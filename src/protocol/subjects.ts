@@ -11,6 +11,8 @@ export interface Subjects {
   list: string;
   /** the peers the tracker knows (PeersRequest → PeersReply) */
   peers: string;
+  /** which key a peer id is bound to (KeyRequest → KeyReply) */
+  key: string;
   hello: string;
   intent(peerId: string): string;
   cancel(peerId: string): string;
@@ -56,6 +58,7 @@ export function subjects(prefix = 'p2p'): Subjects {
     lookup: `${p}.tracker.lookup`,
     list: `${p}.tracker.list`,
     peers: `${p}.tracker.peers`,
+    key: `${p}.tracker.key`,
     hello: `${p}.tracker.hello`,
     intent: (peer) => `${p}.peer.${token('peer id', peer)}.intent`,
     cancel: (peer) => `${p}.peer.${token('peer id', peer)}.cancel`,

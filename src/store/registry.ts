@@ -48,8 +48,9 @@ interface FileEntry {
   meta: FileMeta | undefined;
   /** each source's own claims, by peer id, in announce order */
   sources: Map<string, SourceClaims>;
-  /** every name this file was announced under while it had sources */
-  names: Set<string>;
+  /** the first name this file was announced under; `more` has any other (a Set only when needed) */
+  name: string;
+  more?: Set<string>;
 }
 
 /** In-memory Registry: indexes by fileId and by name, so announce/lookup cost O(files touched). */
@@ -69,6 +70,9 @@ export class MemoryRegistry implements Registry {
     }
     peer.endpoint = req.endpoint;
     peer.lastSeen = now;
+    // the common re-announce (after a heartbeat said `known: false` to another tracker, a hello, a
+    // periodic refresh): the same files again. Nothing to index then, only checks.
+    if (!joined && req.replace && req.removed.length === 0 && this.holdsExactly(peer, req.files)) return false;
     if (req.replace) {
       const keep = new Set(req.files.map((f) => f.fileId));
       for (const fileId of peer.files) {
@@ -151,6 +155,20 @@ export class MemoryRegistry implements Registry {
     return this.peers.get(peerId);
   }
 
+  /** `peer` is a source of exactly these files, with these claims, already indexed under these names. */
+  private holdsExactly(peer: PeerRecord, files: FileMeta[]): boolean {
+    if (peer.files.size !== files.length) return false;
+    for (let i = 0; i < files.length; i++) {
+      const meta = files[i]!;
+      if (!peer.files.has(meta.fileId)) return false;
+      const entry = this.files.get(meta.fileId);
+      if (!entry || !hasName(entry, meta.name)) return false;
+      const claims = entry.sources.get(peer.peerId);
+      if (!claims || !sameClaims(claims, meta)) return false;
+    }
+    return true;
+  }
+
   private match(entry: FileEntry): LookupMatch {
     const sources: Source[] = [];
     for (const [peerId, claims] of entry.sources) {
@@ -163,7 +181,8 @@ export class MemoryRegistry implements Registry {
   private addSource(peer: PeerRecord, meta: FileMeta): void {
     let entry = this.files.get(meta.fileId);
     if (!entry) {
-      entry = { fileId: meta.fileId, meta: undefined, sources: new Map(), names: new Set() };
+      entry = { fileId: meta.fileId, meta: undefined, sources: new Map(), name: meta.name };
+      this.indexName(meta.name, meta.fileId);
       this.files.set(meta.fileId, entry);
     }
     // a source's new claims replace its old ones (and go last: the earliest claim wins ties); a
@@ -182,15 +201,19 @@ export class MemoryRegistry implements Registry {
       }
     }
     peer.files.add(meta.fileId);
-    if (!entry.names.has(meta.name)) {
-      entry.names.add(meta.name);
-      let ids = this.byName.get(meta.name);
-      if (!ids) {
-        ids = new Set();
-        this.byName.set(meta.name, ids);
-      }
-      ids.add(meta.fileId);
+    if (!hasName(entry, meta.name)) {
+      (entry.more ??= new Set()).add(meta.name);
+      this.indexName(meta.name, meta.fileId);
     }
+  }
+
+  private indexName(name: string, fileId: string): void {
+    let ids = this.byName.get(name);
+    if (!ids) {
+      ids = new Set();
+      this.byName.set(name, ids);
+    }
+    ids.add(fileId);
   }
 
   private removeSource(peer: PeerRecord, fileId: string): void {
@@ -206,13 +229,17 @@ export class MemoryRegistry implements Registry {
     // last source gone: the file leaves every index
     this.files.delete(fileId);
     this.sorted = undefined;
-    for (const name of entry.names) {
+    for (const name of [entry.name, ...(entry.more ?? [])]) {
       const ids = this.byName.get(name);
       if (!ids) continue;
       ids.delete(fileId);
       if (ids.size === 0) this.byName.delete(name);
     }
   }
+}
+
+function hasName(entry: FileEntry, name: string): boolean {
+  return entry.name === name || (entry.more?.has(name) ?? false);
 }
 
 function sameClaims(a: SourceClaims, b: SourceClaims): boolean {

@@ -173,6 +173,10 @@ export class KvStore extends RegistryReads implements TrackerStore {
     this.lastTs.set(peerId, signer.ts);
   }
 
+  boundKey(peerId: string): string | undefined {
+    return this.keys.get(peerId);
+  }
+
   /**
    * Read-modify-write `key` at its revision: `next(current)` gives the new value (undefined:
    * write nothing). Starts from the view; on a conflict reads the key and tries again.

@@ -2,9 +2,11 @@
 // one tracker on one broker) keeps everything in this process; `kv` (kv-store.ts) keeps it in a
 // JetStream KV bucket shared by any number of tracker instances, each answering reads from an
 // in-memory view the bucket's watch keeps current. Writes are async, reads are synchronous.
+import type { Logger } from 'winston';
 import { IdentityBindings, type Signer } from '../identity.js';
 import type { AnnounceRequest, Endpoint, ListEntry, LookupMatch } from '../protocol/messages.js';
 import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
+import { BindingsFile } from './bindings-file.js';
 
 export type StoreKind = 'memory' | 'kv';
 
@@ -31,6 +33,8 @@ export interface TrackerStore {
    * message is newer than the last one seen. Throws PermissionDeniedError.
    */
   bind(peerId: string, signer: Signer): Promise<void>;
+  /** The key bound to `peerId` (whoever signed for it first), if any. */
+  boundKey(peerId: string): string | undefined;
   lookupById(fileId: string): LookupMatch | undefined;
   lookupByName(name: string): LookupMatch[];
   list(offset: number, limit: number): { total: number; files: ListEntry[] };
@@ -67,13 +71,29 @@ export abstract class RegistryReads {
   }
 }
 
-/** Everything in this process: gone when it stops. */
+/**
+ * The swarm in this process: gone when it stops. The key bindings too, unless `dataDir` is
+ * given: then they are saved to DATA/bindings.json and loaded back on start.
+ */
 export class MemoryStore extends RegistryReads implements TrackerStore {
   readonly kind = 'memory' as const;
   private readonly bindings = new IdentityBindings();
+  private readonly file: BindingsFile | undefined;
+  private readonly logger: Logger | undefined;
 
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  constructor(opts: { dataDir?: string; logger?: Logger; flushMs?: number } = {}) {
+    super();
+    this.logger = opts.logger;
+    this.file = opts.dataDir ? new BindingsFile(opts.dataDir, this.bindings, opts.logger, opts.flushMs) : undefined;
+  }
+
+  async start(): Promise<void> {
+    const n = await this.file?.load();
+    if (this.file) this.logger?.info('key bindings loaded', { file: this.file.path, bindings: n });
+  }
+  async stop(): Promise<void> {
+    await this.file?.flush(true);
+  }
 
   async announce(req: AnnounceRequest, now: number): Promise<boolean> {
     return this.registry.announce(req, now);
@@ -88,6 +108,9 @@ export class MemoryStore extends RegistryReads implements TrackerStore {
     return this.registry.expire(now, ttlMs);
   }
   async bind(peerId: string, signer: Signer): Promise<void> {
-    this.bindings.check(peerId, signer);
+    if (this.bindings.check(peerId, signer)) this.file?.changed();
+  }
+  boundKey(peerId: string): string | undefined {
+    return this.bindings.keyOf(peerId);
   }
 }

@@ -150,7 +150,7 @@ test.serial('disk full: a clear DISK_FULL, verified chunks kept, the peer keeps 
   t.is(again.code, 0, again.stderr);
   t.is(sha(await readFile(join(downloads, 'big.bin'))), sha(big));
   t.true(carol.lines.some((l) => /resuming from verified chunks/.test(l)), 'the second intent resumed');
-  t.deepEqual(writtenOutside(root, ['tracker.jsonl']), [], 'nothing written outside the peers\' folders');
+  t.deepEqual(writtenOutside(root, ['tracker.jsonl', 'bindings.json']), [], 'nothing written outside the peers\' folders');
   await carol.stop();
 });
 

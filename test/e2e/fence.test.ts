@@ -85,6 +85,6 @@ test.serial('a symlink planted as a trace file is refused, not followed', async 
   t.true((await readFile(v.path)).equals(v.content), 'the link target is untouched');
   const again = await cli(['get', 'three.bin', '--peer', 'bob', '--json']);
   t.is(again.code, 0, 'the peer keeps working');
-  t.deepEqual(writtenOutside(root, ['tracker.jsonl']), [], 'nothing written outside the peers\' folders');
+  t.deepEqual(writtenOutside(root, ['tracker.jsonl', 'bindings.json']), [], 'nothing written outside the peers\' folders');
   t.deepEqual((await import('node:fs')).readdirSync(outside).sort(), ['final-target', 'part-target', 'trace-target'], 'no new file outside');
 });

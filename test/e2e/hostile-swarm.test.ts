@@ -267,7 +267,7 @@ test.serial('class 7: downloads/ replaced by a symlink while the peer runs: the 
   t.true(erin.child.exitCode === null, 'the peer keeps running');
   await rm(meta);
   await rename(join(root, 'erin', '.p2p.moved'), meta);
-  t.deepEqual(writtenOutside(root, ['tracker.jsonl', 'nobody', 'erin/downloads.moved', 'erin/.p2p.moved']), []);
+  t.deepEqual(writtenOutside(root, ['tracker.jsonl', 'bindings.json', 'nobody', 'erin/downloads.moved', 'erin/.p2p.moved']), []);
 });
 
 test.serial('class 2 (baseline while the tracker runs): the hostile peer announcing in alice’s name is refused', async (t) => {

@@ -78,7 +78,7 @@ async function assertIdentical(t: ExecutionContext, w: World, r: CliResult, cont
   t.is(r.code, 0, r.stderr);
   const out = lastJson<{ path: string; downloadId: string }>(r);
   t.is(sha(await readFile(out.path)), sha(content));
-  t.deepEqual(writtenOutside(w.root, ['tracker.jsonl']), []);
+  t.deepEqual(writtenOutside(w.root, ['tracker.jsonl', 'bindings.json']), []);
   return out;
 }
 

@@ -10,7 +10,7 @@ import type { DownloadInfo } from '../../src/protocol/messages.js';
 test('every error code has its exit code; a failed download is 1', (t) => {
   const expected: Record<string, number> = {
     BAD_REQUEST: 2, CONFIG_ERROR: 2, UNSAFE_NAME: 2, NOT_FOUND: 3, TIMEOUT: 3, UNKNOWN_PEER: 4,
-    BROKER_UNAVAILABLE: 5, AUTH_FAILED: 5, PERMISSION_DENIED: 5,
+    BROKER_UNAVAILABLE: 5, AUTH_FAILED: 5, PERMISSION_DENIED: 5, ID_TAKEN: 6,
   };
   for (const code of ErrorCodes) t.is(exitCodeFor(new P2PError(code, 'x')), expected[code] ?? ExitCode.failed, code);
   t.is(exitCodeFor(new P2PError('RETRIES_EXHAUSTED', 'x')), 1);

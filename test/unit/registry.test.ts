@@ -192,3 +192,24 @@ test('listPeers pages the live peers sorted by id, with their files and last see
   r.drop('bob');
   t.deepEqual(r.listPeers(0, 10).peers.map((p) => p.peerId), ['alice', 'carol']);
 });
+
+test('a re-announce of the same files refreshes the peer and leaves the indexes as they were; any change still lands', (t) => {
+  const r = new MemoryRegistry();
+  const files = [file(1), file(2), file(3)];
+  r.announce(announce('alice', files, { replace: true }), 0);
+  const listed = r.list(0, 10);
+  t.false(r.announce(announce('alice', files, { replace: true, endpoint: { host: '10.0.0.9', port: 9000 } }), 5));
+  t.is(r.peer('alice')!.lastSeen, 5);
+  t.deepEqual(r.lookupById(file(2).fileId)!.sources[0]!.endpoint, { host: '10.0.0.9', port: 9000 });
+  t.deepEqual(r.list(0, 10), listed);
+  // same ids, one under a new name: the name index learns it
+  r.announce(announce('alice', [file(1), file(2), file(3, 'renamed.bin')], { replace: true }), 6);
+  t.is(r.lookupByName('renamed.bin').length, 1);
+  // one file fewer, and one swapped: replace forgets what is not listed
+  r.announce(announce('alice', [file(1), file(4)], { replace: true }), 7);
+  t.deepEqual([...r.peer('alice')!.files].sort(), [file(1).fileId, file(4).fileId]);
+  t.is(r.lookupById(file(2).fileId), undefined);
+  // the same files with a removal is not the fast path either
+  r.announce(announce('alice', [file(1), file(4)], { replace: true, removed: [file(4).fileId] }), 8);
+  t.deepEqual([...r.peer('alice')!.files], [file(1).fileId]);
+});
