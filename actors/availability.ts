@@ -31,7 +31,7 @@ export interface AvailabilityOptions {
   endpoint: () => Endpoint;
   /** the chunk count of a file we hold whole, else undefined */
   holds: (fileId: string) => number | undefined;
-  /** least time between two messages about one file (default 250 ms) */
+  /** least time between two messages about one file (default 50 ms: neighbours learn fast what we have) */
   batchMs?: number;
 }
 
@@ -71,6 +71,11 @@ export class SwarmAvailability {
     this.shared.clear();
   }
 
+  /** Our peer id (downloads share the seeder's chunks out by it). */
+  get peerId(): string {
+    return this.options.peerId;
+  }
+
   /** The download in progress of `fileId`, if we serve one (for the chunk server). */
   partial(fileId: string): PartialDownload | undefined {
     return this.shared.get(fileId)?.partial;
@@ -80,7 +85,7 @@ export class SwarmAvailability {
   share(partial: PartialDownload): SharedDownload {
     const fileId = partial.fileId;
     this.shared.get(fileId)?.announcer.close();
-    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? 250);
+    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? 50);
     const entry = { partial, announcer };
     this.shared.set(fileId, entry);
     announcer.start();

@@ -39,7 +39,9 @@ export class ChunkScheduler {
     const { manifest, partial } = opts;
     this.pipeline = Math.max(1, opts.pipeline);
     this.maxPendingWrites = opts.maxPendingWrites ?? pendingWritesFor(this.pipeline, manifest.chunkSize);
-    this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs });
+    // a neighbour BUSY or gone does not keep us from asking the seeder for what it has
+    const ready = (id: string) => (this.sources.get(id)?.busyUntil ?? Infinity) <= this.now;
+    this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs, selfId: opts.selfId, ready });
     this.begin = this.mark = { at: components.clock.now(), bytes: partial.verifiedBytes() };
     this.done = new Promise<FetchOutcome>((resolve, reject) => (this.settle = { resolve, reject }));
   }
@@ -242,7 +244,7 @@ export class ChunkScheduler {
     if (this.finished) return;
     const known = this.sources.get(source.peerId);
     if (known && known.status !== 'dropped') {
-      this.picker.update(source.peerId, change);
+      this.picker.update(source.peerId, change, this.now);
       return this.fill();
     }
     if (known && (known.banned || this.now < known.rejoinAt)) return;
@@ -252,7 +254,7 @@ export class ChunkScheduler {
     Object.assign(s, { source, status: 'connecting', conn: undefined, strikes: 0, busyUntil: 0, busyCount: 0 });
     this.sources.set(source.peerId, s);
     // known to the picker while it connects: it counts for rarity, and is asked once live
-    this.picker.addSource(source.peerId, initial);
+    this.picker.addSource(source.peerId, initial, this.now);
     this.connect(s);
   }
 
