@@ -65,6 +65,12 @@ export function seederSkip(v: SwarmView, now: number): ((index: number) => boole
   };
 }
 
+/** Has every source holding chunk `index` failed it (`failed`)? Then any of them may try again. */
+export function everyHolderFailed(sources: ReadonlyMap<string, SwarmSource>, failed: ReadonlySet<string>, index: number): boolean {
+  for (const [id, s] of sources) if ((s.all || hasBit(s.bits!, index)) && !failed.has(id)) return false;
+  return true;
+}
+
 /** 32-bit FNV-1a of a peer id: its seed in the rendezvous hash. */
 export function idSeed(id: string): number {
   let h = 0x811c9dc5;

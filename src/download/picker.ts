@@ -6,7 +6,7 @@
 // is asked only for what no neighbour has and is ours to fetch (picker-swarm.ts: super-seeding).
 import { bitfieldBytes, clearBit, hasBit, setBit } from '../protocol/bitfield.js';
 import { ChunkPool } from './picker-pool.js';
-import { idSeed, seederSkip, type SwarmSource } from './picker-swarm.js';
+import { everyHolderFailed, idSeed, seederSkip, type SwarmSource } from './picker-swarm.js';
 
 export type { HaveUpdate, PickerOptions, SourceHave } from './picker-types.js';
 import type { HaveUpdate, PickerOptions, SourceHave } from './picker-types.js';
@@ -167,6 +167,8 @@ export class ChunkPicker {
       this.inflight.set(fresh, new Map([[id, now]]));
       return fresh;
     }
+    // with neighbours, duplicates wait for the real endgame (every wanted chunk out), or a stall
+    if (this.swarm.selfSeed !== undefined && this.pool.size > 0 && !this.stalled(now)) return undefined;
     const dup = this.pickDuplicate(id, s, now);
     if (dup !== undefined) this.inflight.get(dup)!.set(id, now);
     return dup;
@@ -225,9 +227,14 @@ export class ChunkPicker {
 
   /** For a complete source: which chunks not to ask it for (picker-swarm.ts), unless nothing completed lately. */
   private swarmSkip(s: SwarmSource, now: number): ((index: number) => boolean) | undefined {
-    const { selfSeed, ready, ownerActiveMs, stallMs } = this.swarm;
-    if (!s.all || selfSeed === undefined || now - this.lastProgressAt! >= Math.max(stallMs, this.endgameAfterMs())) return undefined;
+    const { selfSeed, ready, ownerActiveMs } = this.swarm;
+    if (!s.all || selfSeed === undefined || this.stalled(now)) return undefined;
     return seederSkip({ selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy }, now);
+  }
+
+  /** Nothing completed for stallMs (or the endgame's wait, if longer). */
+  private stalled(now: number): boolean {
+    return now - this.lastProgressAt! >= Math.max(this.swarm.stallMs, this.endgameAfterMs());
   }
 
   private pickFresh(id: string, s: SwarmSource, skip: ((index: number) => boolean) | undefined): number | undefined {
@@ -242,7 +249,7 @@ export class ChunkPicker {
     for (let k = 0; k < n; k++) {
       const index = this.pool.at((start + k) % this.pool.size);
       if (!s.all && !hasBit(s.bits!, index)) continue;
-      if (this.failedBy.get(index)?.has(id) && !this.everyHolderFailed(index)) continue;
+      if (this.failedBy.get(index)?.has(id) && !everyHolderFailed(this.sources, this.failedBy.get(index)!, index)) continue;
       if (skip?.(index)) continue;
       const avail = this.allCount + this.partialCount[index]!;
       if (avail < bestAvail) {
@@ -277,14 +284,6 @@ export class ChunkPicker {
       }
     }
     return best;
-  }
-
-  private everyHolderFailed(index: number): boolean {
-    const failed = this.failedBy.get(index);
-    for (const [id, s] of this.sources) {
-      if ((s.all || hasBit(s.bits!, index)) && !failed?.has(id)) return false;
-    }
-    return true;
   }
 
   private gain(bits: Uint8Array, index: number): void {

@@ -118,3 +118,16 @@ test('without selfId the seeder is asked as before (rarest first, whatever neigh
   p.addSource('n', { kind: 'bits', bits: bits(4, [0, 1]) }, 0);
   t.deepEqual(drain(p, 'seed', 0).sort(), [0, 1, 2, 3]);
 });
+
+test('with neighbours, an old request is duplicated only in the real endgame (every wanted chunk out), not mid-download', (t) => {
+  const p = picker({ chunkCount: 3, endgameMinMs: 100, stallMs: 60_000 });
+  p.addSource('n1', { kind: 'bits', bits: bits(3, [0, 1]) }, 0);
+  p.addSource('n2', { kind: 'bits', bits: bits(3, [0]) }, 0);
+  t.is(p.pick('n1', 0), 1, 'only n1 has 1');
+  t.is(p.pick('n2', 0), 0);
+  p.completed(1, 'n1', 400);
+  t.is(p.pick('n1', 1500), undefined, 'chunk 2 is still wanted (nobody has it yet): 0, though old, is not duplicated on n1');
+  p.update('n1', { kind: 'gained', ranges: [[2, 3]] }, 1500);
+  t.is(p.pick('n1', 1500), 2);
+  t.is(p.pick('n1', 2000), 0, 'now every wanted chunk is out: the old request of 0 is duplicated (older than 3 × the typical 400 ms)');
+});
