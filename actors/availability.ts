@@ -171,7 +171,11 @@ class Announcer {
     this.send({ fileId: this.partial.fileId, chunkCount: this.partial.manifest.hashes.length, complete: false, bitfield: Buffer.from(this.partial.bitfield()) });
   }
 
-  /** Stop; if we ever announced chunks, say we have none now (we no longer serve them). */
+  /**
+   * Stop; if we ever announced chunks, say we have none now (we no longer serve them), unless
+   * the download is complete: then "complete" follows once the file is served whole, and
+   * neighbours keep asking us meanwhile (a NOT_FOUND in between is a miss, not a strike).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -179,7 +183,7 @@ class Announcer {
     this.timer = undefined;
     this.pending = [];
     const count = this.partial.manifest.hashes.length;
-    if (this.sentFull) this.send({ fileId: this.partial.fileId, chunkCount: count, complete: false, bitfield: Buffer.alloc(bitfieldBytes(count)) });
+    if (this.sentFull && !this.partial.isComplete()) this.send({ fileId: this.partial.fileId, chunkCount: count, complete: false, bitfield: Buffer.alloc(bitfieldBytes(count)) });
   }
 
   private flush(): void {

@@ -70,9 +70,7 @@ export class ChunkScheduler {
     this.admit(source, change.kind === 'gained' ? undefined : change, change);
   }
 
-  private get now(): number {
-    return this.components.clock.now();
-  }
+  private get now(): number { return this.components.clock.now(); }
 
   private event = (peerId: string, kind: SourceEventKind, detail?: string) => this.opts.onSourceEvent?.({ peerId, kind, detail });
   private live = () => [...this.sources.values()].filter((s) => s.status === 'live');
@@ -133,6 +131,8 @@ export class ChunkScheduler {
     const cancel = new AbortController();
     s.requests.set(index, cancel);
     const length = chunkLength(manifest.size, manifest.chunkSize, index);
+    // NOT_FOUND from a source partial when asked is a miss, though it is complete by the answer
+    const askedComplete = this.picker.isComplete(s.source.peerId);
     s.conn!.getChunk(fileId, index, length, manifest.hashes[index]!, cancel.signal).then(
       (slices) => {
         s.requests.delete(index);
@@ -160,17 +160,17 @@ export class ChunkScheduler {
       },
       (err: unknown) => {
         s.requests.delete(index);
-        this.failed(s, index, toP2PError(err));
+        this.failed(s, index, toP2PError(err), askedComplete);
       },
     );
   }
 
   /** A request failed: whose fault (source.ts judges), and what now (ask again, back off, strike, drop). */
-  private failed(s: SourceState, index: number, err: P2PError): void {
+  private failed(s: SourceState, index: number, err: P2PError, askedComplete: boolean): void {
     if (this.finished) return;
     const { picker } = this;
     const peerId = s.source.peerId;
-    const verdict = judgeFailure(s, err, picker.isComplete(peerId));
+    const verdict = judgeFailure(s, err, askedComplete);
     if (verdict === 'miss') picker.lacks(peerId, index);
     if (verdict !== 'fault') picker.released(index, peerId);
     if (verdict === 'reconnect') this.reconnect(s);
