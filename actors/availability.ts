@@ -39,7 +39,7 @@ export interface AvailabilityOptions {
   endpoint: () => Endpoint;
   /** the chunk count of a file we hold whole, else undefined */
   holds: (fileId: string) => number | undefined;
-  /** least time between two messages about one file (default 250 ms) */
+  /** least time between two messages about one file (default 50 ms: neighbours learn fast what we have) */
   batchMs?: number;
 }
 
@@ -89,6 +89,11 @@ export class SwarmAvailability {
     this.shared.clear();
   }
 
+  /** Our peer id (downloads share the seeder's chunks out by it). */
+  get peerId(): string {
+    return this.options.peerId;
+  }
+
   /** The download in progress of `fileId`, if we serve one (for the chunk server). */
   partial(fileId: string): PartialDownload | undefined {
     return this.shared.get(fileId)?.partial;
@@ -98,7 +103,7 @@ export class SwarmAvailability {
   share(partial: PartialDownload): SharedDownload {
     const fileId = partial.fileId;
     this.shared.get(fileId)?.announcer.close();
-    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? 250);
+    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? 50);
     const entry = { partial, announcer };
     this.shared.set(fileId, entry);
     announcer.start();
@@ -212,7 +217,11 @@ class Announcer {
     this.send({ fileId: this.partial.fileId, chunkCount: this.partial.manifest.hashes.length, complete: false, bitfield: Buffer.from(this.partial.bitfield()) });
   }
 
-  /** Stop; if we ever announced chunks, say we have none now (we no longer serve them). */
+  /**
+   * Stop; if we ever announced chunks, say we have none now (we no longer serve them), unless
+   * the download is complete: then "complete" follows once the file is served whole, and
+   * neighbours keep asking us meanwhile (a NOT_FOUND in between is a miss, not a strike).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -220,7 +229,7 @@ class Announcer {
     this.timer = undefined;
     this.pending = [];
     const count = this.partial.manifest.hashes.length;
-    if (this.sentFull) this.send({ fileId: this.partial.fileId, chunkCount: count, complete: false, bitfield: Buffer.alloc(bitfieldBytes(count)) });
+    if (this.sentFull && !this.partial.isComplete()) this.send({ fileId: this.partial.fileId, chunkCount: count, complete: false, bitfield: Buffer.alloc(bitfieldBytes(count)) });
   }
 
   private flush(): void {

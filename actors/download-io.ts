@@ -121,6 +121,7 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       onVerified: (index) => shared.gained(index),
       throttle: deps.downloadCap,
       security: deps.security,
+      selfId: deps.availability.peerId,
     });
     // sources reach the fetcher through the machine (sources.updated, forwarded here)
     receive((e) => {

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { BT_CLIENTS, type BtClient } from '../lib/bt-clients.js';
 import type { BenchCase, BenchContext } from '../lib/context.js';
 import { labUnavailable, type Lan } from '../lib/lan.js';
-import { skippedRow, type CaseResult } from '../lib/report.js';
+import { judge, skippedRow, type CaseResult } from '../lib/report.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
 import { infoHash, makeTorrent } from '../lib/torrent.js';
@@ -96,7 +96,8 @@ export const lanExternal: BenchCase = {
     }
     const file = await ctx.files.swarm();
     const ideal = idealSeconds(statSync(file).size);
-    const p2p = ctx.results.get('lan-swarm')?.value ?? null;
+    const p2pRow = ctx.results.get('lan-swarm');
+    const p2p = p2pRow?.value ?? null;
     const rows: CaseResult[] = [];
     for (const r of ROWS) {
       const missing = [...r.client.needs, 'mktorrent', 'opentracker'].find((t) => !tools.found.has(t));
@@ -112,6 +113,11 @@ export const lanExternal: BenchCase = {
         }
         const value = median(runs);
         rows.push(idealRow(r.name, runs, ideal, `${r.client.name} ${tools.versions[r.client.name] ?? ''}, same lab and caps as lan-swarm${p2p !== null ? `; p2p took ${(p2p / value).toFixed(2)}× this` : ''}`));
+        // lan-swarm must be ahead of every client measured in the same run: a check on its row
+        if (p2pRow && p2p !== null) {
+          const ratio = p2p / value;
+          (p2pRow.checks ??= []).push({ baselineOf: `${r.name}, same run`, baseline: value, ratio, target: 1, direction: 'atMost', pass: judge(ratio, 1, 'atMost') });
+        }
       } catch (err) {
         ctx.log(`${r.name} failed: ${(err as Error).message}`);
         rows.push(skippedRow(r.name, 's', `failed: ${(err as Error).message.split('\n')[0]}`));

@@ -11,13 +11,23 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { Lan, labUnavailable, parseRate, type LabProcess } from '../lib/lan.js';
 import { findNatsServer } from '../lib/nats.js';
 import { CLI } from '../lib/p2p.js';
-import { skippedRow, type CaseResult } from '../lib/report.js';
+import { judge, skippedRow, type CaseResult } from '../lib/report.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
+import { chooseChunkSize as chunkSizeFor } from '../../src/store/manifest.js';
 
 export const LAN_RATE = '100mbit';
 export const LAN_DOWNLOADERS = 8;
 const PREFIX = 'lanb';
+/** lan-swarm against the ideal: at most this (and ahead of the BitTorrent clients: lan-external adds those checks) */
+export const LAN_TARGET = 1.1;
+
+/** One lan-swarm run: its time, and how the chunks flowed (chunks each peer served). */
+interface LanRun {
+  ms: number;
+  seederSent: number;
+  downloadersSent: number[];
+}
 
 /** The lab for one lan-swarm run: ctl (NATS + tracker), seed, d1..d8; every peer host capped. */
 export async function lanLab(scope: Scope): Promise<Lan> {
@@ -35,7 +45,7 @@ export async function placeFile(file: string, dir: string): Promise<string> {
   return to;
 }
 
-async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<number> {
+async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<LanRun> {
   return withScope(ctx.scope, async (scope) => {
     const lan = await lanLab(scope);
     const work = join(ctx.work, `lan-p2p-${rep}`);
@@ -64,7 +74,17 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<num
     for (const h of ds) {
       if (statSync(join(work, h, 'downloads', basename(file))).size !== statSync(file).size) throw new Error(`${h}: incomplete file`);
     }
-    return ms;
+    // the chunk flow, after the clock stopped: what each peer served (`p2p status` from the ctl host)
+    const served = async (h: string): Promise<number> => {
+      const st = node('ctl', ['status', '--peer', h, '--json']);
+      await st.exited;
+      try {
+        return (JSON.parse(st.lines.filter((l) => l.startsWith('{')).at(-1) ?? '') as { served: { chunks: number } }).served.chunks;
+      } catch {
+        return Number.NaN;
+      }
+    };
+    return { ms, seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
   });
 }
 
@@ -89,15 +109,26 @@ export const lanSwarm: BenchCase = {
     const size = statSync(file).size;
     const ideal = idealSeconds(size);
     const runs: number[] = [];
+    const flows: LanRun[] = [];
+    const chunks = Math.ceil(size / chunkSizeFor(size));
     const reps = ctx.opts.quick ? 1 : ctx.opts.reps;
     for (let i = 0; i < reps; i++) {
-      runs.push((await p2pRun(ctx, file, i + 1)) / 1000);
-      ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s)`);
+      const run = await p2pRun(ctx, file, i + 1);
+      runs.push(run.ms / 1000);
+      flows.push(run);
+      const shares = run.downloadersSent.map((n) => (n / chunks).toFixed(2)).join(', ');
+      ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×`);
     }
+    const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`);
+    const sentX = median(flows.map((f) => f.seederSent)) / chunks;
     return [
       {
-        ...idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`),
-        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE },
+        ...row,
+        target: LAN_TARGET,
+        direction: 'atMost',
+        pass: judge(row.ratio, LAN_TARGET, 'atMost'),
+        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file`,
+        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, seederSentX: sentX, flows },
       },
     ];
   },

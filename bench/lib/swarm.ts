@@ -15,6 +15,8 @@ export interface RunningSwarm {
   /** the shared file's name, as downloaders ask for it */
   name: string;
   seeders: Proc[];
+  /** the seeders' peer ids */
+  seederIds: string[];
 }
 
 /** Hard-link (or copy) `file` into DIR/shared/ once; seeders keep their folder between cases. */
@@ -48,7 +50,7 @@ export async function startSwarm(
   const procs = await Promise.all(ids.map((id, i) => startPeer(scope, swarm, dirs[i]!, id, env)));
   const name = basename(file);
   await waitForSources(nc, swarm, name, seeders, 60_000);
-  return { swarm, nc, name, seeders: procs };
+  return { swarm, nc, name, seeders: procs, seederIds: ids };
 }
 
 /** A fresh downloader folder, removed (with its 1 GiB) when the scope closes. */

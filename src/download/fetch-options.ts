@@ -77,6 +77,8 @@ export interface FetchOptions {
   /** a request out this long (at least) may be duplicated on an idle source (default 1000 ms) */
   endgameMinMs?: number;
   random?: () => number;
+  /** our peer id: with neighbours downloading too, the seeder's chunks are shared out among us by it */
+  selfId?: string;
 }
 
 export type FetchOutcome = { outcome: 'complete' } | { outcome: 'exhausted'; reason: string };

@@ -1,5 +1,6 @@
 // What the chunk picker knows of a source (all chunks, or a bitfield, and changes to it) and its options.
 import type { ChunkRange } from '../protocol/bitfield.js';
+import type { SwarmPickOptions } from './picker-swarm.js';
 
 /** What a source can serve: every chunk, or those set in its bitfield. */
 export type SourceHave = { kind: 'all' } | { kind: 'bits'; bits: Uint8Array };
@@ -7,7 +8,7 @@ export type SourceHave = { kind: 'all' } | { kind: 'bits'; bits: Uint8Array };
 export type HaveUpdate = SourceHave | { kind: 'gained'; ranges: readonly ChunkRange[] };
 
 /** Options of a ChunkPicker; defaults in parentheses. */
-export interface PickerOptions {
+export interface PickerOptions extends SwarmPickOptions {
   chunkCount: number;
   /** chunks we already hold: never picked */
   have: (index: number) => boolean;

@@ -2,17 +2,14 @@
 // chunk to ask a source for next. Rarest first across the known sources (random among equals),
 // only chunks that source has, and an endgame for the tail: a request that has been out longer
 // than the threshold may be duplicated on an idle source; the first answer wins, the caller
-// cancels the others (`completed` names them).
+// cancels the others (`completed` names them). With neighbours downloading too, a complete source
+// is asked only for what no neighbour has and is ours to fetch (picker-swarm.ts: super-seeding).
 import { bitfieldBytes, clearBit, hasBit, setBit } from '../protocol/bitfield.js';
+import { ChunkPool } from './picker-pool.js';
+import { everyHolderFailed, idSeed, seederSkip, type SwarmSource } from './picker-swarm.js';
 
 export type { HaveUpdate, PickerOptions, SourceHave } from './picker-types.js';
 import type { HaveUpdate, PickerOptions, SourceHave } from './picker-types.js';
-
-interface SourceEntry {
-  all: boolean;
-  /** what a partial source has (undefined for complete sources) */
-  bits: Uint8Array | undefined;
-}
 
 const WANTED = 0;
 const IN_FLIGHT = 1;
@@ -25,14 +22,12 @@ const DONE = 2;
 export class ChunkPicker {
   private readonly count: number;
   private readonly state: Uint8Array;
-  /** wanted chunks nobody is fetching, in random order; `pos` is each chunk's slot (-1: absent) */
-  private readonly pool: Uint32Array;
-  private readonly pos: Int32Array;
-  private poolSize = 0;
+  /** wanted chunks nobody is fetching, in random order */
+  private readonly pool: ChunkPool;
   /** per chunk: partial sources that have it (complete sources are `allCount`) */
   private readonly partialCount: Uint32Array;
   private allCount = 0;
-  private readonly sources = new Map<string, SourceEntry>();
+  private readonly sources = new Map<string, SwarmSource>();
   /** chunk → requester → when it was asked */
   private readonly inflight = new Map<number, Map<string, number>>();
   private readonly failedBy = new Map<number, Set<string>>();
@@ -43,6 +38,12 @@ export class ChunkPicker {
   private readonly endgameFactor: number;
   private readonly maxRequesters: number;
   private readonly scanLimit: number;
+  /** the swarm rules' settings (picker-swarm.ts); no selfSeed: off */
+  private readonly swarm: { selfSeed: number | undefined; ready: (id: string) => boolean; ownerActiveMs: number; stallMs: number };
+  /** chunks gained by partial sources so far (tells update whether a change gained any) */
+  private gains = 0;
+  /** when a chunk last completed (or the first pick) */
+  private lastProgressAt: number | undefined;
 
   constructor(opts: PickerOptions) {
     this.count = opts.chunkCount;
@@ -51,15 +52,16 @@ export class ChunkPicker {
     this.endgameFactor = opts.endgameFactor ?? 3;
     this.maxRequesters = Math.max(1, opts.maxRequesters ?? 3);
     this.scanLimit = Math.max(1, opts.scanLimit ?? 4096);
+    const selfSeed = opts.selfId === undefined ? undefined : idSeed(opts.selfId);
+    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 2000, stallMs: opts.stallMs ?? 2000 };
     this.state = new Uint8Array(this.count);
-    this.pool = new Uint32Array(this.count);
-    this.pos = new Int32Array(this.count).fill(-1);
+    this.pool = new ChunkPool(this.count, this.random);
     this.partialCount = new Uint32Array(this.count);
     for (let i = 0; i < this.count; i++) {
       if (opts.have(i)) this.state[i] = DONE;
       else {
         this.left++;
-        this.poolAdd(i);
+        this.pool.add(i);
       }
     }
   }
@@ -96,17 +98,26 @@ export class ChunkPicker {
     return s !== undefined && (s.all || hasBit(s.bits!, index));
   }
 
-  /** Add a source (or replace what an existing one has). */
-  addSource(id: string, have: SourceHave): void {
-    if (!this.sources.has(id)) this.sources.set(id, { all: false, bits: new Uint8Array(bitfieldBytes(this.count)) });
-    this.update(id, have);
+  /** Add a source (or replace what an existing one has); `now` dates a gain (see update). */
+  addSource(id: string, have: SourceHave, now?: number): void {
+    if (!this.sources.has(id)) this.sources.set(id, { all: false, bits: new Uint8Array(bitfieldBytes(this.count)), seed: idSeed(id), lastGainAt: -Infinity });
+    this.update(id, have, now);
   }
 
-  /** Apply what a source says it has. A complete source stays complete. */
-  update(id: string, change: HaveUpdate): void {
+  /**
+   * Apply what a source says it has. A complete source stays complete. A partial source that
+   * gains a chunk at `now` counts as downloading with us for ownerActiveMs.
+   */
+  update(id: string, change: HaveUpdate, now?: number): void {
     const s = this.sources.get(id);
     if (!s || s.all) return;
     const bits = s.bits!;
+    const before = this.gains;
+    this.applyChange(s, bits, change);
+    if (now !== undefined && this.gains !== before) s.lastGainAt = now;
+  }
+
+  private applyChange(s: SwarmSource, bits: Uint8Array, change: HaveUpdate): void {
     if (change.kind === 'all') {
       for (let i = 0; i < this.count; i++) if (hasBit(bits, i)) this.partialCount[i]!--;
       s.all = true;
@@ -148,13 +159,16 @@ export class ChunkPicker {
   pick(id: string, now: number): number | undefined {
     const s = this.sources.get(id);
     if (!s) return undefined;
-    const fresh = this.pickFresh(id, s);
+    this.lastProgressAt ??= now;
+    const fresh = this.pickFresh(id, s, this.swarmSkip(s, now));
     if (fresh !== undefined) {
-      this.poolRemove(fresh);
+      this.pool.remove(fresh);
       this.state[fresh] = IN_FLIGHT;
       this.inflight.set(fresh, new Map([[id, now]]));
       return fresh;
     }
+    // with neighbours, duplicates wait for the real endgame (every wanted chunk out), or a stall
+    if (this.swarm.selfSeed !== undefined && this.pool.size > 0 && !this.stalled(now)) return undefined;
     const dup = this.pickDuplicate(id, s, now);
     if (dup !== undefined) this.inflight.get(dup)!.set(id, now);
     return dup;
@@ -166,13 +180,14 @@ export class ChunkPicker {
    */
   completed(index: number, id: string, now: number): string[] | undefined {
     if (this.state[index] === DONE) return undefined;
+    this.lastProgressAt = Math.max(this.lastProgressAt ?? now, now);
     const reqs = this.inflight.get(index);
     const started = reqs?.get(id);
     if (started !== undefined) {
       const took = Math.max(0, now - started);
       this.typicalMs = this.typicalMs === undefined ? took : this.typicalMs * 0.8 + took * 0.2;
     }
-    if (this.state[index] === WANTED) this.poolRemove(index);
+    if (this.state[index] === WANTED) this.pool.remove(index);
     this.state[index] = DONE;
     this.left--;
     this.inflight.delete(index);
@@ -205,24 +220,37 @@ export class ChunkPicker {
     if (reqs.size === 0) {
       this.inflight.delete(index);
       this.state[index] = WANTED;
-      this.poolAdd(index);
+      this.pool.add(index);
     }
     return true;
   }
 
-  private pickFresh(id: string, s: SourceEntry): number | undefined {
-    const n = Math.min(this.poolSize, this.scanLimit);
+  /** For a complete source: which chunks not to ask it for (picker-swarm.ts), unless nothing completed lately. */
+  private swarmSkip(s: SwarmSource, now: number): ((index: number) => boolean) | undefined {
+    const { selfSeed, ready, ownerActiveMs } = this.swarm;
+    if (!s.all || selfSeed === undefined || this.stalled(now)) return undefined;
+    return seederSkip({ selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy }, now);
+  }
+
+  /** Nothing completed for stallMs (or the endgame's wait, if longer). */
+  private stalled(now: number): boolean {
+    return now - this.lastProgressAt! >= Math.max(this.swarm.stallMs, this.endgameAfterMs());
+  }
+
+  private pickFresh(id: string, s: SwarmSource, skip: ((index: number) => boolean) | undefined): number | undefined {
+    const n = Math.min(this.pool.size, this.scanLimit);
     if (n === 0) return undefined;
     // the rarest a chunk this source has can be: held by every complete source (and it)
     const floor = this.allCount + (s.all ? 0 : 1);
-    const start = this.poolSize > n ? Math.floor(this.random() * this.poolSize) : 0;
+    const start = this.pool.size > n ? Math.floor(this.random() * this.pool.size) : 0;
     let best: number | undefined;
     let bestAvail = Infinity;
     let ties = 0;
     for (let k = 0; k < n; k++) {
-      const index = this.pool[(start + k) % this.poolSize]!;
+      const index = this.pool.at((start + k) % this.pool.size);
       if (!s.all && !hasBit(s.bits!, index)) continue;
-      if (this.failedBy.get(index)?.has(id) && !this.everyHolderFailed(index)) continue;
+      if (this.failedBy.get(index)?.has(id) && !everyHolderFailed(this.sources, this.failedBy.get(index)!, index)) continue;
+      if (skip?.(index)) continue;
       const avail = this.allCount + this.partialCount[index]!;
       if (avail < bestAvail) {
         best = index;
@@ -237,7 +265,7 @@ export class ChunkPicker {
     return best;
   }
 
-  private pickDuplicate(id: string, s: SourceEntry, now: number): number | undefined {
+  private pickDuplicate(id: string, s: SwarmSource, now: number): number | undefined {
     const after = this.endgameAfterMs();
     let best: number | undefined;
     let bestCount = Infinity;
@@ -258,15 +286,8 @@ export class ChunkPicker {
     return best;
   }
 
-  private everyHolderFailed(index: number): boolean {
-    const failed = this.failedBy.get(index);
-    for (const [id, s] of this.sources) {
-      if ((s.all || hasBit(s.bits!, index)) && !failed?.has(id)) return false;
-    }
-    return true;
-  }
-
   private gain(bits: Uint8Array, index: number): void {
+    this.gains++;
     setBit(bits, index);
     this.partialCount[index]!++;
   }
@@ -274,25 +295,5 @@ export class ChunkPicker {
   private lose(bits: Uint8Array, index: number): void {
     clearBit(bits, index);
     this.partialCount[index]!--;
-  }
-
-  /** Insert at a random slot (the displaced chunk moves to the end): the pool stays shuffled. */
-  private poolAdd(index: number): void {
-    const at = Math.floor(this.random() * (this.poolSize + 1));
-    const moved = this.pool[at]!;
-    this.pool[this.poolSize] = moved;
-    if (at < this.poolSize) this.pos[moved] = this.poolSize;
-    this.pool[at] = index;
-    this.pos[index] = at;
-    this.poolSize++;
-  }
-
-  private poolRemove(index: number): void {
-    const at = this.pos[index]!;
-    if (at < 0) return;
-    const last = this.pool[--this.poolSize]!;
-    this.pool[at] = last;
-    this.pos[last] = at;
-    this.pos[index] = -1;
   }
 }

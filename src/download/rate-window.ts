@@ -4,13 +4,20 @@
 
 export class RateWindow {
   private readonly samples: Array<{ at: number; bytes: number }> = [];
+  private readonly start: { at: number; bytes: number };
 
   /** `windowMs`: how far back the rate looks (samples older than that are dropped, one is kept). */
   constructor(
     private readonly windowMs: number,
     start: { at: number; bytes: number },
   ) {
+    this.start = start;
     this.samples.push(start);
+  }
+
+  /** bytes/s since the start (0 before any time has passed). */
+  overall(now: number, bytes: number): number {
+    return now > this.start.at ? Math.round(((bytes - this.start.bytes) * 1000) / (now - this.start.at)) : 0;
   }
 
   /** Record `bytes` at `now` and return bytes/s over the window (0 before any time has passed). */

@@ -27,7 +27,6 @@ export class ChunkScheduler {
   private finished = false;
   private lastReason = 'no sources';
   private idleSince: number | undefined;
-  private readonly begin: { at: number; bytes: number };
   private readonly rate: RateWindow;
   private settle!: { resolve: (o: FetchOutcome) => void; reject: (e: P2PError) => void };
   private cancelTick: (() => void) | undefined;
@@ -40,9 +39,10 @@ export class ChunkScheduler {
     const { manifest, partial } = opts;
     this.pipeline = Math.max(1, opts.pipeline);
     this.maxPendingWrites = opts.maxPendingWrites ?? pendingWritesFor(this.pipeline, manifest.chunkSize);
-    this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs });
-    this.begin = { at: components.clock.now(), bytes: partial.verifiedBytes() };
-    this.rate = new RateWindow(Math.max(3000, 4 * opts.progressMs), this.begin);
+    // a neighbour BUSY or gone does not keep us from asking the seeder for what it has
+    const ready = (id: string) => (this.sources.get(id)?.busyUntil ?? Infinity) <= this.now;
+    this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs, selfId: opts.selfId, ready });
+    this.rate = new RateWindow(Math.max(3000, 4 * opts.progressMs), { at: components.clock.now(), bytes: partial.verifiedBytes() });
     this.done = new Promise<FetchOutcome>((resolve, reject) => (this.settle = { resolve, reject }));
   }
 
@@ -70,9 +70,7 @@ export class ChunkScheduler {
     this.admit(source, change.kind === 'gained' ? undefined : change, change);
   }
 
-  private get now(): number {
-    return this.components.clock.now();
-  }
+  private get now(): number { return this.components.clock.now(); }
 
   private event = (peerId: string, kind: SourceEventKind, detail?: string) => this.opts.onSourceEvent?.({ peerId, kind, detail });
   private live = () => [...this.sources.values()].filter((s) => s.status === 'live');
@@ -82,8 +80,7 @@ export class ChunkScheduler {
     const { partial, manifest } = this.opts;
     const now = this.now;
     const bytes = partial.verifiedBytes();
-    const windowed = this.rate.sample(now, bytes);
-    const rateBps = !final ? windowed : now > this.begin.at ? Math.round(((bytes - this.begin.bytes) * 1000) / (now - this.begin.at)) : 0;
+    const rateBps = final ? this.rate.overall(now, bytes) : this.rate.sample(now, bytes);
     const progress: FetchProgress = { verifiedChunks: partial.verifiedCount(), totalChunks: manifest.hashes.length, bytes, sources: this.live().length, rateBps };
     try {
       this.opts.onProgress(progress);
@@ -133,6 +130,8 @@ export class ChunkScheduler {
     s.requests.set(index, cancel);
     const length = chunkLength(manifest.size, manifest.chunkSize, index);
     const conn = s.conn!;
+    // NOT_FOUND from a source partial when asked is a miss, though it is complete by the answer
+    const askedComplete = this.picker.isComplete(s.source.peerId);
     conn.getChunk(fileId, index, length, manifest.hashes[index]!, cancel.signal).then(
       (slices) => {
         s.requests.delete(index);
@@ -162,17 +161,17 @@ export class ChunkScheduler {
       },
       (err: unknown) => {
         s.requests.delete(index);
-        this.failed(s, index, toP2PError(err));
+        this.failed(s, index, toP2PError(err), askedComplete);
       },
     );
   }
 
   /** A request failed: whose fault (source.ts judges), and what now (ask again, back off, strike, drop). */
-  private failed(s: SourceState, index: number, err: P2PError): void {
+  private failed(s: SourceState, index: number, err: P2PError, askedComplete: boolean): void {
     if (this.finished) return;
     const { picker } = this;
     const peerId = s.source.peerId;
-    const verdict = judgeFailure(s, err, picker.isComplete(peerId));
+    const verdict = judgeFailure(s, err, askedComplete);
     if (verdict === 'miss') picker.lacks(peerId, index);
     if (verdict !== 'fault') picker.released(index, peerId);
     if (verdict === 'reconnect') this.reconnect(s);
@@ -246,7 +245,7 @@ export class ChunkScheduler {
     if (this.finished) return;
     const known = this.sources.get(source.peerId);
     if (known && known.status !== 'dropped') {
-      this.picker.update(source.peerId, change);
+      this.picker.update(source.peerId, change, this.now);
       return this.fill();
     }
     if (known && (known.banned || this.now < known.rejoinAt)) return;
@@ -256,7 +255,7 @@ export class ChunkScheduler {
     Object.assign(s, { source, status: 'connecting', conn: undefined, strikes: 0, busyUntil: 0, busyCount: 0 });
     this.sources.set(source.peerId, s);
     // known to the picker while it connects: it counts for rarity, and is asked once live
-    this.picker.addSource(source.peerId, initial);
+    this.picker.addSource(source.peerId, initial, this.now);
     this.connect(s);
   }
 

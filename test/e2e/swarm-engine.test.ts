@@ -97,6 +97,26 @@ test.serial('partial seeding: two downloaders started together serve each other 
   t.is(sha(await readFile(join(d2.dir, 'downloads', 'swarm.bin'))), sha(data));
 });
 
+test.serial('super-seeding: with one capped seeder and three downloaders the seeder sends each chunk about once', async (t) => {
+  const data = randomBytes(12 * 1024 * 1024);
+  const total = 96; // 128 KiB chunks; the seeder at 4 MiB/s is the scarce uplink: 3 s for one copy
+  await peer('seed4', { files: { 'super.bin': data }, flags: ['--upload-limit', '4M'], env: { P2P_PEER_MIN_CHUNK_SIZE: '131072' } });
+  const ids = ['down5', 'down6', 'down7'];
+  const dirs = await Promise.all(ids.map(async (id) => (await peer(id)).dir));
+  await listed('super.bin');
+  const results = await Promise.all(ids.map((id) => get('super.bin', id)));
+  for (const r of results) t.is(r.code, 0, r.stderr);
+  t.is(results[0]!.out.chunks, total);
+  const seed = (await status('seed4')).served.chunks;
+  const shares = await Promise.all(ids.map(async (id) => (await status(id)).served.chunks));
+  t.log(`seeder served ${seed} (${(seed / total).toFixed(2)} × the file), ${ids.map((id, i) => `${id} ${shares[i]}`).join(', ')}; ${results.map((r) => r.out.seconds).join(' s, ')} s`);
+  t.true(seed >= total, 'every chunk left the seeder at least once');
+  t.true(seed <= 1.3 * total, `the seeder sent ${seed} chunks for ${total}: neighbours should have served the rest`);
+  t.true(seed + shares.reduce((a, b) => a + b, 0) >= ids.length * total, 'every downloader got every chunk from someone');
+  for (const [i, id] of ids.entries()) t.true(shares[i]! > 0, `${id} served its neighbours`);
+  for (const dir of dirs) t.is(sha(await readFile(join(dir, 'downloads', 'super.bin'))), sha(data));
+});
+
 test.serial('a download killed with SIGKILL resumes on restart and fetches only the chunks it lacked', async (t) => {
   const data = randomBytes(8 * 1024 * 1024);
   const total = 16; // 512 KiB chunks at 2 MiB/s (P2P_PEER_UPLOAD_BPS): about 4 s in all

@@ -23,3 +23,10 @@ test('a stall shows as a falling rate that reaches 0 once the window has passed'
 test('no time passed: 0', (t) => {
   t.is(new RateWindow(3000, { at: 5, bytes: 10 }).sample(5, 20), 0);
 });
+
+test('overall: since the start, whatever the window', (t) => {
+  const w = new RateWindow(1000, { at: 1000, bytes: 500 });
+  w.sample(5000, 4500);
+  t.is(w.overall(5000, 4500), 1000);
+  t.is(w.overall(1000, 600), 0);
+});

@@ -3,7 +3,7 @@
 // and an in-memory chunk sink. Strikes, BUSY backoff, reconnect limits, sources joining and
 // leaving, the endgame and exhaustion.
 import test, { type ExecutionContext } from 'ava';
-import { BusyError, ChunkHashMismatchError, P2PError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
+import { BusyError, ChunkHashMismatchError, NotFoundError, P2PError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
 import { bitfieldBytes, setBit } from '../../src/protocol/bitfield.js';
 import type { Source } from '../../src/protocol/messages.js';
 import { createLogger } from '../../src/logger.js';
@@ -250,4 +250,25 @@ test('exhaustion: connected sources with none of the missing chunks → exhauste
   await s.clock.advance(2000);
   await settle(10);
   t.deepEqual(s.outcome(), { outcome: 'exhausted', reason: 'no source has the 4 missing chunks' });
+});
+
+test('a neighbour that finishes while our requests are out: its NOT_FOUND answers are misses, not strikes', async (t) => {
+  const slow = new FakePeer(() => 'hold');
+  const done = new FakePeer(() => 'hold');
+  const s = start(t, { slow, done }, { sources: ['slow'], options: { pipeline: 2, maxStrikes: 1 } });
+  await settle();
+  const bits = new Uint8Array(bitfieldBytes(8));
+  for (const i of [4, 5, 6, 7]) setBit(bits, i);
+  s.scheduler.updateSource(source('done'), { kind: 'bits', bits });
+  await settle(20);
+  t.true(done.asked.length >= 1, 'the partial neighbour was asked');
+  // it completes its download: "complete" reaches us before the answers it gave in between
+  s.scheduler.updateSource(source('done'), { kind: 'all' });
+  for (const c of done.connections) for (const r of c.open.splice(0)) r.reject(new NotFoundError('unknown file'));
+  done.answer = () => 'ok';
+  slow.release();
+  slow.answer = () => 'ok';
+  await settle(40);
+  t.false(s.events.some((e) => e.startsWith('done strike') || e.startsWith('done dropped')), s.events.join('; '));
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
 });

@@ -1,0 +1,133 @@
+// The picker's swarm rules (src/download/picker-swarm.ts), pure: with neighbours downloading the
+// same file, a complete source (the seeder) is asked only for chunks no usable neighbour has and
+// that are ours by rendezvous hashing, so the seeder sends each chunk about once; a neighbour
+// BUSY, failing, quiet or a swarm with no progress lets the seeder be asked again.
+import test from 'ava';
+import { ChunkPicker, type PickerOptions } from '../../src/download/picker.js';
+import { idSeed, ownerOf } from '../../src/download/picker-swarm.js';
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function bits(count: number, set: number[]): Uint8Array {
+  const b = new Uint8Array(Math.ceil(count / 8));
+  for (const i of set) b[i >> 3]! |= 1 << (i & 7);
+  return b;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+function picker(opts: Partial<PickerOptions> & { chunkCount: number }): ChunkPicker {
+  return new ChunkPicker({ have: () => false, random: seeded(3), selfId: 'me', ...opts });
+}
+
+/** Everything `id` may be asked for at `now`, each marked as requested. */
+function drain(p: ChunkPicker, id: string, now: number): number[] {
+  const out: number[] = [];
+  for (let i; (i = p.pick(id, now)) !== undefined; ) out.push(i);
+  return out;
+}
+
+test('the seeder is not asked for what a neighbour has: the neighbour is', (t) => {
+  const p = picker({ chunkCount: 10, stallMs: 60_000 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(10, range(0, 6)) }, 0);
+  // n is the only other downloader and active: chunks 6..9 (held by nobody) are shared out between us
+  const fromSeed = drain(p, 'seed', 10);
+  t.true(fromSeed.every((i) => i >= 6), `seeder asked only for chunks n lacks: ${fromSeed}`);
+  t.deepEqual(drain(p, 'n', 10).sort((a, b) => a - b), range(0, 6), 'n is asked for everything it has');
+});
+
+test('a BUSY neighbour (not ready) does not hold the seeder back', (t) => {
+  let nReady = false;
+  const p = picker({ chunkCount: 4, stallMs: 60_000, ready: (id) => id !== 'n' || nReady });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(4, [0, 1, 2, 3]) }, 0);
+  t.is(drain(p, 'seed', 10).length, 4, 'n cannot serve now: the seeder is asked for all of it');
+  const q = picker({ chunkCount: 4, stallMs: 60_000, ready: (id) => id !== 'n' || nReady });
+  q.addSource('seed', { kind: 'all' });
+  q.addSource('n', { kind: 'bits', bits: bits(4, [0, 1, 2, 3]) }, 0);
+  nReady = true;
+  t.deepEqual(drain(q, 'seed', 10), [], 'n can serve: nothing from the seeder');
+});
+
+test('a chunk a neighbour failed to give us comes from the seeder', (t) => {
+  const p = picker({ chunkCount: 1, stallMs: 60_000 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(1, [0]) }, 0);
+  t.is(p.pick('seed', 1), undefined);
+  t.is(p.pick('n', 1), 0);
+  p.failed(0, 'n');
+  t.is(p.pick('seed', 2), 0);
+});
+
+test('rendezvous ownership: three downloaders ask the seeder for disjoint shares that cover the file', (t) => {
+  const count = 600;
+  const ids = ['d1', 'd2', 'd3'];
+  // each already holds one chunk (its index in ids) and has told the others: all three are active
+  const shares = ids.map((self, k) => {
+    const p = picker({ chunkCount: count, selfId: self, have: (i) => i === k, random: seeded(k + 1), stallMs: 60_000 });
+    p.addSource('seed', { kind: 'all' });
+    ids.forEach((other, j) => other !== self && p.addSource(other, { kind: 'bits', bits: bits(count, [j]) }, 0));
+    return drain(p, 'seed', 100);
+  });
+  const all = shares.flat();
+  t.is(new Set(all).size, all.length, 'no chunk is asked of the seeder twice');
+  t.deepEqual([...all].sort((a, b) => a - b), range(3, count), 'together they cover every chunk nobody had');
+  for (const s of shares) t.true(s.length > count / 3 - 60 && s.length < count / 3 + 60, `a fair share: ${shares.map((x) => x.length)}`);
+  // the shares follow ownerOf, the same function every downloader computes
+  const seeds = ids.map(idSeed);
+  for (const [k, s] of shares.entries()) t.true(s.every((i) => ownerOf([seeds[k]!, ...seeds.filter((_, j) => j !== k)], i) === 0));
+});
+
+test('a neighbour quiet for ownerActiveMs loses its share to us', (t) => {
+  const p = picker({ chunkCount: 200, ownerActiveMs: 1000, stallMs: 60_000 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(200, [0]) }, 0);
+  const mine = drain(p, 'seed', 500);
+  t.true(mine.length > 50 && mine.length < 150, `about half while n is active: ${mine.length}`);
+  t.deepEqual(drain(p, 'seed', 900), [], 'still within ownerActiveMs');
+  const g = range(1, 200).find((i) => !mine.includes(i))!;
+  p.update('n', { kind: 'gained', ranges: [[g, g + 1]] }, 900);
+  t.deepEqual(drain(p, 'seed', 1800), [], 'its gain at 900 keeps it active');
+  const rest = drain(p, 'seed', 2000);
+  t.is(mine.length + rest.length, 198, 'quiet since 900: its share is ours now (all but the 2 chunks it has)');
+});
+
+test('no progress for stallMs: the seeder may be asked for anything (a neighbour that never delivers cannot stall us)', (t) => {
+  const p = picker({ chunkCount: 3, stallMs: 2000, endgameMinMs: 100 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(3, [0, 1, 2]) }, 0);
+  // n has it all but has not answered yet (connecting, say): nothing is in flight anywhere
+  t.is(p.pick('seed', 0), undefined, 'n has it all');
+  t.is(p.pick('seed', 1999), undefined);
+  const late = p.pick('seed', 2000);
+  t.not(late, undefined, 'nothing completed for 2 s: the seeder is asked');
+  p.completed(late!, 'seed', 2100);
+  t.is(p.pick('seed', 2200), undefined, 'progress again: the rules are back');
+});
+
+test('without selfId the seeder is asked as before (rarest first, whatever neighbours have)', (t) => {
+  const p = new ChunkPicker({ chunkCount: 4, have: () => false, random: seeded(1) });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(4, [0, 1]) }, 0);
+  t.deepEqual(drain(p, 'seed', 0).sort(), [0, 1, 2, 3]);
+});
+
+test('with neighbours, an old request is duplicated only in the real endgame (every wanted chunk out), not mid-download', (t) => {
+  const p = picker({ chunkCount: 3, endgameMinMs: 100, stallMs: 60_000 });
+  p.addSource('n1', { kind: 'bits', bits: bits(3, [0, 1]) }, 0);
+  p.addSource('n2', { kind: 'bits', bits: bits(3, [0]) }, 0);
+  t.is(p.pick('n1', 0), 1, 'only n1 has 1');
+  t.is(p.pick('n2', 0), 0);
+  p.completed(1, 'n1', 400);
+  t.is(p.pick('n1', 1500), undefined, 'chunk 2 is still wanted (nobody has it yet): 0, though old, is not duplicated on n1');
+  p.update('n1', { kind: 'gained', ranges: [[2, 3]] }, 1500);
+  t.is(p.pick('n1', 1500), 2);
+  t.is(p.pick('n1', 2000), 0, 'now every wanted chunk is out: the old request of 0 is duplicated (older than 3 × the typical 400 ms)');
+});
