@@ -81,12 +81,25 @@ export function fillBody(p: PendingChunk, data: Buffer): void {
   p.hash!.update(data);
 }
 
-/** Where the next read of a connection should land: the rest of the streaming body, or just a header's bytes. */
-export function readTarget(current: PendingChunk | undefined, parser: { bodyRemaining: number; headWanted: number }, reused: Buffer, expecting: boolean): Uint8Array | undefined {
+/** Bytes read at most at once under a download cap, so the cap's pauses stay short and the rate smooth. */
+export const CAPPED_READ_BYTES = 64 * 1024;
+
+/**
+ * Where the next read of a connection should land: the rest of the streaming body, or just a
+ * header's bytes when chunks are expected; at most `maxRead` bytes (undefined: all of `reused`).
+ */
+export function readTarget(
+  current: PendingChunk | undefined,
+  parser: { bodyRemaining: number; headWanted: number },
+  reused: Buffer,
+  expecting: boolean,
+  maxRead = Infinity,
+): Uint8Array | undefined {
   const rest = parser.bodyRemaining;
-  if (current?.body && rest > 0) return current.body.subarray(current.filled, current.filled + rest);
+  if (current?.body && rest > 0) return current.body.subarray(current.filled, current.filled + Math.min(rest, maxRead));
   const head = parser.headWanted;
-  return expecting && head > 0 ? reused.subarray(0, head) : undefined;
+  if (expecting && head > 0) return reused.subarray(0, head);
+  return maxRead < reused.length ? reused.subarray(0, maxRead) : undefined;
 }
 
 /** The whole body if it hashes to what was expected; undefined (its buffer given back) otherwise. */

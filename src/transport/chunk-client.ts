@@ -12,7 +12,7 @@ import { AuthFailedError, BadRequestError, CancelledError, ChunkHashMismatchErro
 import { AuthMode, encodeCancel, encodeGetChunk, encodeGetManifest, FrameParser, FrameType, type FrameEvent } from '../protocol/frames.js';
 import { decodeManifest, HASH_BYTES, MAX_CHUNK_SIZE, type Manifest } from '../store/manifest.js';
 import { chunkBuffers } from './chunk-buffers.js';
-import { beginBody, dialChunkSocket, dropBody, fillBody, readsTo, readTarget, TickBatcher, verifiedBody, type ReadFeed } from './chunk-client-io.js';
+import { beginBody, CAPPED_READ_BYTES, dialChunkSocket, dropBody, fillBody, readsTo, readTarget, TickBatcher, verifiedBody, type ReadFeed } from './chunk-client-io.js';
 import { answerHello, macEquals, serverProof } from './swarm-auth.js';
 import { answerDeadlineMs, DEFAULT_MIN_RATE_BPS, manifestBudgetBytes, overdue, RequestBook, type Pending, type PendingChunk, type PeerConnectionOptions, type Waiter } from './chunk-client-types.js';
 
@@ -54,7 +54,8 @@ export class PeerConnection {
       maxChunkBytes: Math.min(opts.maxChunkBytes, MAX_CHUNK_SIZE),
       accept: [FrameType.Hello, FrameType.AuthOk, FrameType.Chunk, FrameType.Manifest, FrameType.Error],
     });
-    readsTo(socket, feed, (input) => this.onData(input), (reused) => readTarget(this.current, this.parser, reused, this.pending.size > 0));
+    const maxRead = opts.throttle ? CAPPED_READ_BYTES : Infinity;
+    readsTo(socket, feed, (input) => this.onData(input), (reused) => readTarget(this.current, this.parser, reused, this.pending.size > 0, maxRead));
     socket.on('error', (err) => this.log.debug('chunk client socket error', { remote, err: err.message }));
     socket.on('close', () =>
       this.failAll(new PeerUnreachableError(`${remote} closed the connection${this.phase === 'open' ? '' : ' during the swarm-key handshake'}`)),
