@@ -4,7 +4,7 @@
 import type { NatsConnection } from 'nats';
 import { PROTOCOL_VERSION, type DownloadInfo, type SharedFile, type StatusReply, type TraceReply } from '../src/protocol/messages.js';
 import type { TraceFile } from '../src/store/traces.js';
-import { fitToPayload } from '../src/transport/bus.js';
+import { fitToPayload, maxPayload } from '../src/transport/bus.js';
 
 /** Most shared files, and most downloads, in one status page (the schema's limits). */
 export const STATUS_PAGE = 10_000;
@@ -30,10 +30,15 @@ export function statusPage(nc: NatsConnection, head: StatusHead, shared: readonl
   return end < downloads.length ? { ...reply, next: shared.length + end } : reply;
 }
 
-/** A trace page (read from `from`, or the last TRACE_PAGE entries) cut to fit; `next` goes on. */
+/** Bytes of trace lines (JSON) to read for one page: msgpack is smaller, so a page read so fits. */
+export function traceBudget(nc: NatsConnection): number {
+  return maxPayload(nc) - 8 * 1024;
+}
+
+/** A trace page (read from `from`, or the last TRACE_PAGE entries, within traceBudget) made sure to fit; `next` goes on. */
 export function tracePage(nc: NatsConnection, trace: TraceFile): TraceReply {
   const base: TraceReply = { v: PROTOCOL_VERSION, ok: true, entries: trace.entries, truncated: trace.truncated, finished: trace.finished, total: trace.total };
   const { reply, next } = fitToPayload(nc, base, 'entries', TRACE_PAGE);
-  const end = trace.truncated + reply.entries.length;
-  return next !== undefined || end < trace.total ? { ...reply, next: end } : reply;
+  const end = next !== undefined ? trace.truncated + reply.entries.length : trace.end;
+  return end < trace.total ? { ...reply, next: end } : reply;
 }

@@ -17,7 +17,7 @@ import { DownloadHistory, type StoredDownload } from '../src/store/history.js';
 import { readTrace } from '../src/store/traces.js';
 import { serveRoute } from '../src/transport/bus.js';
 import { DownloadSession, type SessionDeps, type SessionInit } from './download-session.js';
-import { statusPage, tracePage, TRACE_PAGE } from './download-replies.js';
+import { statusPage, traceBudget, tracePage, TRACE_PAGE } from './download-replies.js';
 
 /** Finished downloads kept in memory (and in the history) at most; the oldest go first. */
 const MAX_FINISHED = 10_000;
@@ -242,6 +242,7 @@ export class Downloads {
   private async onTrace(downloadId: string, from: number | undefined) {
     const known = this.sessions.get(downloadId) ?? this.finishedInfo.find((d) => d.downloadId === downloadId);
     if (!known) throw new NotFoundError(`no download ${downloadId} on this peer`);
-    return tracePage(this.components.nc, await readTrace(this.options.tracesDir, downloadId, TRACE_PAGE, from));
+    const { nc } = this.components;
+    return tracePage(nc, await readTrace(this.options.tracesDir, downloadId, TRACE_PAGE, from, traceBudget(nc)));
   }
 }

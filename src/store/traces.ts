@@ -94,38 +94,49 @@ export interface TraceFile {
   truncated: number;
   finished: boolean;
   lastSeq: number;
-  /** valid entries in the whole file */
+  /** entries in the whole file */
   total: number;
+  /** where the entries read stop (the next page's `from`) */
+  end: number;
+}
+
+/** An entry of the file, or undefined for a torn or invalid line. */
+function parseEntry(line: string): TraceEntry | undefined {
+  try {
+    const parsed = TraceEntry.safeParse(JSON.parse(line));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Read `max` valid entries of a download's trace from entry `from` (default: the last `max`); a
- * torn last line (crash mid-write) is skipped. `truncated` counts the entries before the first one.
+ * Read up to `max` entries of a download's trace from entry `from` (default: the last `max`),
+ * stopping early once their lines pass `maxBytes` (at least one is read). Only the lines asked for
+ * are parsed (a page of a long trace costs its page, not the file); a torn last line (crash
+ * mid-write) is no entry, and an invalid line inside is skipped. `truncated` counts the entries
+ * before the first one, `end` is where the next page starts.
  */
-export async function readTrace(tracesDir: string, downloadId: string, max: number, from?: number): Promise<TraceFile> {
+export async function readTrace(tracesDir: string, downloadId: string, max: number, from?: number, maxBytes = Infinity): Promise<TraceFile> {
   let text = '';
   try {
     text = await readFile(tracePath(tracesDir, downloadId), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  let last: TraceEntry | undefined;
+  let total = lines.length;
+  while (total > 0 && !(last = parseEntry(lines[total - 1]!))) total--;
+  const start = Math.min(from ?? Math.max(0, total - max), total);
   const entries: TraceEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const parsed = TraceEntry.safeParse(JSON.parse(line));
-      if (parsed.success) entries.push(parsed.data);
-    } catch {
-      // torn line
-    }
+  let bytes = 0;
+  let end = start;
+  for (; end < total && end - start < max; end++) {
+    bytes += lines[end]!.length + 1;
+    if (bytes > maxBytes && end > start) break;
+    const entry = parseEntry(lines[end]!);
+    if (entry) entries.push(entry);
   }
-  const last = entries[entries.length - 1];
-  const start = from ?? Math.max(0, entries.length - max);
-  return {
-    entries: entries.slice(start, start + max),
-    truncated: Math.min(start, entries.length),
-    total: entries.length,
-    finished: last?.final ?? false,
-    lastSeq: last?.seq ?? -1,
-  };
+  return { entries, truncated: start, total, end, finished: last?.final ?? false, lastSeq: last?.seq ?? -1 };
 }

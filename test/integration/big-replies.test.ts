@@ -75,7 +75,7 @@ test('status of 60 000 shared files and a trace of 10 000 long transitions come 
   const bus = await HostileBus.connect(t, nats.url, prefix);
 
   // each page is under the broker's max payload and says where the next starts
-  const first = (await bus.request(s.status('big'), { v: 1 })) as { ok: boolean; shared: unknown[]; next?: number; sharedTotal: number };
+  const first = (await bus.request(s.status('big'), { v: 1 }, { timeoutMs: 20_000 })) as { ok: boolean; shared: unknown[]; next?: number; sharedTotal: number };
   t.true(first.ok);
   t.is(first.sharedTotal, SHARED);
   t.true(first.next !== undefined && first.next === first.shared.length, `next ${first.next}`);
@@ -92,7 +92,7 @@ test('status of 60 000 shared files and a trace of 10 000 long transitions come 
   t.deepEqual(status.downloads.map((d) => d.downloadId), [downloadId]);
   t.is(status.next, undefined);
 
-  const page = (await bus.request(s.trace('big'), { v: 1, downloadId, from: 0 })) as { entries: unknown[]; next?: number; total: number };
+  const page = (await bus.request(s.trace('big'), { v: 1, downloadId, from: 0 }, { timeoutMs: 20_000 })) as { entries: unknown[]; next?: number; total: number };
   t.is(page.total, TRANSITIONS);
   t.true(page.next !== undefined && page.entries.length < TRANSITIONS);
   t.true(encode(page).length <= maxPayload(nc));

@@ -16,6 +16,7 @@ import {
   type PrepareInput,
   type Prepared,
 } from '../../machines/download.js';
+import { traceDetail } from '../../machines/download-info.js';
 import { DiskFullError, IoError } from '../../src/errors.js';
 import type { FileMeta, Source } from '../../src/protocol/messages.js';
 
@@ -48,6 +49,8 @@ interface Options {
   lookups: Array<LookupResult | Error>;
   join?: (input: JoinInput) => Promise<JoinResult>;
   input?: Partial<DownloadInput>;
+  /** what the fake `prepare` adds to its answer (the verified file, the kept sources, who was struck) */
+  prepared?: Partial<Prepared>;
 }
 
 /** Starts a download with fake actors; stops it when the test ends, pass or fail. */
@@ -71,7 +74,7 @@ function startDownload(t: ExecutionContext, options: Options) {
       // the fake partial file holds what the fetcher last reported (as a real one would on reopening)
       prepare: fromPromise<Prepared, PrepareInput>(async ({ input }) => {
         prepareCalls.push(input);
-        return { ...prepared, ...held };
+        return { ...prepared, ...held, ...options.prepared };
       }),
       fetchChunks: fromCallback<DownloadEvent, FetchInput>(({ input, sendBack, receive }) => {
         const send = (event: FetchEvent) => {
@@ -479,4 +482,25 @@ test('default actors are placeholders that fail with "not provided"', async (t) 
   const snapshot = actor.getSnapshot();
   t.is(snapshot.output?.error?.code, 'RETRIES_EXHAUSTED');
   t.regex(snapshot.output?.error?.message ?? '', /actor "lookup" not provided/);
+});
+
+test('the verified manifest replaces the lookup’s claims: file, chunk count and sources from prepare; the struck are traced', async (t) => {
+  // the lookup carried a liar's claims (first announcer); prepare checked them against the manifest
+  const lie: FileMeta = { ...file, size: 9999, chunkCount: 10 };
+  const struck = 'struck 1 source(s) whose claims do not match the manifest: peer-c (claims size 9999 ≠ 4096)';
+  const d = startDownload(t, { lookups: [{ kind: 'found', file: lie, sources: [C, A] }], prepared: { file, sources: [A], struck } });
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'fetching');
+  const ctx = d.actor.getSnapshot().context;
+  t.deepEqual(ctx.file, file);
+  t.is(ctx.totalChunks, file.chunkCount);
+  t.is(ctx.struck, struck);
+  t.is(traceDetail(d.actor.getSnapshot()), struck, 'named in the trace while fetching');
+  t.deepEqual(d.lastFetch().input.file, file);
+  t.deepEqual(d.lastFetch().input.sources, [A]);
+  for (let i = 1; i <= 4; i++) d.lastFetch().send(progress(i));
+  d.lastFetch().send({ type: 'fetch.complete' });
+  await flush();
+  t.is(d.actor.getSnapshot().value, 'done');
+  t.deepEqual(d.actor.getSnapshot().output?.file, file);
 });

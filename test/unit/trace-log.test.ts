@@ -62,6 +62,9 @@ test('readTrace pages from an entry: `from` and `max` pick the slice, `truncated
   t.deepEqual([last.entries[0]!.seq, last.entries.length, last.truncated, last.total, last.finished], [15, 10, 15, 25, true]);
   const page = await readTrace(dir, 'dl-t', 10, 5);
   t.deepEqual([page.entries[0]!.seq, page.entries.length, page.truncated], [5, 10, 5]);
+  // a byte budget stops a page early, but never before its first entry; `end` says where to go on
+  const tiny = await readTrace(dir, 'dl-t', 10, 3, 1);
+  t.deepEqual([tiny.entries.length, tiny.entries[0]!.seq, tiny.end], [1, 3, 4]);
   const past = await readTrace(dir, 'dl-t', 10, 40);
   t.deepEqual([past.entries.length, past.truncated], [0, 25]);
 });
