@@ -6,19 +6,18 @@ import type { Logger } from 'winston';
 import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
 import { SIG_HEADERS, verifySignature } from '../src/identity.js';
 import { subjects, type Subjects } from '../src/protocol/subjects.js';
+import { KeyRequest, type KeyReply } from '../src/protocol/key-messages.js';
 import { MAX_MESSAGE_BYTES } from '../src/protocol/codec.js';
 import {
   AnnounceRequest,
   Bye,
   HeartbeatRequest,
-  KeyRequest,
   ListRequest,
   LookupRequest,
   PeersRequest,
   PROTOCOL_VERSION,
   type Ack,
   type HeartbeatReply,
-  type KeyReply,
   type ListEntry,
   type ListReply,
   type LookupMatch,

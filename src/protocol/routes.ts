@@ -12,8 +12,6 @@ import {
   HeartbeatReply,
   HeartbeatRequest,
   IntentReply,
-  KeyReply,
-  KeyRequest,
   IntentRequest,
   ListReply,
   ListRequest,
@@ -27,6 +25,7 @@ import {
   TraceRequest,
   TrackerHello,
 } from './messages.js';
+import { KeyReply, KeyRequest } from './key-messages.js';
 import type { Subjects } from './subjects.js';
 
 /** A request/reply subject: what is asked there and what comes back. */
