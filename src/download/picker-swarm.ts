@@ -14,9 +14,9 @@ export interface SwarmPickOptions {
   selfId?: string;
   /** may source `id` be asked now (not BUSY, not gone)? (always) */
   ready?: (id: string) => boolean;
-  /** a partial source that gained no chunk this long is not counted as downloading with us (2000 ms) */
+  /** a partial source that gained no chunk this long is not counted as downloading with us (5000 ms) */
   ownerActiveMs?: number;
-  /** no chunk completed this long: the swarm rules are off, the seeder is asked for anything (2000 ms) */
+  /** no chunk completed this long (or twice the endgame's wait): the rules are off, the seeder is asked for anything (5000 ms) */
   stallMs?: number;
 }
 

@@ -51,7 +51,7 @@ export class ChunkPicker {
     this.maxRequesters = Math.max(1, opts.maxRequesters ?? 3);
     this.scanLimit = Math.max(1, opts.scanLimit ?? 4096);
     const selfSeed = opts.selfId === undefined ? undefined : idSeed(opts.selfId);
-    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 2000, stallMs: opts.stallMs ?? 2000 };
+    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000 };
     this.state = new Uint8Array(this.count);
     this.pool = new ChunkPool(this.count, this.random);
     this.partialCount = new Uint32Array(this.count);
@@ -231,9 +231,9 @@ export class ChunkPicker {
     return seederSkip({ ...view, ourDone: this.count - this.left }, now);
   }
 
-  /** Nothing completed for stallMs (or the endgame's wait, if longer). */
+  /** Nothing completed for stallMs (or twice the endgame's wait, if longer). */
   private stalled(now: number): boolean {
-    return now - this.lastProgressAt! >= Math.max(this.swarm.stallMs, this.endgameAfterMs());
+    return now - this.lastProgressAt! >= Math.max(this.swarm.stallMs, 2 * this.endgameAfterMs());
   }
 
   private pickFresh(id: string, s: SwarmSource, skip: ((index: number) => boolean) | undefined): number | undefined {
