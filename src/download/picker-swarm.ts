@@ -2,9 +2,10 @@
 // the scarce uplink) for when neighbours download the same file. A chunk a usable neighbour
 // already has comes from that neighbour, never from the seeder; a chunk nobody has yet is asked
 // of the seeder by one downloader only: its owner, chosen by rendezvous hashing over the
-// downloaders that are active now (ourselves and every partial source that gained a chunk
-// lately), so each downloader's view gives the same owner without any message about it. The
-// owner forwards the chunk to the others, whose upload would otherwise stay idle.
+// downloaders active now (ourselves and every partial source that gained a chunk lately and has
+// at least half as many as we do), so every downloader's view gives the same owner without a
+// message about it. The owner forwards the chunk to the others, whose upload would otherwise
+// stay idle.
 import { hasBit } from '../protocol/bitfield.js';
 
 /** Options of the swarm rules (part of PickerOptions). */
@@ -13,9 +14,9 @@ export interface SwarmPickOptions {
   selfId?: string;
   /** may source `id` be asked now (not BUSY, not gone)? (always) */
   ready?: (id: string) => boolean;
-  /** a partial source that gained no chunk this long is not counted as downloading with us (2000 ms) */
+  /** a partial source that gained no chunk this long is not counted as downloading with us (5000 ms) */
   ownerActiveMs?: number;
-  /** no chunk completed this long: the swarm rules are off, the seeder is asked for anything (2000 ms) */
+  /** no chunk completed this long (or twice the endgame's wait): the rules are off, the seeder is asked for anything (5000 ms) */
   stallMs?: number;
 }
 
@@ -28,6 +29,8 @@ export interface SwarmSource {
   seed: number;
   /** when it last gained a chunk (the `now` of that update; -Infinity: never) */
   lastGainAt: number;
+  /** chunks a partial source has */
+  held: number;
 }
 
 /** What the rules read of the picker's state. */
@@ -36,6 +39,8 @@ export interface SwarmView {
   sources: ReadonlyMap<string, SwarmSource>;
   ready: (id: string) => boolean;
   ownerActiveMs: number;
+  /** chunks we have */
+  ourDone: number;
   /** per chunk: partial sources that have it */
   partialCount: Uint32Array;
   /** chunk → sources whose request of it failed */
@@ -53,7 +58,8 @@ export function seederSkip(v: SwarmView, now: number): ((index: number) => boole
   for (const [id, e] of v.sources) {
     if (e.all || !v.ready(id)) continue;
     neighbours.push([id, e.bits!]);
-    if (now - e.lastGainAt <= v.ownerActiveMs) seeds.push(e.seed);
+    // a downloader far behind us (its own download capped, say) does not keep its share from us
+    if (now - e.lastGainAt <= v.ownerActiveMs && 2 * e.held >= v.ourDone) seeds.push(e.seed);
   }
   if (neighbours.length === 0) return undefined;
   return (index) => {

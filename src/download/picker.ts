@@ -40,8 +40,6 @@ export class ChunkPicker {
   private readonly scanLimit: number;
   /** the swarm rules' settings (picker-swarm.ts); no selfSeed: off */
   private readonly swarm: { selfSeed: number | undefined; ready: (id: string) => boolean; ownerActiveMs: number; stallMs: number };
-  /** chunks gained by partial sources so far (tells update whether a change gained any) */
-  private gains = 0;
   /** when a chunk last completed (or the first pick) */
   private lastProgressAt: number | undefined;
 
@@ -53,7 +51,7 @@ export class ChunkPicker {
     this.maxRequesters = Math.max(1, opts.maxRequesters ?? 3);
     this.scanLimit = Math.max(1, opts.scanLimit ?? 4096);
     const selfSeed = opts.selfId === undefined ? undefined : idSeed(opts.selfId);
-    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 2000, stallMs: opts.stallMs ?? 2000 };
+    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000 };
     this.state = new Uint8Array(this.count);
     this.pool = new ChunkPool(this.count, this.random);
     this.partialCount = new Uint32Array(this.count);
@@ -100,7 +98,7 @@ export class ChunkPicker {
 
   /** Add a source (or replace what an existing one has); `now` dates a gain (see update). */
   addSource(id: string, have: SourceHave, now?: number): void {
-    if (!this.sources.has(id)) this.sources.set(id, { all: false, bits: new Uint8Array(bitfieldBytes(this.count)), seed: idSeed(id), lastGainAt: -Infinity });
+    if (!this.sources.has(id)) this.sources.set(id, { all: false, bits: new Uint8Array(bitfieldBytes(this.count)), seed: idSeed(id), lastGainAt: -Infinity, held: 0 });
     this.update(id, have, now);
   }
 
@@ -112,9 +110,9 @@ export class ChunkPicker {
     const s = this.sources.get(id);
     if (!s || s.all) return;
     const bits = s.bits!;
-    const before = this.gains;
+    const before = s.held;
     this.applyChange(s, bits, change);
-    if (now !== undefined && this.gains !== before) s.lastGainAt = now;
+    if (now !== undefined && s.held > before) s.lastGainAt = now;
   }
 
   private applyChange(s: SwarmSource, bits: Uint8Array, change: HaveUpdate): void {
@@ -127,12 +125,12 @@ export class ChunkPicker {
       for (let i = 0; i < this.count; i++) {
         const had = hasBit(bits, i);
         const has = hasBit(change.bits, i);
-        if (has && !had) this.gain(bits, i);
-        else if (had && !has) this.lose(bits, i);
+        if (has && !had) this.gain(s, i);
+        else if (had && !has) this.lose(s, i);
       }
     } else {
       for (const [start, end] of change.ranges) {
-        for (let i = Math.max(0, start); i < Math.min(end, this.count); i++) if (!hasBit(bits, i)) this.gain(bits, i);
+        for (let i = Math.max(0, start); i < Math.min(end, this.count); i++) if (!hasBit(bits, i)) this.gain(s, i);
       }
     }
   }
@@ -140,7 +138,7 @@ export class ChunkPicker {
   /** A partial source said it lacks `index` after all (no blame: it is forgotten until it says otherwise). */
   lacks(id: string, index: number): void {
     const s = this.sources.get(id);
-    if (s && !s.all && hasBit(s.bits!, index)) this.lose(s.bits!, index);
+    if (s && !s.all && hasBit(s.bits!, index)) this.lose(s, index);
   }
 
   /** Forget a source; its requests still end through `failed` or `released`. */
@@ -229,12 +227,13 @@ export class ChunkPicker {
   private swarmSkip(s: SwarmSource, now: number): ((index: number) => boolean) | undefined {
     const { selfSeed, ready, ownerActiveMs } = this.swarm;
     if (!s.all || selfSeed === undefined || this.stalled(now)) return undefined;
-    return seederSkip({ selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy }, now);
+    const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy };
+    return seederSkip({ ...view, ourDone: this.count - this.left }, now);
   }
 
-  /** Nothing completed for stallMs (or the endgame's wait, if longer). */
+  /** Nothing completed for stallMs (or twice the endgame's wait, if longer). */
   private stalled(now: number): boolean {
-    return now - this.lastProgressAt! >= Math.max(this.swarm.stallMs, this.endgameAfterMs());
+    return now - this.lastProgressAt! >= Math.max(this.swarm.stallMs, 2 * this.endgameAfterMs());
   }
 
   private pickFresh(id: string, s: SwarmSource, skip: ((index: number) => boolean) | undefined): number | undefined {
@@ -286,14 +285,15 @@ export class ChunkPicker {
     return best;
   }
 
-  private gain(bits: Uint8Array, index: number): void {
-    this.gains++;
-    setBit(bits, index);
+  private gain(s: SwarmSource, index: number): void {
+    s.held++;
+    setBit(s.bits!, index);
     this.partialCount[index]!++;
   }
 
-  private lose(bits: Uint8Array, index: number): void {
-    clearBit(bits, index);
+  private lose(s: SwarmSource, index: number): void {
+    s.held--;
+    clearBit(s.bits!, index);
     this.partialCount[index]!--;
   }
 }

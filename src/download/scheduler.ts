@@ -3,7 +3,7 @@
 // requests: one pipelined connection per source, strikes and drops, BUSY backoff, cancelling
 // endgame losers, writing verified chunks without waiting, sources joining while it runs. It
 // reads no clock, timer, randomness or socket itself: `clock`, `random` and `connect` are given.
-import { CancelledError, NotFoundError, P2PError, toP2PError } from '../errors.js';
+import { CancelledError, NotFoundError, P2PError, PeerTimeoutError, toP2PError } from '../errors.js';
 import type { Source } from '../protocol/messages.js';
 import { chunkLength } from '../store/manifest.js';
 import type { FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
@@ -194,7 +194,8 @@ export class ChunkScheduler {
         s.strikes++;
         this.opts.logger.warn('chunk failed', { peerId, index, code: err.code, strikes: s.strikes });
         this.event(peerId, 'strike', err.code);
-        if (s.strikes >= Math.max(1, this.opts.maxStrikes)) this.drop(s, `${s.strikes} strikes, last ${err.code}`, true);
+        // slow (a loaded neighbour) is no cheat: dropped for a while, not for good
+        if (s.strikes >= Math.max(1, this.opts.maxStrikes)) this.drop(s, `${s.strikes} strikes, last ${err.code}`, !(err instanceof PeerTimeoutError));
       }
     }
     this.fill();

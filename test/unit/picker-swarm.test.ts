@@ -131,3 +131,17 @@ test('with neighbours, an old request is duplicated only in the real endgame (ev
   t.is(p.pick('n1', 1500), 2);
   t.is(p.pick('n1', 2000), 0, 'now every wanted chunk is out: the old request of 0 is duplicated (older than 3 × the typical 400 ms)');
 });
+
+test('a neighbour far behind us (under half our chunks) has no share: a slow downloader cannot slow us', (t) => {
+  const count = 100;
+  const mine = range(0, 20);
+  const p = picker({ chunkCount: count, have: (i) => mine.includes(i), stallMs: 60_000 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('slow', { kind: 'bits', bits: bits(count, range(0, 9)) }, 0);
+  t.is(drain(p, 'seed', 100).length, 80, '9 chunks against our 20: every chunk we lack is ours to ask the seeder for');
+  const q = picker({ chunkCount: count, have: (i) => mine.includes(i), stallMs: 60_000 });
+  q.addSource('seed', { kind: 'all' });
+  q.addSource('even', { kind: 'bits', bits: bits(count, range(0, 10)) }, 0);
+  const share = drain(q, 'seed', 100).length;
+  t.true(share > 20 && share < 60, `10 against our 20: it keeps its share, about half of the 80: ${share}`);
+});

@@ -3,7 +3,7 @@
 // and an in-memory chunk sink. Strikes, BUSY backoff, reconnect limits, sources joining and
 // leaving, the endgame and exhaustion.
 import test, { type ExecutionContext } from 'ava';
-import { BusyError, ChunkHashMismatchError, NotFoundError, P2PError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
+import { BusyError, ChunkHashMismatchError, NotFoundError, P2PError, PeerTimeoutError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
 import { bitfieldBytes, setBit } from '../../src/protocol/bitfield.js';
 import type { Source } from '../../src/protocol/messages.js';
 import { createLogger } from '../../src/logger.js';
@@ -270,5 +270,22 @@ test('a neighbour that finishes while our requests are out: its NOT_FOUND answer
   slow.answer = () => 'ok';
   await settle(40);
   t.false(s.events.some((e) => e.startsWith('done strike') || e.startsWith('done dropped')), s.events.join('; '));
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
+});
+
+test('a source dropped for timeouts (slow, not cheating) may come back after the rejoin delay', async (t) => {
+  const slow = new FakePeer(() => new PeerTimeoutError('sent nothing for 5000 ms'));
+  const other = new FakePeer(() => 'hold');
+  const s = start(t, { slow, other });
+  await settle(20);
+  t.true(s.events.some((e) => e.startsWith('slow dropped')), s.events.join('; '));
+  slow.answer = () => 'ok';
+  s.scheduler.updateSource(source('slow'), { kind: 'all' });
+  await settle(20);
+  t.is(slow.connections.length, 1, 'not before the rejoin delay');
+  await s.clock.advance(2500);
+  s.scheduler.updateSource(source('slow'), { kind: 'all' });
+  await settle(40);
+  t.is(slow.connections.length, 2, 'taken back: timeouts are no ban');
   t.deepEqual(s.outcome(), { outcome: 'complete' });
 });
