@@ -194,8 +194,8 @@ export class ChunkScheduler {
         s.strikes++;
         this.opts.logger.warn('chunk failed', { peerId, index, code: err.code, strikes: s.strikes });
         this.event(peerId, 'strike', err.code);
-        // slow (a loaded neighbour) is no cheat: dropped for a while, not for good
-        if (s.strikes >= Math.max(1, this.opts.maxStrikes)) this.drop(s, `${s.strikes} strikes, last ${err.code}`, !(err instanceof PeerTimeoutError));
+        const banned = !(err instanceof PeerTimeoutError); // slow (a loaded neighbour) is no cheat: dropped for a while
+        if (s.strikes >= Math.max(1, this.opts.maxStrikes)) this.drop(s, `${s.strikes} strikes, last ${err.code}`, banned);
       }
     }
     this.fill();
