@@ -294,8 +294,7 @@ export class ChunkScheduler {
         if (!(result instanceof P2PError)) result = toP2PError(err);
       }
       this.report(true);
-      if (result instanceof P2PError) this.settle.reject(result);
-      else this.settle.resolve(result);
+      return result instanceof P2PError ? this.settle.reject(result) : this.settle.resolve(result);
     })();
   }
 }
