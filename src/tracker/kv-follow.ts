@@ -36,7 +36,19 @@ export class KvFollower {
 
   /** Resolves once every entry already in the bucket has been applied. */
   async start(): Promise<void> {
-    await this.watchWithin(this.options.timeoutMs);
+    // a cluster that just started may still be electing the stream's leader: the watch's consumer
+    // cannot be created yet (TIMEOUT). Try again until the deadline, as for the bucket itself.
+    const deadline = Date.now() + this.options.timeoutMs;
+    for (;;) {
+      try {
+        await this.watchWithin(Math.max(1000, deadline - Date.now()));
+        break;
+      } catch (err) {
+        if (Date.now() >= deadline || this.stopped) throw err;
+        this.log.debug('kv watch not ready, retrying', { err: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     this.timer = setInterval(() => void this.check(), this.options.checkMs ?? 5000);
     this.timer.unref();
   }

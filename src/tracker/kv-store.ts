@@ -74,7 +74,9 @@ export class KvStore extends RegistryReads implements TrackerStore {
 
   async start(): Promise<void> {
     const timeout = this.options.timeoutMs ?? 20_000;
-    const js = this.nc.jetstream({ timeout });
+    // one JetStream request waits at most 5 s (a consumer or a write a fresh cluster cannot take
+    // yet); the loops below retry within `timeout`
+    const js = this.nc.jetstream({ timeout: Math.min(timeout, 5000) });
     // a cluster that just started may still be electing its JetStream leader: retry until the deadline
     const deadline = Date.now() + timeout;
     for (;;) {

@@ -144,7 +144,9 @@ lab('kill -9 one of two KV trackers during lookups and announces: no registratio
   t1.kill('SIGKILL');
   const s = await stormResult(storm);
   t.log(`storm: ${s.announces} announces (${s.acked.length} acked, ${s.announceFailures} not), ${s.lookups} lookups, ${s.lookupFailures} lost`);
-  t.true(s.acked.length > 100);
+  // enough announces acked around the cut to mean something (fewer when a tracker sits behind the cut node:
+  // requests routed to it time out until the route to that node is given up)
+  t.true(s.acked.length >= 50, `only ${s.acked.length} acked`);
   t.is(s.announceFailures, 0);
   t.is(s.lookupFailures, 0);
   const after = await listed(w, 'client');
@@ -214,7 +216,9 @@ test.serial('a minority partition of one NATS node, then heal: no acknowledged a
   await w.lan.heal('n3');
   const s = await stormResult(storm);
   t.log(`storm: ${s.acked.length} announces acked, ${s.announceFailures} not, ${s.lookupFailures} lookups lost`);
-  t.true(s.acked.length > 100);
+  // enough announces acked around the cut to mean something (fewer when a tracker sits behind the cut node:
+  // requests routed to it time out until the route to that node is given up)
+  t.true(s.acked.length >= 50, `only ${s.acked.length} acked`);
   const healed = Date.now();
   const deadline = healed + 40_000;
   let last = { names: new Set<string>(), peers: 0 };
