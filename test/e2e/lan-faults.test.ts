@@ -144,9 +144,7 @@ lab('kill -9 one of two KV trackers during lookups and announces: no registratio
   t1.kill('SIGKILL');
   const s = await stormResult(storm);
   t.log(`storm: ${s.announces} announces (${s.acked.length} acked, ${s.announceFailures} not), ${s.lookups} lookups, ${s.lookupFailures} lost`);
-  // enough announces acked around the cut to mean something (fewer when a tracker sits behind the cut node:
-  // requests routed to it time out until the route to that node is given up)
-  t.true(s.acked.length >= 50, `only ${s.acked.length} acked`);
+  t.true(s.acked.length > 100);
   t.is(s.announceFailures, 0);
   t.is(s.lookupFailures, 0);
   const after = await listed(w, 'client');
