@@ -4,21 +4,8 @@
 // BUSY, failing, quiet or a swarm with no progress lets the seeder be asked again.
 import test from 'ava';
 import { ChunkPicker, type PickerOptions } from '../../src/download/picker.js';
+import { bits, seeded } from '../helpers/picker-inputs.js';
 import { idSeed, ownerOf } from '../../src/download/picker-swarm.js';
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-function bits(count: number, set: number[]): Uint8Array {
-  const b = new Uint8Array(Math.ceil(count / 8));
-  for (const i of set) b[i >> 3]! |= 1 << (i & 7);
-  return b;
-}
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 

@@ -2,21 +2,7 @@
 // from a source that failed, and the endgame (duplicates of old requests, losers to cancel).
 import test from 'ava';
 import { ChunkPicker, type PickerOptions } from '../../src/download/picker.js';
-
-/** A seeded generator, so "random" tests are repeatable. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-function bits(count: number, set: number[]): Uint8Array {
-  const b = new Uint8Array(Math.ceil(count / 8));
-  for (const i of set) b[i >> 3]! |= 1 << (i & 7);
-  return b;
-}
+import { bits, seeded } from '../helpers/picker-inputs.js';
 
 function picker(opts: Partial<PickerOptions> & { chunkCount: number }): ChunkPicker {
   return new ChunkPicker({ have: () => false, random: seeded(1), ...opts });
