@@ -9,7 +9,7 @@
 import { type KV, type KvEntry, type NatsConnection } from 'nats';
 import type { Logger } from 'winston';
 import { z } from 'zod';
-import { PermissionDeniedError } from '../errors.js';
+import { PermissionDeniedError, TimeoutError } from '../errors.js';
 import type { Signer } from '../identity.js';
 import { decode, encode } from '../protocol/codec.js';
 import { Endpoint, FileMeta, PROTOCOL_VERSION, type AnnounceRequest, type ListEntry, type LookupMatch } from '../protocol/messages.js';
@@ -74,9 +74,7 @@ export class KvStore extends RegistryReads implements TrackerStore {
 
   async start(): Promise<void> {
     const timeout = this.options.timeoutMs ?? 20_000;
-    // one JetStream request waits at most 5 s (a consumer or a write a fresh cluster cannot take
-    // yet); the loops below retry within `timeout`
-    const js = this.nc.jetstream({ timeout: Math.min(timeout, 5000) });
+    const js = this.nc.jetstream({ timeout });
     // a cluster that just started may still be electing its JetStream leader: retry until the deadline
     const deadline = Date.now() + timeout;
     for (;;) {
@@ -89,7 +87,9 @@ export class KvStore extends RegistryReads implements TrackerStore {
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    this.follower = new KvFollower(this.kv, this.log, (e) => this.onEntry(e), { timeoutMs: timeout, checkMs: this.options.followCheckMs });
+    // the watch's consumer is asked for with 5 s per try (a fresh cluster may not take it yet)
+    const watchKv = await this.nc.jetstream({ timeout: Math.min(timeout, 5000) }).views.kv(this.bucket, { bindOnly: true });
+    this.follower = new KvFollower(watchKv, this.log, (e) => this.onEntry(e), { timeoutMs: timeout, checkMs: this.options.followCheckMs });
     try {
       await this.follower.start();
     } catch (err) {
@@ -153,7 +153,7 @@ export class KvStore extends RegistryReads implements TrackerStore {
 
   async bind(peerId: string, signer: Signer): Promise<void> {
     let bound = this.keys.get(peerId);
-    if (bound === undefined) {
+    for (let attempt = 1; bound === undefined; attempt++) {
       const kv = this.bucketOrThrow();
       try {
         const rev = await kv.create(`key.${peerId}`, encode({ key: signer.key }));
@@ -161,11 +161,15 @@ export class KvStore extends RegistryReads implements TrackerStore {
         bound = signer.key;
       } catch (err) {
         if (!isConflict(err)) throw err;
-        // bound by another instance a moment ago: read it
-        const e = await kv.get(`key.${peerId}`);
-        bound = e && e.operation === 'PUT' ? decode(KeyValue, e.value, 'kv key binding').key : undefined;
-        if (bound === undefined) throw new PermissionDeniedError(`peer id ${peerId}: binding is being changed, retry`);
-        this.applyKey(`key.${peerId}`, e!.revision, bound);
+        // bound already (by another instance, or by us when an answer was lost): read it from the
+        // stream's leader, not from a replica that may still be catching up after a partition
+        const held = await this.leaderRead(`key.${peerId}`);
+        if (held) {
+          bound = decode(KeyValue, held.data, 'kv key binding').key;
+          this.applyKey(`key.${peerId}`, held.seq, bound);
+        } else if (attempt >= 3) {
+          throw new TimeoutError(`peer id ${peerId}: its key binding cannot be read right now, retry`);
+        }
       }
     }
     if (bound !== signer.key) throw new PermissionDeniedError(`peer id ${peerId} belongs to another identity`);
@@ -173,6 +177,19 @@ export class KvStore extends RegistryReads implements TrackerStore {
     if (last !== undefined && signer.ts <= last) throw new PermissionDeniedError(`replayed or out-of-order message for ${peerId}`);
     if (last === undefined && this.lastTs.size >= MAX_REPLAY_ENTRIES) this.lastTs.delete(this.lastTs.keys().next().value!);
     this.lastTs.set(peerId, signer.ts);
+  }
+
+  /** The newest value of `key`, read through the stream's leader (undefined: none, or deleted). */
+  private async leaderRead(key: string): Promise<{ seq: number; data: Uint8Array } | undefined> {
+    const jsm = await this.nc.jetstreamManager();
+    try {
+      const m = await jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
+      const op = m.header?.get('KV-Operation');
+      return op === 'DEL' || op === 'PURGE' ? undefined : { seq: m.seq, data: m.data };
+    } catch (err) {
+      if (/no message found|not found|10037/i.test((err as Error).message)) return undefined;
+      throw err;
+    }
   }
 
   boundKey(peerId: string): string | undefined {
