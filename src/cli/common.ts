@@ -153,11 +153,13 @@ export async function runDaemon(
     await closeLogger(logger);
     throw err;
   }
-  parts.ready();
-  await untilSignal(async () => {
+  // the handler before the ready line: whoever waits for that line may signal us at once
+  const stopped = untilSignal(async () => {
     await actor.stop();
     await nc.drain().catch(() => undefined);
   });
+  parts.ready();
+  await stopped;
   await closeLogger(logger);
 }
 

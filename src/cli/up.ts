@@ -115,8 +115,10 @@ export function upCommand(program: Command): void {
             await stopAll();
             return code;
           }
+          // the handler first: a Ctrl-C right after the line below must stop the swarm, not kill us
+          const stopped = untilSignal(stopAll, { quiet: true });
           say('Ctrl-C stops the swarm.');
-          await untilSignal(stopAll, { quiet: true });
+          await stopped;
           say('swarm stopped');
           return code;
         } catch (err) {
