@@ -8,14 +8,13 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCli, startDaemon, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
-import { HostileBus } from '../helpers/hostile-peer.js';
-import { chooseChunkSize, fileIdOf, hashFile } from '../../src/store/manifest.js';
+import { shareFile, HostileBus } from '../helpers/hostile-peer.js';
 import { decodeRaw } from '../../src/protocol/codec.js';
 import { verifySignature } from '../../src/identity.js';
 
@@ -39,13 +38,7 @@ test.before(async () => {
   bus = await HostileBus.connect(scope, url, prefix);
 });
 
-async function share(dir: string, name: string, content: Buffer) {
-  await mkdir(join(root, dir, 'shared'), { recursive: true });
-  const path = join(root, dir, 'shared', name);
-  await writeFile(path, content);
-  const manifest = await hashFile(path, chooseChunkSize(content.length));
-  return { fileId: fileIdOf(manifest), meta: { fileId: fileIdOf(manifest), name, size: content.length, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length } };
-}
+const share = (id: string, name: string, content: Buffer) => shareFile(root, id, name, content);
 
 const lookup = async (fileId: string) => (await bus.request(bus.s.lookup, { v: 1, fileId })) as { ok: boolean; matches: Array<{ sources: Array<{ peerId: string; endpoint: { port: number } }> }> };
 

@@ -18,9 +18,8 @@ import { tempDir } from '../helpers/tmp.js';
 import { lastJson, runCli, startDaemon, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
 import { writtenOutside } from '../helpers/outside.js';
-import { HostileBus, hostileSource } from '../helpers/hostile-peer.js';
+import { shareFile, HostileBus, hostileSource } from '../helpers/hostile-peer.js';
 import { fakeServer } from '../helpers/chunks.js';
-import { chooseChunkSize, fileIdOf, hashFile } from '../../src/store/manifest.js';
 
 const scope = new Scope();
 test.after.always(() => scope.run());
@@ -43,14 +42,7 @@ test.before(async () => {
   bus = await HostileBus.connect(scope, url, prefix);
 });
 
-/** Write `content` as `name` in `id`'s shared/ and return what the swarm knows it by. */
-async function share(id: string, name: string, content: Buffer) {
-  await mkdir(join(root, id, 'shared'), { recursive: true });
-  const path = join(root, id, 'shared', name);
-  await writeFile(path, content);
-  const manifest = await hashFile(path, chooseChunkSize(content.length));
-  return { path, manifest, fileId: fileIdOf(manifest), meta: { fileId: fileIdOf(manifest), name, size: content.length, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length } };
-}
+const share = (id: string, name: string, content: Buffer) => shareFile(root, id, name, content);
 
 test.serial('class 3: a source trickling the manifest one byte every 2 s, listed first, does not hold the download', async (t) => {
   const content = randomBytes(3 * 1024 * 1024 + 5);

@@ -3,14 +3,16 @@
 // publishes as any peer id it likes (signed with its own key: "speaking in another's name").
 // The TCP side is built on chunks.ts's scriptedSource (one fake source, not two).
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { PeerIdentity } from '../../src/identity.js';
 import { decodeRaw, encode } from '../../src/protocol/codec.js';
 import { encodeChunkHeader, encodeError, encodeManifestFrame, type FrameEvent } from '../../src/protocol/frames.js';
 import type { FileMeta } from '../../src/protocol/messages.js';
 import { subjects, type Subjects } from '../../src/protocol/subjects.js';
-import { chunkLength, encodeManifest, type Manifest } from '../../src/store/manifest.js';
+import { chooseChunkSize, chunkLength, encodeManifest, fileIdOf, hashFile, type Manifest } from '../../src/store/manifest.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { scriptedSource } from './chunks.js';
 import type { Teardown } from './scope.js';
@@ -184,4 +186,15 @@ export class HostileBus {
     for (const t of this.timers.splice(0)) clearInterval(t);
     await this.nc.close().catch(() => undefined);
   }
+}
+
+/** Write `content` as `name` in `root/id/shared/` and return what the swarm knows it by. */
+export async function shareFile(root: string, id: string, name: string, content: Buffer) {
+  await mkdir(join(root, id, 'shared'), { recursive: true });
+  const path = join(root, id, 'shared', name);
+  await writeFile(path, content);
+  const manifest = await hashFile(path, chooseChunkSize(content.length));
+  const fileId = fileIdOf(manifest);
+  const meta: FileMeta = { fileId, name, size: content.length, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length };
+  return { path, manifest, fileId, meta };
 }
