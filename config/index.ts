@@ -1,10 +1,12 @@
-// Typed configuration: config/default.json, then a JSON file (--config or P2P_CONFIG), then env
-// `P2P_<SECTION>_<KEY>` (e.g. P2P_NATS_URL, P2P_TRACKER_TTL_MS), then flags. Validated once here.
-import { readFileSync } from 'node:fs';
+// Typed configuration: the schema (the type of Config is derived from it) and its validation with
+// the error naming the key and where the value came from. Layering (default.json, file, env,
+// flags) and the zod-free check the CLI uses live in load.ts.
 import { z } from 'zod';
-import defaults from './default.json' with { type: 'json' };
 import { ConfigError } from '../src/errors.js';
 import { parseBytes } from '../src/units.js';
+import { envName, isObject, layer, type Layered, type LoadOptions } from './load.js';
+
+export { envName, type LoadOptions };
 
 const Ms = z.coerce.number().int().min(1).max(86_400_000);
 /** bytes per second, 0 = unlimited; `20M`, `512K` accepted (binary multiples) */
@@ -92,58 +94,25 @@ export const ConfigSchema = z.object({
 /** The whole configuration, after every layer. */
 export type Config = z.infer<typeof ConfigSchema>;
 
-type Json = { [k: string]: unknown };
-
-function isObject(v: unknown): v is Json {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function merge(base: Json, over: Json): Json {
-  const out: Json = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
-    out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
+/** Validate layered config with the schema. Throws ConfigError with the offending key and its source. */
+export function validate(layered: Layered): Config {
+  const { value, env, fromFile, file, overrides } = layered;
+  const result = ConfigSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.');
+    const variable = envName(issue.path.map(String));
+    // name where the bad value came from: a flag, the environment, the config file (or the defaults)
+    const where = has(overrides, issue.path)
+      ? 'from the command line'
+      : env[variable] !== undefined
+        ? `(env ${variable})`
+        : has(fromFile, issue.path)
+          ? `in config file ${file}`
+          : `(env ${variable})`;
+    throw new ConfigError(`bad configuration ${key} ${where}: ${issue.message}`);
   }
-  return out;
-}
-
-/** `tracker.ttlMs` → `P2P_TRACKER_TTL_MS` */
-export function envName(path: string[]): string {
-  return 'P2P_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
-}
-
-function fromEnv(shape: Json, env: NodeJS.ProcessEnv, path: string[] = []): Json {
-  const out: Json = {};
-  for (const [k, v] of Object.entries(shape)) {
-    if (isObject(v)) {
-      const sub = fromEnv(v, env, [...path, k]);
-      if (Object.keys(sub).length) out[k] = sub;
-    } else {
-      const value = env[envName([...path, k])];
-      if (value !== undefined) out[k] = value;
-    }
-  }
-  return out;
-}
-
-export interface LoadOptions {
-  /** path of a JSON file layered over the defaults (else env P2P_CONFIG) */
-  file?: string;
-  env?: NodeJS.ProcessEnv;
-  /** partial config from flags, applied last */
-  overrides?: Json;
-  /** told about keys of the config file that no setting has (default: a line on stderr) */
-  warn?: (message: string) => void;
-}
-
-/** Dotted paths of `value`'s keys that `shape` does not have. */
-function unknownKeys(value: Json, shape: Json, path: string[] = []): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(value)) {
-    if (!(k in shape)) out.push([...path, k].join('.'));
-    else if (isObject(v) && isObject(shape[k])) out.push(...unknownKeys(v, shape[k] as Json, [...path, k]));
-  }
-  return out;
+  return result.data;
 }
 
 function has(value: unknown, path: PropertyKey[]): boolean {
@@ -155,43 +124,7 @@ function has(value: unknown, path: PropertyKey[]): boolean {
   return true;
 }
 
-/** Load, layer and validate the configuration. Throws ConfigError with the offending key. */
+/** Load, layer and validate the configuration with zod (daemons, tests). Throws ConfigError with the offending key. */
 export function loadConfig(opts: LoadOptions = {}): Config {
-  const env = opts.env ?? process.env;
-  let layered: Json = defaults as Json;
-  const file = opts.file ?? env.P2P_CONFIG;
-  let fromFile: Json = {};
-  if (file) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
-    }
-    if (!isObject(parsed)) throw new ConfigError(`config file ${file} must hold a JSON object`);
-    fromFile = parsed;
-    const unknown = unknownKeys(parsed, defaults as Json);
-    if (unknown.length) {
-      (opts.warn ?? ((m) => process.stderr.write(`p2p: ${m}\n`)))(`config file ${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (ignored)`);
-    }
-    layered = merge(layered, parsed);
-  }
-  layered = merge(layered, fromEnv(defaults as Json, env));
-  if (opts.overrides) layered = merge(layered, opts.overrides);
-  const result = ConfigSchema.safeParse(layered);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const key = issue.path.join('.');
-    const variable = envName(issue.path.map(String));
-    // name where the bad value came from: a flag, the environment, the config file (or the defaults)
-    const where = has(opts.overrides, issue.path)
-      ? 'from the command line'
-      : env[variable] !== undefined
-        ? `(env ${variable})`
-        : has(fromFile, issue.path)
-          ? `in config file ${file}`
-          : `(env ${variable})`;
-    throw new ConfigError(`bad configuration ${key} ${where}: ${issue.message}`);
-  }
-  return result.data;
+  return validate(layer(opts));
 }

@@ -11,12 +11,13 @@ export function cancelCommand(program: Command): void {
     .option('--peer <id>', 'peer that runs the download (default: env P2P_PEER or peer.default)', peerIdOption)
     .action(
       action(async (ref: string, opts: { peer?: string }, cmd: Command) => {
-        const [{ configFrom, clientConnection, peerFrom, resolveDownload, noPeer }, { request }, { Ack, PROTOCOL_VERSION }] = await Promise.all([
+        const [{ configFrom, clientConnection, peerFrom, resolveDownload, noPeer }, { request }, { Light }, { PROTOCOL_VERSION }] = await Promise.all([
           import('./common.js'),
           import('../transport/bus.js'),
-          import('../protocol/messages.js'),
+          import('../protocol/checked-replies.js'),
+          import('../protocol/ids.js'),
         ]);
-        const config = configFrom(cmd);
+        const config = await configFrom(cmd);
         const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
         try {
@@ -26,7 +27,7 @@ export function cancelCommand(program: Command): void {
             process.stderr.write(`p2p: download ${d.downloadId} of "${d.name ?? d.target}" is already ${d.status}: nothing was cancelled\n`);
             return ExitCode.failed;
           }
-          await request(nc, subjects.cancel(peer), { v: PROTOCOL_VERSION, downloadId: d.downloadId }, Ack, {
+          await request(nc, subjects.cancel(peer), { v: PROTOCOL_VERSION, downloadId: d.downloadId }, Light.Ack, {
             timeoutMs: 5000,
             who: `peer ${peer}`,
             noResponders: noPeer(peer, config),

@@ -5,10 +5,13 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'winston';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
-import { loadConfig, type Config } from '../../config/index.js';
+import type { Config } from '../../config/index.js';
+import { loadConfigLight } from '../../config/load.js';
 import { BadRequestError, ConfigError, NotFoundError, P2PError, ProtocolError, UnknownPeerError } from '../errors.js';
 import { connectBus, request } from '../transport/bus.js';
-import { ListReply, PROTOCOL_VERSION, StatusReply, type DownloadInfo, type ListEntry } from '../protocol/messages.js';
+import type { DownloadInfo, ListEntry, StatusReply } from '../protocol/messages.js';
+import { Light } from '../protocol/checked-replies.js';
+import { PROTOCOL_VERSION } from '../protocol/ids.js';
 import { subjects, type Subjects } from '../protocol/subjects.js';
 import { closest, untilSignal, type GlobalOptions } from './args.js';
 import { isToken } from '../protocol/ids.js';
@@ -42,7 +45,7 @@ export function checkNatsUrl(url: string, from: string): string {
  * Build the config from file → env → flags. The NATS URL: --nats or -s/--server, else
  * P2P_NATS_URL, else NATS_URL (the `nats` CLI's variable), else the config file, else the default.
  */
-export function configFrom(cmd: Command, overrides: Record<string, unknown> = {}): Config {
+export async function configFrom(cmd: Command, overrides: Record<string, unknown> = {}): Promise<Config> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const over: Record<string, unknown> = { ...overrides };
   const nats: Record<string, unknown> = {};
@@ -64,7 +67,7 @@ export function configFrom(cmd: Command, overrides: Record<string, unknown> = {}
   const env = { ...process.env };
   if (!env.P2P_NATS_URL && env.NATS_URL) env.P2P_NATS_URL = env.NATS_URL;
   if (!env.P2P_PEER_DEFAULT && env.P2P_PEER) env.P2P_PEER_DEFAULT = env.P2P_PEER;
-  const config = loadConfig({ file: g.config, overrides: over, env });
+  const config = await loadConfigLight({ file: g.config, overrides: over, env });
   if (!flagUrl) checkNatsUrl(config.nats.url, process.env.P2P_NATS_URL ? 'P2P_NATS_URL' : env.P2P_NATS_URL ? 'NATS_URL' : 'nats.url');
   return config;
 }
@@ -181,7 +184,7 @@ export async function listFiles(nc: NatsConnection, s: Subjects, config: Config,
   let total = 0;
   let peers = 0;
   for (let offset = 0; (offset === 0 || offset < total) && files.length < max; ) {
-    const page = await request(nc, s.list, { v: PROTOCOL_VERSION, offset, limit: 1000 }, ListReply, { timeoutMs: 5000, who: 'tracker', noResponders: noTracker(config) });
+    const page = await request(nc, s.list, { v: PROTOCOL_VERSION, offset, limit: 1000 }, Light.ListReply, { timeoutMs: 5000, who: 'tracker', noResponders: noTracker(config) });
     files.push(...page.files);
     total = page.total;
     peers = page.peers;
@@ -197,7 +200,7 @@ export async function listFiles(nc: NatsConnection, s: Subjects, config: Config,
  */
 export async function peerStatus(nc: NatsConnection, s: Subjects, config: Config, peer: string, downloadId?: string): Promise<StatusReply> {
   const ask = (cursor?: number) =>
-    request(nc, s.status(peer), { v: PROTOCOL_VERSION, ...(downloadId ? { downloadId } : {}), ...(cursor ? { cursor } : {}) }, StatusReply, {
+    request(nc, s.status(peer), { v: PROTOCOL_VERSION, ...(downloadId ? { downloadId } : {}), ...(cursor ? { cursor } : {}) }, Light.StatusReply, {
       timeoutMs: 5000,
       who: `peer ${peer}`,
       noResponders: noPeer(peer, config),

@@ -21,7 +21,7 @@ export function dashboardCommand(program: Command): void {
     .option('--log-file <file>', 'JSON log file')
     .action(
       action(async (opts: DashboardFlags, cmd: Command) => {
-        const config = configFrom(cmd);
+        const config = await configFrom(cmd);
         const [{ randomBytes }, { createLogger }, { connectBus, watchConnection }, { Dashboard }, { DashboardServer }, machine] = await Promise.all([
           import('node:crypto'),
           import('../logger.js'),

@@ -6,7 +6,7 @@ import type { NatsConnection } from 'nats';
 import type { Config } from '../../config/index.js';
 import type { DownloadInfo } from '../protocol/messages.js';
 import type { Subjects } from '../protocol/subjects.js';
-import { newDownloadId } from '../protocol/ids.js';
+import { PROTOCOL_VERSION, newDownloadId } from '../protocol/ids.js';
 import { P2PError } from '../errors.js';
 import { ExitCode, action, closest, exitCodeFor, intOption, peerIdOption } from './args.js';
 import type { Ui } from './get-ui.js';
@@ -36,7 +36,7 @@ export function getCommand(program: Command): void {
     .action(
       action(async (target: string, opts: GetFlags, cmd: Command) => {
         const { configFrom, clientConnection, peerFrom } = await import('./common.js');
-        const config = configFrom(cmd);
+        const config = await configFrom(cmd);
         const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
         try {
@@ -50,10 +50,10 @@ export function getCommand(program: Command): void {
 
 async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: string, target: string, opts: GetFlags): Promise<number> {
   if (target.length === 0 || target.length > 255) throw new P2PError('BAD_REQUEST', 'the file name must be 1-255 characters');
-  const [{ request }, { decode }, m, { listFiles, noPeer, peerStatus }, { brokerNotes, progressUi, summaryLine }] = await Promise.all([
+  const [{ request }, { tryDecodeLight }, { Light }, { listFiles, noPeer, peerStatus }, { brokerNotes, progressUi, summaryLine }] = await Promise.all([
     import('../transport/bus.js'),
     import('../protocol/codec.js'),
-    import('../protocol/messages.js'),
+    import('../protocol/checked-replies.js'),
     import('./common.js'),
     import('./get-ui.js'),
   ]);
@@ -70,17 +70,15 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
     nc.subscribe(s.progressOf(peer, id), {
       callback: (err, msg) => {
         if (err) return;
-        try {
-          update(decode(m.ProgressEvent, msg.data, 'progress'));
-        } catch {
-          // a bad progress message is ignored; status polling covers the gap
-        }
+        // a bad progress message is ignored; status polling covers the gap
+        const event = tryDecodeLight(Light.ProgressEvent, msg.data);
+        if (event) update(event);
       },
     });
   let sub = subscribe(downloadId);
   await nc.flush();
 
-  const reply = await request(nc, s.intent(peer), { v: m.PROTOCOL_VERSION, target, downloadId, maxRetries: opts.retries }, m.IntentReply, {
+  const reply = await request(nc, s.intent(peer), { v: PROTOCOL_VERSION, target, downloadId, maxRetries: opts.retries }, Light.IntentReply, {
     timeoutMs: 5000,
     who: `peer ${peer}`,
     noResponders: noPeer(peer, config),
@@ -143,7 +141,7 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
     ui.stop();
   }
 
-  const cancel = () => request(nc, s.cancel(peer), { v: m.PROTOCOL_VERSION, downloadId }, m.Ack, { timeoutMs: 3000, who: `peer ${peer}` }).catch(() => undefined);
+  const cancel = () => request(nc, s.cancel(peer), { v: PROTOCOL_VERSION, downloadId }, Light.Ack, { timeoutMs: 3000, who: `peer ${peer}` }).catch(() => undefined);
   if (interrupted && (!latest || !FINAL.has(latest.status))) {
     if (opts.cancelOnInterrupt) {
       await cancel();

@@ -11,7 +11,7 @@ export function lsCommand(program: Command): void {
     .action(
       action(async (opts: { json?: boolean }, cmd: Command) => {
         const { configFrom, clientConnection, listFiles } = await import('./common.js');
-        const config = configFrom(cmd);
+        const config = await configFrom(cmd);
         const { nc, subjects } = await clientConnection(config);
         let files: ListEntry[];
         let total: number;

@@ -76,7 +76,7 @@ export function peerCommand(program: Command): void {
         if (opts.tlsKey !== undefined) tls.key = resolve(opts.tlsKey);
         if (opts.tlsCa !== undefined) tls.ca = resolve(opts.tlsCa);
         if (Object.keys(tls).length) (over.peer as Record<string, unknown>).tls = tls;
-        const config = configFrom(cmd, over);
+        const config = await configFrom(cmd, over);
         const dir = resolve(opts.dir);
         checkDir(opts.dir, dir);
         if (config.peer.port !== 0) await checkPort(opts.listen || (config.peer.host ? '0.0.0.0' : '127.0.0.1'), config.peer.port);

@@ -10,18 +10,19 @@ export function peersCommand(program: Command): void {
     .option('--json', 'print one JSON object: { peers: [{ peerId, endpoint, files, lastSeen }], total }')
     .action(
       action(async (opts: { json?: boolean }, cmd: Command) => {
-        const [{ configFrom, clientConnection, noTracker }, { request }, { PeersReply, PROTOCOL_VERSION }] = await Promise.all([
+        const [{ configFrom, clientConnection, noTracker }, { request }, { Light }, { PROTOCOL_VERSION }] = await Promise.all([
           import('./common.js'),
           import('../transport/bus.js'),
-          import('../protocol/messages.js'),
+          import('../protocol/checked-replies.js'),
+          import('../protocol/ids.js'),
         ]);
-        const config = configFrom(cmd);
+        const config = await configFrom(cmd);
         const { nc, subjects } = await clientConnection(config);
         const peers: PeerEntry[] = [];
         let total = 0;
         try {
           for (let offset = 0; offset === 0 || offset < total; ) {
-            const page = await request(nc, subjects.peers, { v: PROTOCOL_VERSION, offset, limit: 1000 }, PeersReply, {
+            const page = await request(nc, subjects.peers, { v: PROTOCOL_VERSION, offset, limit: 1000 }, Light.PeersReply, {
               timeoutMs: 5000,
               who: 'tracker',
               noResponders: noTracker(config),

@@ -12,7 +12,7 @@ export function statusCommand(program: Command): void {
     .action(
       action(async (opts: { peer?: string; json?: boolean }, cmd: Command) => {
         const { configFrom, clientConnection, peerFrom, peerStatus } = await import('./common.js');
-        const config = configFrom(cmd);
+        const config = await configFrom(cmd);
         const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
         let st;

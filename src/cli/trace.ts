@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { TraceEntry } from '../protocol/messages.js';
 import { action, formatBytes, peerIdOption } from './args.js';
-import { isToken } from '../protocol/ids.js';
+import { PROTOCOL_VERSION, isToken } from '../protocol/ids.js';
 
 export function traceCommand(program: Command): void {
   program
@@ -18,14 +18,14 @@ export function traceCommand(program: Command): void {
     .option('--svg', 'the machine diagram (SVG) with the path this download took')
     .action(
       action(async (ref: string, opts: { peer?: string; follow?: boolean; all?: boolean; json?: boolean; mermaid?: boolean; svg?: boolean }, cmd: Command) => {
-        const [{ configFrom, clientConnection, peerFrom, resolveDownload, noPeer }, { request }, { decode }, { TraceEvent, TraceReply, PROTOCOL_VERSION }] = await Promise.all([
+        const [{ configFrom, clientConnection, peerFrom, resolveDownload, noPeer }, { request }, { tryDecodeLight }, { Light }] = await Promise.all([
           import('./common.js'),
           import('../transport/bus.js'),
           import('../protocol/codec.js'),
-          import('../protocol/messages.js'),
+          import('../protocol/checked-replies.js'),
         ]);
         const { ProtocolError } = await import('../errors.js');
-        const config = configFrom(cmd);
+        const config = await configFrom(cmd);
         const peer = peerFrom(opts.peer, config);
         const { nc, subjects } = await clientConnection(config);
         const print = (e: TraceEntry) => process.stdout.write(opts.json ? JSON.stringify(e) + '\n' : formatEntry(e) + '\n');
@@ -47,20 +47,19 @@ export function traceCommand(program: Command): void {
             ? nc.subscribe(subjects.traceOf(peer, downloadId), {
                 callback: (err, m) => {
                   if (err) return;
-                  try {
-                    const { v: _v, peerId: _p, ...entry } = decode(TraceEvent, m.data, 'trace event');
-                    live.push(entry);
-                    wake?.();
-                  } catch {
-                    // ignore a bad message
-                  }
+                  // a bad message is ignored: the trace request after the stream catches up
+                  const event = tryDecodeLight(Light.TraceEvent, m.data);
+                  if (!event) return;
+                  const { v: _v, peerId: _p, ...entry } = event;
+                  live.push(entry);
+                  wake?.();
                 },
               })
             : undefined;
           if (sub) await nc.flush();
           // pages (issue 9, class 4): each reply fits the broker's max payload, `next` goes on
           const ask = (from?: number) =>
-            request(nc, subjects.trace(peer), { v: PROTOCOL_VERSION, downloadId, ...(from !== undefined ? { from } : {}) }, TraceReply, {
+            request(nc, subjects.trace(peer), { v: PROTOCOL_VERSION, downloadId, ...(from !== undefined ? { from } : {}) }, Light.TraceReply, {
               timeoutMs: 5000,
               who: `peer ${peer}`,
               noResponders: noPeer(peer, config),

@@ -37,7 +37,7 @@ export function trackerCommand(program: Command): void {
         if (opts.store) tracker.store = opts.store;
         if (opts.replicas) tracker.kvReplicas = opts.replicas;
         if (opts.data) tracker.dataDir = opts.data;
-        const config = configFrom(cmd, Object.keys(tracker).length ? { tracker } : {});
+        const config = await configFrom(cmd, Object.keys(tracker).length ? { tracker } : {});
         const logger = createLogger({ level: config.logLevel, file: resolve(opts.logFile) });
         const nc = await connectBus({ url: config.nats.url, name: 'p2p-tracker', reconnect: true, extra: natsAuth(config) });
         watchConnection(nc, logger.child({ actor: 'bus' }));

@@ -44,7 +44,7 @@ export function upCommand(program: Command): void {
         const { configFrom, natsAuth } = await import('./common.js');
         const g = cmd.optsWithGlobals<GlobalOptions>();
         const prefixGiven = Boolean(g.prefix || process.env.P2P_PREFIX);
-        const config = configFrom(cmd, opts.demo && !prefixGiven ? { prefix: `demo-${randomBytes(3).toString('hex')}` } : {});
+        const config = await configFrom(cmd, opts.demo && !prefixGiven ? { prefix: `demo-${randomBytes(3).toString('hex')}` } : {});
         const auth = natsAuth(config);
         const dir = resolve(opts.dir);
         mkdirSync(dir, { recursive: true });

@@ -4,25 +4,30 @@
 // only the schema's keys (unknown ones stripped, defaults filled, as zod does), or undefined when
 // anything is off; then codec.decode runs the zod schema, which refuses it with its usual message.
 // So these may be stricter than zod, never looser: test/unit/checked.test.ts compares both on
-// valid and mutated messages.
-import type { z } from 'zod';
-import { TOKEN_PATTERN } from './ids.js';
-import {
-  ANNOUNCE_BATCH,
-  AnnounceRequest,
-  HeartbeatRequest,
-  LookupRequest,
-  PROTOCOL_VERSION,
-  type Endpoint,
-  type FileMeta,
-} from './messages.js';
+// valid and mutated messages. This module loads no zod (types only): the CLI's light replies
+// (checked-replies.ts) build on it, and messages.ts registers each check with its schema.
+import { ANNOUNCE_BATCH, PROTOCOL_VERSION, TOKEN_PATTERN } from './ids.js';
+import type { AnnounceRequest, Endpoint, FileMeta, HeartbeatRequest, LookupRequest } from './messages.js';
 
-type Obj = Record<string, unknown>;
+const CHECKED = new WeakMap<object, (v: unknown) => unknown>();
 
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-const isToken = (v: unknown): v is string => typeof v === 'string' && v.length <= 64 && TOKEN_PATTERN.test(v);
+/** Register `check` as `schema`'s checked decoder (codec.decode tries it first); returns the schema. */
+export function withChecked<S extends object>(schema: S, check: (v: unknown) => unknown): S {
+  CHECKED.set(schema, check);
+  return schema;
+}
+
+/** The checked decoder registered for `schema`, if any. */
+export function checkedOf(schema: object): ((v: unknown) => unknown) | undefined {
+  return CHECKED.get(schema);
+}
+
+export type Obj = Record<string, unknown>;
+
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+export const isToken = (v: unknown): v is string => typeof v === 'string' && v.length <= 64 && TOKEN_PATTERN.test(v);
 /** FILE_ID_PATTERN by char codes: the regex was 5 % of a 100-file announce's CPU in the profile. */
-function isFileId(v: unknown): v is string {
+export function isFileId(v: unknown): v is string {
   if (typeof v !== 'string' || v.length !== 64) return false;
   for (let i = 0; i < 64; i++) {
     const c = v.charCodeAt(i);
@@ -30,17 +35,17 @@ function isFileId(v: unknown): v is string {
   }
   return true;
 }
-const isName = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 255;
-const intIn = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+export const isName = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 255;
+export const intIn = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
 
-function endpoint(v: unknown): Endpoint | undefined {
+export function endpoint(v: unknown): Endpoint | undefined {
   if (!isObj(v)) return undefined;
   const { host, port } = v;
   if (!isName(host) || !intIn(port, 1, 65535)) return undefined;
   return { host, port };
 }
 
-function fileMeta(v: unknown): FileMeta | undefined {
+export function fileMeta(v: unknown): FileMeta | undefined {
   if (!isObj(v)) return undefined;
   const { fileId, name, size, chunkSize, chunkCount } = v;
   if (!isFileId(fileId) || !isName(name) || !intIn(size, 0, Number.MAX_SAFE_INTEGER)) return undefined;
@@ -84,10 +89,3 @@ export function checkLookup(v: unknown): LookupRequest | undefined {
   if (name !== undefined && fileId === undefined && isName(name)) return { v: PROTOCOL_VERSION, name };
   return undefined;
 }
-
-/** Schema → its checked decoder; codec.decode tries this first. */
-export const CHECKED = new Map<z.ZodType, (v: unknown) => unknown>([
-  [AnnounceRequest, checkAnnounce],
-  [HeartbeatRequest, checkHeartbeat],
-  [LookupRequest, checkLookup],
-]);

@@ -4,8 +4,10 @@
 import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { ProtocolError, UnsupportedVersionError, P2PError, type ErrorCode } from '../errors.js';
-import { PROTOCOL_VERSION, type ErrorReply } from './messages.js';
-import { CHECKED } from './checked.js';
+import type { ErrorReply } from './messages.js';
+import { PROTOCOL_VERSION } from './ids.js';
+import { checkedOf } from './checked.js';
+import type { LightSchema } from './checked-replies.js';
 
 /** Largest message we accept or send: well under NATS' default 1 MiB max_payload. */
 export const MAX_MESSAGE_BYTES = 900 * 1024;
@@ -135,14 +137,10 @@ export function decodeRaw(bytes: Uint8Array): unknown {
 /** Decode and validate. Throws ProtocolError or UnsupportedVersionError, never returns junk. */
 export function decode<S extends z.ZodType>(schema: S, bytes: Uint8Array, what = 'message'): z.output<S> {
   const value = decodeRaw(bytes);
-  if (value !== null && typeof value === 'object' && 'v' in value && (value as { v: unknown }).v !== PROTOCOL_VERSION) {
-    throw new UnsupportedVersionError(
-      `${what} has protocol version ${JSON.stringify((value as { v: unknown }).v)}, this build speaks ${PROTOCOL_VERSION}`,
-    );
-  }
+  checkVersion(value, what);
   // the hot messages have a hand-written checked decoder (checked.ts); what it refuses, or any
   // other schema, goes through zod, which names the field
-  const fast = CHECKED.get(schema)?.(value);
+  const fast = checkedOf(schema)?.(value);
   if (fast !== undefined) return fast as z.output<S>;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
@@ -151,6 +149,37 @@ export function decode<S extends z.ZodType>(schema: S, bytes: Uint8Array, what =
     throw new ProtocolError(`invalid ${what}: ${where}: ${issue?.message ?? 'does not match its schema'}`);
   }
   return parsed.data;
+}
+
+/**
+ * decode() for a message the CLI reads (checked-replies.ts): its check, without zod; what the
+ * check refuses goes through the zod schema, loaded only then, which names the bad field.
+ */
+export async function decodeLight<T>(light: LightSchema<T>, bytes: Uint8Array, what = 'message'): Promise<T> {
+  const value = decodeRaw(bytes);
+  checkVersion(value, what);
+  const fast = light.check(value);
+  if (fast !== undefined) return fast;
+  return decode(await light.schema(), bytes, what) as T;
+}
+
+/** decodeLight for a subscription callback (sync): undefined for anything that fails a check. */
+export function tryDecodeLight<T>(light: LightSchema<T>, bytes: Uint8Array): T | undefined {
+  try {
+    const value = decodeRaw(bytes);
+    checkVersion(value, 'message');
+    return light.check(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function checkVersion(value: unknown, what: string): void {
+  if (value !== null && typeof value === 'object' && 'v' in value && (value as { v: unknown }).v !== PROTOCOL_VERSION) {
+    throw new UnsupportedVersionError(
+      `${what} has protocol version ${JSON.stringify((value as { v: unknown }).v)}, this build speaks ${PROTOCOL_VERSION}`,
+    );
+  }
 }
 
 /** Build the `{ ok: false, code, message }` reply for an error. */

@@ -3,6 +3,12 @@
 // the store shares (hash length, largest chunk): the protocol defines them, the store obeys.
 import { randomBytes } from 'node:crypto';
 
+/** Protocol version spoken by this build (every message carries it as `v`). */
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Max files per announce message; a peer with more sends several (see docs/protocol.md). */
+export const ANNOUNCE_BATCH = 500;
+
 /** A fileId: lowercase hex SHA-256 of the file's manifest. */
 export const FILE_ID_PATTERN = /^[0-9a-f]{64}$/;
 /** Peer and download ids, and subject prefix tokens: 1-64 of [A-Za-z0-9_-]. */

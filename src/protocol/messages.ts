@@ -4,17 +4,19 @@
 // blocks live in wire-types.ts, the peer's messages in peer-messages.ts; both are re-exported here.
 import { z } from 'zod';
 import { Endpoint, FileId, FileMeta, FileName, PeerId, SafeInt, Source, Version } from './wire-types.js';
+import { ANNOUNCE_BATCH } from './ids.js';
+import { checkAnnounce, checkHeartbeat, checkLookup, withChecked } from './checked.js';
 
 export * from './wire-types.js';
 export * from './peer-messages.js';
 
 // ---- tracker -------------------------------------------------------------------------------
 
-/** Max files per announce message; a peer with more sends several (see docs/protocol.md). */
-export const ANNOUNCE_BATCH = 500;
+/** Max files per announce message (defined in ids.ts with the wire's other constants). */
+export { ANNOUNCE_BATCH };
 
 /** peer → tracker (request): who I am, where I listen, and (a batch of) my files. */
-export const AnnounceRequest = z.object({
+export const AnnounceRequest = withChecked(z.object({
   v: Version,
   peerId: PeerId,
   endpoint: Endpoint,
@@ -23,16 +25,16 @@ export const AnnounceRequest = z.object({
   files: z.array(FileMeta).max(ANNOUNCE_BATCH),
   /** fileIds this peer no longer has. */
   removed: z.array(FileId).max(ANNOUNCE_BATCH).default([]),
-});
+}), checkAnnounce);
 export type AnnounceRequest = z.infer<typeof AnnounceRequest>;
 
 /** peer → tracker (request): still alive. The reply says whether the tracker knows us. */
-export const HeartbeatRequest = z.object({
+export const HeartbeatRequest = withChecked(z.object({
   v: Version,
   peerId: PeerId,
   endpoint: Endpoint,
   fileCount: SafeInt,
-});
+}), checkHeartbeat);
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 export const HeartbeatReply = z.object({ v: Version, ok: z.literal(true), known: z.boolean() });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
@@ -46,9 +48,12 @@ export const TrackerHello = z.object({ v: Version, trackerId: z.string().max(64)
 export type TrackerHello = z.infer<typeof TrackerHello>;
 
 /** anyone → tracker (request): find a file by fileId or by name. */
-export const LookupRequest = z
-  .object({ v: Version, fileId: FileId.optional(), name: FileName.optional() })
-  .refine((m) => (m.fileId === undefined) !== (m.name === undefined), 'give exactly one of fileId or name');
+export const LookupRequest = withChecked(
+  z
+    .object({ v: Version, fileId: FileId.optional(), name: FileName.optional() })
+    .refine((m) => (m.fileId === undefined) !== (m.name === undefined), 'give exactly one of fileId or name'),
+  checkLookup,
+);
 export type LookupRequest = z.infer<typeof LookupRequest>;
 
 /**

@@ -1,10 +1,10 @@
 // The building blocks of every wire message (see messages.ts, which re-exports them): the
 // protocol version, ids, names, endpoints, a file's metadata and a source, the generic replies.
 import { z } from 'zod';
-import { FILE_ID_PATTERN, TOKEN_PATTERN } from './ids.js';
+import { FILE_ID_PATTERN, PROTOCOL_VERSION, TOKEN_PATTERN } from './ids.js';
 
-/** Protocol version spoken by this build. */
-export const PROTOCOL_VERSION = 1 as const;
+/** Protocol version spoken by this build (defined with the wire's other constants in ids.ts). */
+export { PROTOCOL_VERSION };
 
 export const Version = z.literal(PROTOCOL_VERSION);
 

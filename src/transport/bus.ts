@@ -4,8 +4,8 @@
 import { connect, type MsgHdrs, type NatsConnection, type Subscription, type ConnectionOptions } from 'nats';
 import type { z } from 'zod';
 import type { Logger } from 'winston';
-import { decode, decodeRaw, encode, errorReply, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
-import { ErrorReply } from '../protocol/messages.js';
+import { decode, decodeLight, decodeRaw, encode, errorReply, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
+import { Light, type LightSchema } from '../protocol/checked-replies.js';
 import type { At, EventRoute, RequestRoute } from '../protocol/routes.js';
 import { AuthFailedError, BrokerUnavailableError, PermissionDeniedError, errorFromCode, TimeoutError, TooLargeError, UnknownPeerError, P2PError, toP2PError } from '../errors.js';
 
@@ -157,14 +157,19 @@ export interface RequestOptions {
   sign?: (subject: string, payload: Uint8Array) => MsgHdrs;
 }
 
-/** Request/reply with a typed, validated answer; `{ ok:false }` replies become our errors. */
-export async function request<S extends z.ZodType>(
+/**
+ * Request/reply with a typed, validated answer; `{ ok:false }` replies become our errors. The
+ * schema is a zod schema or, for the CLI (which should not load zod), a LightSchema.
+ */
+export async function request<S extends z.ZodType>(nc: NatsConnection, subject: string, message: unknown, schema: S, opts: RequestOptions): Promise<z.output<S>>;
+export async function request<T>(nc: NatsConnection, subject: string, message: unknown, schema: LightSchema<T>, opts: RequestOptions): Promise<T>;
+export async function request(
   nc: NatsConnection,
   subject: string,
   message: unknown,
-  schema: S,
+  schema: z.ZodType | LightSchema<unknown>,
   opts: RequestOptions,
-): Promise<z.output<S>> {
+): Promise<unknown> {
   let data: Uint8Array;
   const payload = tryEncode(message);
   const max = maxPayload(nc);
@@ -184,9 +189,10 @@ export async function request<S extends z.ZodType>(
   }
   const raw = decodeRaw(data) as { ok?: unknown } | null;
   if (raw && typeof raw === 'object' && raw.ok === false) {
-    const e = decode(ErrorReply, data, `error reply from ${opts.who}`);
+    const e = await decodeLight(Light.ErrorReply, data, `error reply from ${opts.who}`);
     throw errorFromCode(e.code, e.message);
   }
+  if ('light' in schema) return decodeLight(schema, data, `reply from ${opts.who}`);
   return decode(schema, data, `reply from ${opts.who}`);
 }
 

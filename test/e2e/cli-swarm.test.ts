@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
-import { CLI, FAST_ENV, lastJson, runCli, startDaemon, type CliResult } from '../helpers/processes.js';
+import { CLI, FAST_ENV, lastJson, loadedFiles, runCli, startDaemon, type CliResult } from '../helpers/processes.js';
+import { readFileSync } from 'node:fs';
 import { freePort } from '../helpers/ports.js';
 import { Scope } from '../helpers/scope.js';
 
@@ -45,6 +46,20 @@ test.before(async () => {
   }
   throw new Error('the swarm did not list the seeded files');
 });
+
+// start-up (issue 10): the commands people run most load neither zod nor the schemas (their
+// replies are checked by src/protocol/checked-replies.ts) nor the logger or the machines
+for (const args of [['ls'], ['peers'], ['status', '--peer', 'seed'], ['get', 'movie.mkv', '--peer', 'seed', '-q'], ['trace', 'last', '--peer', 'seed']]) {
+  test(`p2p ${args.join(' ')} answers without loading zod, winston or xstate`, async (t) => {
+    if (args[0] === 'trace') t.is((await cli(['get', 'movie.mkv', '--peer', 'seed', '-q'])).code, 0);
+    const files = await loadedFiles(t, [...args, ...common]);
+    t.true(files.some((f) => /bundle\/common-/.test(f)), files.join(', '));
+    for (const f of files) {
+      t.notRegex(f, /node_modules\/(zod|winston|xstate)\//, f);
+      if (f.endsWith('.js')) t.notRegex(readFileSync(f, 'utf8'), /ZodObject|DerivedLogger|createMachine/, f);
+    }
+  });
+}
 
 /** A `p2p` child we can signal; `line(re)` waits for a matching stderr/stdout line. */
 function start(args: string[], env: Record<string, string> = {}) {

@@ -7,25 +7,9 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { CLI, FAST_ENV, runCli } from '../helpers/processes.js';
+import { CLI, FAST_ENV, loadedFiles, runCli } from '../helpers/processes.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
-
-/** Every module file `node CLI ...args` loads (an ESM resolve hook prints them on stderr). */
-async function loadedFiles(t: Parameters<typeof tempDir>[0], args: string[]): Promise<string[]> {
-  const dir = await tempDir(t, 'p2p-hooks-');
-  await writeFile(
-    join(dir, 'hooks.mjs'),
-    "import { writeSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); writeSync(2, 'LOADED ' + r.url + '\\n'); return r; }\n",
-  );
-  await writeFile(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify('file://' + join(dir, 'hooks.mjs'))});\n`);
-  const r = spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...FAST_ENV } });
-  t.is(r.status, 0, r.stderr);
-  return r.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('LOADED file://'))
-    .map((l) => l.slice('LOADED file://'.length));
-}
 
 for (const args of [['--version'], ['--help'], ['ls', '--help'], ['get', '--help'], ['status', '--help'], ['help', 'trace']]) {
   test(`p2p ${args.join(' ')} loads neither the bus, the schemas, the logger nor the machines`, async (t) => {

@@ -1,9 +1,12 @@
 // Real child processes for end-to-end tests: the built `p2p` CLI as tracker, peers and one-shot
 // commands. Every process is killed in t.teardown, pass or fail.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Teardown } from './scope.js';
+import { tempDir } from './tmp.js';
 
 /** The built CLI (npm test builds first). */
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
@@ -130,4 +133,20 @@ export function lastJson<T = Record<string, unknown>>(r: CliResult): T {
   } catch {
     throw new Error(`no JSON on the last line; code=${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   }
+}
+
+/** Every module file `node CLI ...args` loads (an ESM resolve hook prints them on stderr); the command must exit 0. */
+export async function loadedFiles(t: Teardown & { is(a: unknown, b: unknown, m?: string): void }, args: string[]): Promise<string[]> {
+  const dir = await tempDir(t, 'p2p-hooks-');
+  await writeFile(
+    join(dir, 'hooks.mjs'),
+    "import { writeSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); writeSync(2, 'LOADED ' + r.url + '\\n'); return r; }\n",
+  );
+  await writeFile(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify('file://' + join(dir, 'hooks.mjs'))});\n`);
+  const r = spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...FAST_ENV } });
+  t.is(r.status, 0, r.stderr);
+  return r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('LOADED file://'))
+    .map((l) => l.slice('LOADED file://'.length));
 }
