@@ -29,9 +29,17 @@ await build({
   logLevel: 'warning',
   // CommonJS dependencies call require(): give every chunk a real one
   banner: { js: "import { createRequire as __p2pRequire } from 'node:module'; const require = __p2pRequire(import.meta.url);" },
-  // a native add-on msgpackr loads when present; it stays where npm put it
-  external: ['msgpackr-extract'],
   plugins: [
+    {
+      // msgpackr loads a native string extractor when present (detect-libc, node-gyp-build and a
+      // .node file: ~10 ms of start-up); the CLI's messages are small, where it gains nothing.
+      // The daemons (tsc's output, not this bundle) still load it.
+      name: 'no-msgpackr-extract',
+      setup(b) {
+        b.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: 'msgpackr-extract', namespace: 'stub' }));
+        b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = undefined;', loader: 'js' }));
+      },
+    },
     {
       // zod re-exports every locale (~60 languages) as `z.locales`; we only ever use English,
       // which zod sets itself from its own en.js (not through this index)
