@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
-import { SIG_HEADERS, verifySignature } from '../src/identity.js';
+import { SIG_HEADERS, verifySignatureAsync } from '../src/identity.js';
 import { subjects, type Subjects } from '../src/protocol/subjects.js';
 import { KeyRequest, type KeyReply } from '../src/protocol/key-messages.js';
 import { MAX_MESSAGE_BYTES } from '../src/protocol/codec.js';
@@ -75,6 +75,8 @@ export class Tracker {
   private sweepTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
+  /** the latest signature check in arrival order (see authorize) */
+  private authorized: Promise<unknown> = Promise.resolve();
   private sweeping = false;
   private readonly joins: JoinLog;
   /** debug lines on the hot paths cost a winston pipeline pass each even when filtered out */
@@ -140,8 +142,14 @@ export class Tracker {
 
   /** The message must be signed by the key this peer id is bound to (bound on first use). */
   private async authorize(peerId: string, meta: MessageMeta): Promise<void> {
-    if (!this.options.requireSignatures && !meta.headers?.has(SIG_HEADERS.sig)) return;
-    await this.store.bind(peerId, verifySignature(meta.subject, meta.data, meta.headers, this.clock.now()));
+    const signed = this.options.requireSignatures || meta.headers?.has(SIG_HEADERS.sig);
+    // checks run in parallel on the thread pool, but their results are taken in arrival order:
+    // a peer's second announce batch must never overtake its first (`replace`)
+    const verified = signed ? verifySignatureAsync(meta.subject, meta.data, meta.headers, this.clock.now()) : undefined;
+    const turn = this.authorized.then(() => verified);
+    this.authorized = turn.catch(() => undefined);
+    const signer = await turn;
+    if (signer) await this.store.bind(peerId, signer);
   }
 
   private async onAnnounce(m: AnnounceRequest, meta: MessageMeta): Promise<Ack> {

@@ -267,3 +267,27 @@ test('a peer id belongs to the key that first signed for it: strangers, replays 
   const src = (await lookupId(x, file(1).fileId)).matches[0]!.sources[0]!;
   t.is(src.endpoint.port, 7001);
 });
+
+test('signature checks run off the event loop, yet a peer’s batches are taken in the order sent (replace first, then the rest), and a forgery between them stalls nobody', async (t) => {
+  const x = await setup(t);
+  const peers = Array.from({ length: 40 }, (_, i) => `p${i}`);
+  const mallory = PeerIdentity.ephemeral();
+  // every peer's two batches and a forged announce go out back to back, no reply awaited in between
+  const sent = peers.flatMap((peerId, i) => [
+    announce(x, announceOf(peerId, 7000 + i, [file(1000 + i)])),
+    request(x.client, x.s.announce, announceOf(peerId, 6666, [file(5000 + i)]), Ack, { ...opts, sign: (subject, payload) => mallory.sign(subject, payload) }).then(
+      () => 'accepted',
+      (err: { code?: string }) => err.code,
+    ),
+    announce(x, { ...announceOf(peerId, 7000 + i, [file(2000 + i)]), replace: false }),
+  ]);
+  const results = await Promise.all(sent);
+  t.true(results.filter((_, k) => k % 3 === 1).every((r) => r === 'PERMISSION_DENIED'), JSON.stringify(results));
+  for (const [i, peerId] of peers.entries()) {
+    // the second batch (replace: false) came after the first (replace: true): both files stay
+    t.deepEqual(await sourcesOf(x, file(1000 + i).fileId), [peerId], `first batch of ${peerId}`);
+    t.deepEqual(await sourcesOf(x, file(2000 + i).fileId), [peerId], `second batch of ${peerId}`);
+    t.deepEqual((await lookupId(x, file(5000 + i).fileId)).matches, []);
+  }
+  t.is((await list(x)).total, 80);
+});
