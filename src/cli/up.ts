@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { ConnectionOptions } from 'nats';
 import { P2PError } from '../errors.js';
-import { action, intOption, untilSignal, type GlobalOptions } from './args.js';
+import { ExitCode, action, intOption, untilSignal, type GlobalOptions } from './args.js';
 import { startLocalCluster } from './cluster.js';
 
 const DEMO_FILE = 'hello-swarm.bin';
@@ -52,24 +52,55 @@ export function upCommand(program: Command): void {
         const brokers: Child[] = [];
         const say = (s: string) => process.stdout.write(s + '\n');
         const stopAll = async () => {
-          // the peers and the tracker first, then the broker they stand on
-          await Promise.all(daemons.map((c) => stopChild(c).then(() => say(`stopped ${c.label}`))));
-          await Promise.all(brokers.map((c) => stopChild(c).then(() => say(`stopped ${c.label}`))));
+          // the peers and the tracker first, then the broker they stand on; each child once, so a
+          // second call (a Ctrl-C during start-up, then the unwinding) stops only what came since
+          await Promise.all(daemons.splice(0).map((c) => stopChild(c).then(() => say(`stopped ${c.label}`))));
+          await Promise.all(brokers.splice(0).map((c) => stopChild(c).then(() => say(`stopped ${c.label}`))));
+        };
+        // Ctrl-C from the very start: the children are detached (the terminal's SIGINT reaches us
+        // alone), so whatever has started must be stopped here, and nothing more started
+        let interrupted = false;
+        let onInterrupt!: () => void;
+        const interruption = new Promise<never>((_, reject) => (onInterrupt = () => reject(new Interrupted())));
+        interruption.catch(() => undefined);
+        const stopped = untilSignal(
+          async () => {
+            interrupted = true;
+            onInterrupt();
+            await stopAll();
+          },
+          { quiet: true },
+        );
+        /** brokers being started: waited for (and stopped) when Ctrl-C cut their start short */
+        const pending: Promise<unknown>[] = [];
+        /** A start-up step, cut short by Ctrl-C; nothing starts after one. */
+        const step = async <T>(p: Promise<T>): Promise<T> => {
+          const value = await Promise.race([p, interruption]);
+          if (interrupted) throw new Interrupted();
+          return value;
         };
         try {
           let url = config.nats.url;
           if (opts.cluster) {
-            const cluster = await startLocalCluster(join(dir, 'nats-cluster'), opts.cluster);
-            cluster.children.forEach((proc, i) => brokers.push({ label: `nats-server ${i + 1}`, proc }));
+            // the brokers are ours once up, even when Ctrl-C came while they started
+            const starting = startLocalCluster(join(dir, 'nats-cluster'), opts.cluster).then((c) => {
+              c.children.forEach((proc, i) => brokers.push({ label: `nats-server ${i + 1}`, proc }));
+              return c;
+            });
+            pending.push(starting);
+            const cluster = await step(starting);
             url = cluster.urls;
             say(`started a ${opts.cluster}-node NATS cluster at ${url}`);
-          } else if (!(await natsAnswers(url, auth))) {
-            brokers.push({ label: 'nats-server', proc: await startNatsServer(url, join(dir, 'nats')) });
+          } else if (!(await step(natsAnswers(url, auth)))) {
+            const starting = startNatsServer(url, join(dir, 'nats')).then((proc) => brokers.push({ label: 'nats-server', proc }));
+            pending.push(starting);
+            await step(starting);
             say(`started nats-server at ${url} (no broker answered there)`);
           } else say(`using the NATS server at ${url}`);
           const cli = [...process.execArgv, process.argv[1]!];
           const common = ['--nats', url, '--prefix', config.prefix];
           const run = (label: string, args: string[]) => {
+            if (interrupted) throw new Interrupted();
             // detached: Ctrl-C reaches `up` alone, which stops the children in order
             const proc = spawn(process.execPath, [...cli, ...args, ...common], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
             prefixOutput(proc, label);
@@ -90,17 +121,17 @@ export function upCommand(program: Command): void {
             ids.push(`peer${i}`);
             run(`peer${i}`, ['peer', '--dir', join(dir, `peer${i}`), '--id', `peer${i}`]);
           }
-          await waitForPeers(url, config.prefix, auth, ids);
+          await step(waitForPeers(url, config.prefix, auth, ids));
           say(`swarm up: tracker + ${ids.join(', ')} under ${dir} (prefix ${config.prefix})`);
           if (opts.dashboard) {
             const dash = run('dashboard', ['dashboard', '--log-file', join(dir, 'dashboard', 'log.jsonl')]);
-            const ready = await firstLine(dash, /dashboard ready at (\S+)/, 20_000);
+            const ready = await step(firstLine(dash, /dashboard ready at (\S+)/, 20_000));
             say(ready ? `dashboard: ${ready[1]}` : 'the dashboard did not start (see its lines above)');
           }
           let code = 0;
           if (opts.demo) {
             say(`demo: peer1 shares ${DEMO_FILE} (8 MiB); asking peer2 to download it…`);
-            code = await runChild(process.execPath, [...cli, 'get', DEMO_FILE, '--peer', 'peer2', '--timeout', '60', ...common]);
+            code = await step(runChild(process.execPath, [...cli, 'get', DEMO_FILE, '--peer', 'peer2', '--timeout', '60', ...common]));
             say(code === 0 ? `demo: downloaded and verified — see ${join(dir, 'peer2', 'downloads', DEMO_FILE)}` : `demo: download failed (exit ${code})`);
           }
           const me = process.argv[1]!.endsWith('.ts') ? 'node --import tsx ' + process.argv[1] : 'p2p';
@@ -115,19 +146,24 @@ export function upCommand(program: Command): void {
             await stopAll();
             return code;
           }
-          // the handler first: a Ctrl-C right after the line below must stop the swarm, not kill us
-          const stopped = untilSignal(stopAll, { quiet: true });
           say('Ctrl-C stops the swarm.');
           await stopped;
           say('swarm stopped');
           return code;
         } catch (err) {
+          await Promise.allSettled(pending);
           await stopAll();
-          throw err;
+          if (!(err instanceof Interrupted)) throw err;
+          await stopped;
+          say('interrupted while starting: swarm stopped');
+          return ExitCode.interrupted;
         }
       }),
     );
 }
+
+/** Ctrl-C during start-up. */
+class Interrupted extends Error {}
 
 async function natsAnswers(url: string, extra: Partial<ConnectionOptions>): Promise<boolean> {
   const { connectBus } = await import('../transport/bus.js');

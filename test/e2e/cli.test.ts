@@ -3,13 +3,13 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { CLI, FAST_ENV, lastJson, runCli, startDaemon } from '../helpers/processes.js';
 import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
+import { freePort } from '../helpers/ports.js';
 
 const commands = ['tracker', 'peer', 'get', 'ls', 'peers', 'status', 'trace', 'cancel', 'up', 'keygen', 'completion', 'dashboard', 'machine'];
 
@@ -38,14 +38,6 @@ test('usage errors exit 2 with a clear line', async (t) => {
   const unknown = await runCli(['fly']);
   t.is(unknown.code, 2);
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 test('no broker: a clear message and exit 5, not a hang', async (t) => {
   const port = await freePort();
@@ -181,3 +173,41 @@ test.serial('Ctrl-C on p2p up: the peers and the tracker stop before the broker,
   t.deepEqual(blankPrefixed(stderr), []);
   t.regex(stderr, /\[peer1\] .*peer stopped|\[peer1\] .*stopping/);
 });
+
+/** Processes whose command line mentions `text` (our children carry their --dir in it). */
+function processesWith(text: string): string[] {
+  const out = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout;
+  return out.split('\n').filter((l) => l.includes(text) && !l.includes('ps -eo'));
+}
+
+for (const when of [/started nats-server at/, /swarm up:/]) {
+  test.serial(`Ctrl-C on p2p up while it starts (after "${when.source}"): whatever started is stopped, exit 130`, async (t) => {
+    const port = await freePort();
+    const dir = await tempDir(t, 'p2p-up-');
+    const child = spawn(process.execPath, [CLI, 'up', '--peers', '3', '--dir', dir, '--nats', `nats://127.0.0.1:${port}`], { env: { ...process.env, ...FAST_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.teardown(() => child.kill('SIGKILL'));
+    let stdout = '';
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${when.source}:\n${stdout}\n${stderr}`)), 60_000);
+      child.stdout!.on('data', (d) => {
+        stdout += d;
+        if (when.test(stdout)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGINT');
+    t.is(await exited, 130, `${stdout}\n${stderr}`);
+    t.regex(stdout, /interrupted while starting: swarm stopped/);
+    t.notRegex(stdout, /Ctrl-C stops the swarm/);
+    t.true(stdout.includes('stopped nats-server'), stdout);
+    // the detached children are gone (the broker included), none left running on its own
+    const deadline = Date.now() + 10_000;
+    while (processesWith(dir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    t.deepEqual(processesWith(dir), []);
+  });
+}
