@@ -17,13 +17,13 @@ import {
   LookupReply,
   PROTOCOL_VERSION,
   ProgressEvent,
-  StatusReply,
   TraceEvent,
   TraceReply,
   type TraceEntry,
 } from '../src/protocol/messages.js';
 import { subjects as makeSubjects, type Subjects } from '../src/protocol/subjects.js';
 import { listen, publish, request } from '../src/transport/bus.js';
+import { peerStatus } from '../src/transport/peer-status.js';
 import { UnknownPeerError } from '../src/errors.js';
 import { SwarmModel } from '../src/dashboard/model.js';
 
@@ -196,7 +196,8 @@ export class Dashboard extends EventEmitter {
 
   private async pollPeer(peerId: string): Promise<void> {
     try {
-      const reply = await request(this.components.nc, this.subjects.status(peerId), { v: PROTOCOL_VERSION }, StatusReply, { timeoutMs: 2000, who: `peer ${peerId}` });
+      // every page: a peer sharing thousands of files sends its downloads on the later ones
+      const reply = await peerStatus(this.components.nc, this.subjects, peerId, { timeoutMs: 2000 });
       if (reply.peerId !== peerId) return;
       this.model.onStatus(reply);
     } catch {

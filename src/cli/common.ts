@@ -7,8 +7,9 @@ import type { Logger } from 'winston';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import type { Config } from '../../config/index.js';
 import { loadConfigLight } from '../../config/load.js';
-import { BadRequestError, ConfigError, NotFoundError, P2PError, ProtocolError, UnknownPeerError } from '../errors.js';
+import { BadRequestError, ConfigError, NotFoundError, P2PError, UnknownPeerError } from '../errors.js';
 import { connectBus, request } from '../transport/bus.js';
+import { peerStatus as pagedStatus } from '../transport/peer-status.js';
 import type { DownloadInfo, ListEntry, StatusReply } from '../protocol/messages.js';
 import { Light } from '../protocol/checked-replies.js';
 import { PROTOCOL_VERSION } from '../protocol/ids.js';
@@ -194,28 +195,9 @@ export async function listFiles(nc: NatsConnection, s: Subjects, config: Config,
   return { files, total, peers };
 }
 
-/**
- * The peer's status (StatusReply), downloads newest last: every page, followed by its `next`
- * cursor (issue 9, class 4), joined into one reply without a `next`.
- */
-export async function peerStatus(nc: NatsConnection, s: Subjects, config: Config, peer: string, downloadId?: string): Promise<StatusReply> {
-  const ask = (cursor?: number) =>
-    request(nc, s.status(peer), { v: PROTOCOL_VERSION, ...(downloadId ? { downloadId } : {}), ...(cursor ? { cursor } : {}) }, Light.StatusReply, {
-      timeoutMs: 5000,
-      who: `peer ${peer}`,
-      noResponders: noPeer(peer, config),
-    });
-  const first = await ask();
-  const { next: _next, ...all } = first;
-  for (let next = first.next; next !== undefined; ) {
-    const page = await ask(next);
-    all.shared.push(...page.shared);
-    all.downloads.push(...page.downloads);
-    // a page that brings nothing would loop forever: a peer that does not page right
-    if (page.next !== undefined && page.next <= next) throw new ProtocolError(`peer ${peer} sent a status page that does not move on`);
-    next = page.next;
-  }
-  return all;
+/** The peer's whole status (every page joined; src/transport/peer-status.ts), downloads newest last. */
+export function peerStatus(nc: NatsConnection, s: Subjects, config: Config, peer: string, downloadId?: string): Promise<StatusReply> {
+  return pagedStatus(nc, s, peer, { downloadId, timeoutMs: 5000, noResponders: noPeer(peer, config) });
 }
 
 /**

@@ -8,6 +8,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Dashboard } from '../../actors/dashboard.js';
 import { Downloads } from '../../actors/downloads.js';
 import { Tracker } from '../../actors/tracker.js';
 import { loadConfig } from '../../config/index.js';
@@ -110,6 +111,21 @@ test('status of 60 000 shared files and a trace of 10 000 long transitions come 
   t.is(lastSeqs.length, 5000);
   t.is(lastSeqs[0], TRANSITIONS - 5000);
   t.log(`status of ${SHARED} shared files: ${statusMs} ms; trace of ${TRANSITIONS} transitions (--all): ${traceMs} ms; max payload ${maxPayload(nc)} bytes`);
+
+  // the dashboard reads every page too: the download comes on a page after the 60 000 shared files
+  const dashNc = await connectBus({ url: nats.url, name: 'dashboard', reconnect: false });
+  t.teardown(() => dashNc.close());
+  const dashboard = new Dashboard({ nc: dashNc, logger: log }, { prefix, statusMs: 300, listMs: 60_000 });
+  await dashboard.start();
+  t.teardown(() => dashboard.stop());
+  bus.publish(s.heartbeat, { v: 1, peerId: 'big', endpoint: { host: '127.0.0.1', port: 1 }, fileCount: SHARED });
+  let view: { peers: Array<{ peerId: string; fileCount: number }>; downloads: Array<{ downloadId: string }> } | undefined;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    view = dashboard.model.view() as typeof view;
+    if (view!.downloads.some((d) => d.downloadId === downloadId)) break;
+  }
+  t.is(view!.peers.find((p) => p.peerId === 'big')?.fileCount, SHARED);
+  t.deepEqual(view!.downloads.map((d) => d.downloadId), [downloadId]);
 });
 
 test('100 000 files announce in batches the tracker accepts; `p2p ls` lists them all', async (t) => {
