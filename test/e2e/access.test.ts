@@ -19,6 +19,7 @@ const users = {
   cli: { P2P_NATS_USER: 'cli', P2P_NATS_PASS: 'change-me-cli' },
   peer1: { P2P_NATS_USER: 'peer1', P2P_NATS_PASS: 'change-me-peer1' },
   peer2: { P2P_NATS_USER: 'peer2', P2P_NATS_PASS: 'change-me-peer2' },
+  dashboard: { P2P_NATS_USER: 'dashboard', P2P_NATS_PASS: 'change-me-dashboard' },
 };
 let url = '';
 let root = '';
@@ -59,6 +60,19 @@ test.serial('each role with only its own subjects: a full download works', async
   const ls = await runCli(['ls', '--json', '--nats', url], { env: as('cli') });
   t.is(lastJson<{ files: unknown[] }>(ls).files.length, 1);
   for (const d of [p1, p2]) t.false(d.lines.some((l) => /broker refused/.test(l)), d.lines.filter((l) => /refused/.test(l)).join('\n'));
+
+  // the dashboard role: it sees the swarm, the download and the chunk availability it asked for
+  const dash = await startDaemon(scope, ['dashboard', '--nats', url, '--port', '0', '--log-file', join(root, 'dashboard.jsonl'), '--log-level', 'debug'], { ready: /dashboard ready at/, env: as('dashboard') });
+  const at = dash.lines.map((l) => /dashboard ready at (\S+)/.exec(l)?.[1]).find(Boolean)!;
+  let state: { peers: Array<{ peerId: string }>; downloads: Array<{ name?: string; status: string }>; files: Array<{ name: string }> } | undefined;
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((res) => setTimeout(res, 250))) {
+    state = (await (await fetch(new URL('/api/state', at))).json()) as typeof state;
+    if (state!.peers.length === 2 && state!.downloads.some((d) => d.status === 'done') && state!.files.length === 1) break;
+  }
+  t.deepEqual(state!.peers.map((p) => p.peerId).sort(), ['peer1', 'peer2']);
+  t.true(state!.downloads.some((d) => d.name === 'secret-plans.bin' && d.status === 'done'), JSON.stringify(state!.downloads));
+  const log = await readFile(join(root, 'dashboard.jsonl'), 'utf8');
+  t.notRegex(log, /[Pp]ermissions [Vv]iolation|PERMISSION_DENIED|refused/);
 });
 
 async function asUser(user: keyof typeof users): Promise<NatsConnection> {
@@ -107,4 +121,10 @@ test.serial('a role trying a subject it may not use is refused by the broker', a
   t.is(await tryPublish(cli, 'p2p.tracker.announce'), 'PERMISSIONS_VIOLATION', 'the CLI cannot announce');
   const cli2 = await asUser('cli');
   t.is(await trySubscribe(cli2, 'p2p.peer.peer1.intent'), 'PERMISSIONS_VIOLATION', 'the CLI cannot read intents');
+  const dash = await asUser('dashboard');
+  t.is(await tryPublish(dash, 'p2p.tracker.announce'), 'PERMISSIONS_VIOLATION', 'the dashboard cannot announce');
+  const dash2 = await asUser('dashboard');
+  t.is(await trySubscribe(dash2, 'p2p.tracker.lookup'), 'PERMISSIONS_VIOLATION', 'the dashboard cannot answer as the tracker');
+  const dash3 = await asUser('dashboard');
+  t.is(await tryPublish(dash3, 'p2p.avail.' + 'ab'.repeat(32)), 'PERMISSIONS_VIOLATION', 'the dashboard cannot claim chunks');
 });
