@@ -141,13 +141,13 @@ test('100 000 files announce in batches the tracker accepts; `p2p ls` lists them
   const started = Date.now();
   for (let i = 0; i < LISTED; i += ANNOUNCE_BATCH) {
     const files = Array.from({ length: ANNOUNCE_BATCH }, (_, k) => ({ fileId: fileId(i + k), name: `f-${String(i + k).padStart(6, '0')}.bin`, size: 1, chunkSize: 1 << 20, chunkCount: 1 }));
-    const reply = (await bus.request(s.announce, { v: 1, peerId: 'many', endpoint: { host: '127.0.0.1', port: 1 }, replace: i === 0, files, removed: [] }, { sign: true })) as { ok: boolean };
+    const reply = (await bus.request(s.announce, { v: 1, peerId: 'many', endpoint: { host: '127.0.0.1', port: 1 }, replace: i === 0, files, removed: [] }, { sign: true, timeoutMs: 20_000 })) as { ok: boolean };
     t.true(reply.ok);
   }
   const announceMs = Date.now() - started;
   // one batch too many files is refused, not half taken
   const tooMany = Array.from({ length: ANNOUNCE_BATCH + 1 }, (_, k) => ({ fileId: fileId(k), name: 'x', size: 1, chunkSize: 1 << 20, chunkCount: 1 }));
-  t.false(((await bus.request(s.announce, { v: 1, peerId: 'many', endpoint: { host: '127.0.0.1', port: 1 }, replace: false, files: tooMany, removed: [] }, { sign: true })) as { ok: boolean }).ok);
+  t.false(((await bus.request(s.announce, { v: 1, peerId: 'many', endpoint: { host: '127.0.0.1', port: 1 }, replace: false, files: tooMany, removed: [] }, { sign: true, timeoutMs: 20_000 })) as { ok: boolean }).ok);
   const lsStarted = Date.now();
   const ls = await runCli(['ls', '--json', '--nats', nats.url, '--prefix', prefix], { timeoutMs: 120_000 });
   const lsMs = Date.now() - lsStarted;
