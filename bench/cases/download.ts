@@ -6,6 +6,7 @@
 // seeders' CPU per GiB served against verified-copy's plain file-to-socket sender. CPU per GiB
 // hardly moves with the machine's load, unlike the wall-clock rates.
 import { statSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
@@ -174,12 +175,21 @@ export const download3to1: BenchCase = {
         pass: judge(ratio, RATE_TARGET, 'atLeast'),
         runs: runs.map((r) => r.rate),
         detail: detailOf(runs),
-        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}`,
+        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}${ratio !== null && ratio < RATE_TARGET ? belowOneNote() : ''}`,
       },
       ...cpuRows(ctx, 'download-3to1', runs),
     ];
   },
 };
+
+/**
+ * Why 3to1 can trail 1to1 here (profiles in bench/README.md, "download-3to1 against
+ * download-1to1"): no process's JS is saturated; four busy processes share the cores.
+ */
+function belowOneNote(): string {
+  const cores = availableParallelism();
+  return `; below 1to1: 3 seeders + downloader (+ nats) on ${cores} core${cores === 1 ? '' : 's'}, load ${loadavg()[0]!.toFixed(1)}: scheduling, not per-source work (bench/README.md)`;
+}
 
 /** Peak RSS of the downloading peer, MB. */
 const RSS_TARGET_MB = 100;

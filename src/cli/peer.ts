@@ -2,10 +2,10 @@
 import { statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { BadRequestError } from '../errors.js';
 import { action, intOption, rateOption } from './args.js';
+import { tuneHeapForDaemon } from './daemon-heap.js';
 import { isToken } from '../protocol/ids.js';
 
 interface PeerFlags {
@@ -50,10 +50,8 @@ export function peerCommand(program: Command): void {
         if (opts.id !== undefined && !isToken(opts.id)) {
           throw new BadRequestError('--id must be 1-64 characters of A-Z a-z 0-9 _ -');
         }
-        // a long-running daemon: V8 collects down to what is live instead of letting the garbage of
-        // a long download grow the heap (bench peer-rss, 4 GiB: 127 → about 95 MB); the hot path is
-        // hashing and syscalls, not JS, so speed does not suffer (bench download-*-cpu)
-        setFlagsFromString('--optimize-for-size');
+        // a long-running daemon: a heap sized for memory, not allocation speed (bench peer-rss)
+        tuneHeapForDaemon();
         const [{ Peer }, { createLogger }, { assertNotSymlink, ensureRealDir }, { connectBus, watchConnection }, { configFrom, natsAuth, runDaemon }, { isLoopback }] = await Promise.all([
           import('../../actors/peer.js'),
           import('../logger.js'),

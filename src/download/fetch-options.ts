@@ -68,7 +68,7 @@ export interface FetchOptions {
   onSourceEvent?: (e: { peerId: string; kind: SourceEventKind; detail?: string }) => void;
   /** a chunk was verified and written (the peer tells the swarm) */
   onVerified?: (index: number) => void;
-  /** verified chunks waiting for the disk before we stop asking for more (default max(8, 2 × pipeline), at most 4 MiB of them, at least 2) */
+  /** verified chunks waiting for the disk before we stop asking for more (default max(8, 2 × pipeline), at most 2 MiB of them, at least 2) */
   maxPendingWrites?: number;
   /** the peer's download cap, shared by all its connections */
   throttle?: FairThrottle;

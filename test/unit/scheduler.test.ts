@@ -9,7 +9,7 @@ import type { Source } from '../../src/protocol/messages.js';
 import { createLogger } from '../../src/logger.js';
 import { ChunkScheduler } from '../../src/download/scheduler.js';
 import type { ChunkConnection, ChunkSink, FetchOptions, FetchOutcome } from '../../src/download/fetch-options.js';
-import { MAX_RECONNECTS, busyBackoffMs } from '../../src/download/source.js';
+import { MAX_RECONNECTS, PENDING_WRITE_BYTES, busyBackoffMs, pendingWritesFor } from '../../src/download/source.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 
 const CHUNK = 16;
@@ -288,4 +288,17 @@ test('a source dropped for timeouts (slow, not cheating) may come back after the
   await settle(40);
   t.is(slow.connections.length, 2, 'taken back: timeouts are no ban');
   t.deepEqual(s.outcome(), { outcome: 'complete' });
+});
+
+test('verified chunks waiting for the disk: bounded in bytes (2 MiB), at least 2, at most max(8, 2 × pipeline)', (t) => {
+  const KiB = 1024;
+  const MiB = 1024 * KiB;
+  t.is(PENDING_WRITE_BYTES, 2 * MiB);
+  // big files' 1 MiB chunks: with the default pipeline of 6, at most 6 + 2 chunk buffers per source
+  // are out at once (the answers already asked for still come while the disk is behind)
+  t.is(pendingWritesFor(6, MiB), 2);
+  t.is(pendingWritesFor(6, 4 * MiB), 2);
+  t.is(pendingWritesFor(6, 256 * KiB), 8);
+  t.is(pendingWritesFor(6, 16 * KiB), 12);
+  t.is(pendingWritesFor(2, 16 * KiB), 8);
 });
