@@ -75,8 +75,8 @@ export class Tracker {
   private sweepTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
-  /** the latest signature check in arrival order (see authorize) */
-  private authorized: Promise<unknown> = Promise.resolve();
+  /** per peer id: its latest signature check, settled (see authorize) */
+  private readonly authorized = new Map<string, Promise<void>>();
   private sweeping = false;
   private readonly joins: JoinLog;
   /** debug lines on the hot paths cost a winston pipeline pass each even when filtered out */
@@ -143,11 +143,21 @@ export class Tracker {
   /** The message must be signed by the key this peer id is bound to (bound on first use). */
   private async authorize(peerId: string, meta: MessageMeta): Promise<void> {
     const signed = this.options.requireSignatures || meta.headers?.has(SIG_HEADERS.sig);
-    // checks run in parallel on the thread pool, but their results are taken in arrival order:
-    // a peer's second announce batch must never overtake its first (`replace`)
+    // checks run in parallel on the thread pool, but one peer's results are taken in arrival
+    // order: its second announce batch must never overtake its first (`replace`). Per peer, not
+    // for all: one global order let a slow check release a burst of others at once, which held
+    // the event loop (and the lookups) for tens of ms.
     const verified = signed ? verifySignatureAsync(meta.subject, meta.data, meta.headers, this.clock.now()) : undefined;
-    const turn = this.authorized.then(() => verified);
-    this.authorized = turn.catch(() => undefined);
+    const before = this.authorized.get(peerId);
+    const turn = before ? before.then(() => verified) : Promise.resolve(verified);
+    const settled = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.authorized.set(peerId, settled);
+    void settled.then(() => {
+      if (this.authorized.get(peerId) === settled) this.authorized.delete(peerId);
+    });
     const signer = await turn;
     if (signer) await this.store.bind(peerId, signer);
   }
