@@ -163,13 +163,7 @@ export interface RequestOptions {
  */
 export async function request<S extends z.ZodType>(nc: NatsConnection, subject: string, message: unknown, schema: S, opts: RequestOptions): Promise<z.output<S>>;
 export async function request<T>(nc: NatsConnection, subject: string, message: unknown, schema: LightSchema<T>, opts: RequestOptions): Promise<T>;
-export async function request(
-  nc: NatsConnection,
-  subject: string,
-  message: unknown,
-  schema: z.ZodType | LightSchema<unknown>,
-  opts: RequestOptions,
-): Promise<unknown> {
+export async function request(nc: NatsConnection, subject: string, message: unknown, schema: z.ZodType | LightSchema<unknown>, opts: RequestOptions): Promise<unknown> {
   let data: Uint8Array;
   const payload = tryEncode(message);
   const max = maxPayload(nc);
