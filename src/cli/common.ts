@@ -12,10 +12,9 @@ import { connectBus, request } from '../transport/bus.js';
 import { peerStatus as pagedStatus } from '../transport/peer-status.js';
 import type { DownloadInfo, ListEntry, StatusReply } from '../protocol/messages.js';
 import { Light } from '../protocol/checked-replies.js';
-import { PROTOCOL_VERSION } from '../protocol/ids.js';
 import { subjects, type Subjects } from '../protocol/subjects.js';
 import { closest, untilSignal, type GlobalOptions } from './args.js';
-import { isToken } from '../protocol/ids.js';
+import { PROTOCOL_VERSION, isToken } from '../protocol/ids.js';
 
 // the light helpers, for commands that import everything from here
 export { ExitCode, action, exitCodeFor, formatBytes, intOption, printTable, untilSignal, type GlobalOptions } from './args.js';
