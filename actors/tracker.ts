@@ -63,6 +63,8 @@ const REPLY_BUDGET = MAX_MESSAGE_BYTES - 16 * 1024;
 const LOG_EACH_EXPIRED = 50;
 
 /** The tracker actor. `new Tracker(components, options)`, then `start()`; `stop()` is idempotent. */
+const noop = (): void => undefined;
+
 export class Tracker {
   readonly trackerId: string;
   private readonly nc: NatsConnection;
@@ -150,10 +152,7 @@ export class Tracker {
     const verified = signed ? verifySignatureAsync(meta.subject, meta.data, meta.headers, this.clock.now()) : undefined;
     const before = this.authorized.get(peerId);
     const turn = before ? before.then(() => verified) : Promise.resolve(verified);
-    const settled = turn.then(
-      () => undefined,
-      () => undefined,
-    );
+    const settled = turn.then(noop, noop);
     this.authorized.set(peerId, settled);
     void settled.then(() => {
       if (this.authorized.get(peerId) === settled) this.authorized.delete(peerId);
