@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
-import { SIG_HEADERS, verifySignatureAsync } from '../src/identity.js';
+import { SIG_HEADERS, verifySignature } from '../src/identity.js';
 import { subjects, type Subjects } from '../src/protocol/subjects.js';
 import { KeyRequest, type KeyReply } from '../src/protocol/key-messages.js';
 import { MAX_MESSAGE_BYTES } from '../src/protocol/codec.js';
@@ -63,8 +63,6 @@ const REPLY_BUDGET = MAX_MESSAGE_BYTES - 16 * 1024;
 const LOG_EACH_EXPIRED = 50;
 
 /** The tracker actor. `new Tracker(components, options)`, then `start()`; `stop()` is idempotent. */
-const noop = (): void => undefined;
-
 export class Tracker {
   readonly trackerId: string;
   private readonly nc: NatsConnection;
@@ -77,8 +75,6 @@ export class Tracker {
   private sweepTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
-  /** per peer id: its latest signature check, settled (see authorize) */
-  private readonly authorized = new Map<string, Promise<void>>();
   private sweeping = false;
   private readonly joins: JoinLog;
   /** debug lines on the hot paths cost a winston pipeline pass each even when filtered out */
@@ -144,21 +140,9 @@ export class Tracker {
 
   /** The message must be signed by the key this peer id is bound to (bound on first use). */
   private async authorize(peerId: string, meta: MessageMeta): Promise<void> {
-    const signed = this.options.requireSignatures || meta.headers?.has(SIG_HEADERS.sig);
-    // checks run in parallel on the thread pool, but one peer's results are taken in arrival
-    // order: its second announce batch must never overtake its first (`replace`). Per peer, not
-    // for all: one global order let a slow check release a burst of others at once, which held
-    // the event loop (and the lookups) for tens of ms.
-    const verified = signed ? verifySignatureAsync(meta.subject, meta.data, meta.headers, this.clock.now()) : undefined;
-    const before = this.authorized.get(peerId);
-    const turn = before ? before.then(() => verified) : Promise.resolve(verified);
-    const settled = turn.then(noop, noop);
-    this.authorized.set(peerId, settled);
-    void settled.then(() => {
-      if (this.authorized.get(peerId) === settled) this.authorized.delete(peerId);
-    });
-    const signer = await turn;
-    if (signer) await this.store.bind(peerId, signer);
+    if (!this.options.requireSignatures && !meta.headers?.has(SIG_HEADERS.sig)) return;
+    // checked on the event loop, in arrival order (the thread-pool variant is not kept: see bench/README)
+    await this.store.bind(peerId, verifySignature(meta.subject, meta.data, meta.headers, this.clock.now()));
   }
 
   private async onAnnounce(m: AnnounceRequest, meta: MessageMeta): Promise<Ack> {

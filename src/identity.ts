@@ -67,17 +67,6 @@ export function verifySignature(subject: string, payload: Uint8Array, h: MsgHdrs
   return signer;
 }
 
-/**
- * verifySignature with the Ed25519 check on libuv's thread pool: the tracker's event loop answers
- * lookups meanwhile instead of spending ~100 µs per announce on it (bench `lookup-latency`).
- */
-export async function verifySignatureAsync(subject: string, payload: Uint8Array, h: MsgHdrs | undefined, now = Date.now()): Promise<Signer> {
-  const { signer, data, publicKey, sig } = signedParts(subject, payload, h, now);
-  return new Promise((resolve, reject) => {
-    verify(null, data, publicKey, sig, (err, ok) => (err || !ok ? reject(new PermissionDeniedError('bad signature')) : resolve(signer)));
-  });
-}
-
 /** The headers checked and parsed: what to verify, with which key, and who signed if it holds. */
 function signedParts(subject: string, payload: Uint8Array, h: MsgHdrs | undefined, now: number): { signer: Signer; data: Buffer; publicKey: KeyObject; sig: Buffer } {
   const key = h?.get(SIG_HEADERS.key) ?? '';
