@@ -7,12 +7,15 @@
 // ahead of what it applied for two checks in a row with nothing arriving in between.
 import type { KV, KvEntry, QueuedIterator } from 'nats';
 import type { Logger } from 'winston';
+import { patiently } from './kv-patience.js';
 
 export interface KvFollowOptions {
   /** how often the follower compares its position with the bucket's (ms) */
   checkMs?: number;
-  /** how long start() waits for the bucket's initial contents (ms) */
+  /** how long one try of start() waits for the bucket's initial contents (ms); it tries until stopped */
   timeoutMs: number;
+  /** named in the log lines and errors while the watch cannot start */
+  what?: string;
 }
 
 export class KvFollower {
@@ -37,18 +40,8 @@ export class KvFollower {
   /** Resolves once every entry already in the bucket has been applied. */
   async start(): Promise<void> {
     // a cluster that just started may still be electing the stream's leader: the watch's consumer
-    // cannot be created yet (TIMEOUT). Try again until the deadline, as for the bucket itself.
-    const deadline = Date.now() + this.options.timeoutMs;
-    for (;;) {
-      try {
-        await this.watchWithin(Math.max(1000, deadline - Date.now()));
-        break;
-      } catch (err) {
-        if (Date.now() >= deadline || this.stopped) throw err;
-        this.log.debug('kv watch not ready, retrying', { err: (err as Error).message });
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    // cannot be created yet (TIMEOUT). Wait, saying so, as for the bucket itself.
+    await patiently(() => this.watchWithin(this.options.timeoutMs), { log: this.log, what: this.options.what ?? 'kv watch', stopped: () => this.stopped });
     this.timer = setInterval(() => void this.check(), this.options.checkMs ?? 5000);
     this.timer.unref();
   }

@@ -14,6 +14,7 @@ import type { Signer } from '../identity.js';
 import { decode, encode } from '../protocol/codec.js';
 import { Endpoint, FileMeta, PROTOCOL_VERSION, type AnnounceRequest, type ListEntry, type LookupMatch } from '../protocol/messages.js';
 import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
+import { patiently } from './kv-patience.js';
 import { KvFollower } from './kv-follow.js';
 import { RegistryReads, type TrackerStore } from './store.js';
 
@@ -74,27 +75,17 @@ export class KvStore extends RegistryReads implements TrackerStore {
 
   async start(): Promise<void> {
     const timeout = this.options.timeoutMs ?? 20_000;
+    // a cluster that just started may still be electing its JetStream leader: wait, saying so.
+    // Each try is short (5 s); the bucket's own operations then get the full timeout.
+    const waiting = { log: this.log, stopped: () => this.stopped, what: `kv bucket ${this.bucket}` };
+    const tryJs = this.nc.jetstream({ timeout: Math.min(timeout, 5000) });
+    await patiently(() => tryJs.views.kv(this.bucket, { history: 1, replicas: this.options.replicas ?? 1 }), waiting);
     const js = this.nc.jetstream({ timeout });
-    // a cluster that just started may still be electing its JetStream leader: retry until the deadline
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      try {
-        this.kv = await js.views.kv(this.bucket, { history: 1, replicas: this.options.replicas ?? 1, timeout: Math.max(1000, deadline - Date.now()) });
-        break;
-      } catch (err) {
-        if (Date.now() >= deadline || this.stopped) throw new Error(`kv bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
-        this.log.debug('kv bucket not ready, retrying', { bucket: this.bucket, err: (err as Error).message });
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    this.kv = await patiently(() => js.views.kv(this.bucket, { bindOnly: true }), waiting);
     // the watch's consumer is asked for with 5 s per try (a fresh cluster may not take it yet)
-    const watchKv = await this.nc.jetstream({ timeout: Math.min(timeout, 5000) }).views.kv(this.bucket, { bindOnly: true });
-    this.follower = new KvFollower(watchKv, this.log, (e) => this.onEntry(e), { timeoutMs: timeout, checkMs: this.options.followCheckMs });
-    try {
-      await this.follower.start();
-    } catch (err) {
-      throw new Error(`kv bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
-    }
+    const watchKv = await patiently(() => tryJs.views.kv(this.bucket, { bindOnly: true }), waiting);
+    this.follower = new KvFollower(watchKv, this.log, (e) => this.onEntry(e), { timeoutMs: timeout, checkMs: this.options.followCheckMs, what: `kv bucket ${this.bucket} (watch)` });
+    await this.follower.start();
     this.log.info('kv store loaded', { bucket: this.bucket, peers: this.peers.size, bindings: this.keys.size });
   }
 

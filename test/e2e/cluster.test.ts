@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { natsBinary } from '../helpers/nats.js';
+import { natsBinary, startNats } from '../helpers/nats.js';
 import { lastJson, runCli, startDaemon } from '../helpers/processes.js';
 import type { Teardown } from '../helpers/scope.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -57,27 +57,34 @@ test('p2p up --cluster 3: a 3-node cluster, a KV tracker, peers, and the demo do
   t.regex(r.stderr, /tracker started .*store=kv/);
 });
 
-test('the shipped cluster configs: routes, JetStream R3 KV for the tracker, every role under its own user', async (t) => {
-  const dir = await tempDir(t, 'p2p-ncl-');
+/** The shipped node configs and permissions, on free loopback ports, written to `dir`. */
+async function clusterConfs(t: Teardown & { notRegex(s: string, re: RegExp): void }, dir: string): Promise<{ files: Map<string, string>; urls: string }> {
   const nodes = ['a', 'b', 'c'];
   const ports = new Map<string, { client: number; route: number }>();
   for (const n of nodes) ports.set(n, { client: await freePort(), route: await freePort() });
   await writeFile(join(dir, 'permissions.conf'), await readFile(new URL('permissions.conf', CONF), 'utf8'));
+  const files = new Map<string, string>();
   for (const n of nodes) {
     let conf = await readFile(new URL(`node-${n}.conf`, CONF), 'utf8');
     const p = ports.get(n)!;
     conf = conf
       .replace('listen: 0.0.0.0:4222', `listen: 127.0.0.1:${p.client}`)
       .replace('listen: 0.0.0.0:6222', `listen: 127.0.0.1:${p.route}`)
-      .replace(/\/var\/lib\/nats-server/, join(dir, 'js'));
+      .replace(/\/var\/lib\/nats-server/, join(dir, `js-${n}`));
     for (const m of nodes) conf = conf.replace(`nats-route://nats-${m}:6222`, `nats-route://127.0.0.1:${ports.get(m)!.route}`);
     t.notRegex(conf, /nats-[abc]:6222|0\.0\.0\.0/);
-    await writeFile(join(dir, `node-${n}.conf`), conf);
+    files.set(n, join(dir, `node-${n}.conf`));
+    await writeFile(files.get(n)!, conf);
   }
-  await Promise.all(nodes.map((n) => natsNode(t, join(dir, `node-${n}.conf`))));
-  const urls = nodes.map((n) => `nats://127.0.0.1:${ports.get(n)!.client}`).join(',');
-  const as = (user: string) => ({ P2P_NATS_USER: user, P2P_NATS_PASS: `change-me-${user}` });
+  return { files, urls: nodes.map((n) => `nats://127.0.0.1:${ports.get(n)!.client}`).join(',') };
+}
 
+const as = (user: string) => ({ P2P_NATS_USER: user, P2P_NATS_PASS: `change-me-${user}` });
+
+test('the shipped cluster configs: routes, JetStream R3 KV for the tracker, every role under its own user', async (t) => {
+  const dir = await tempDir(t, 'p2p-ncl-');
+  const { files, urls } = await clusterConfs(t, dir);
+  await Promise.all([...files.values()].map((f) => natsNode(t, f)));
   const tracker = await startDaemon(t, ['tracker', '--nats', urls, '--store', 'kv', '--replicas', '3', '--log-file', join(dir, 'tracker.jsonl')], {
     ready: /tracker ready/,
     env: as('tracker'),
@@ -93,4 +100,33 @@ test('the shipped cluster configs: routes, JetStream R3 KV for the tracker, ever
   t.is(got.code, 0, got.stderr);
   t.is(sha(await readFile(lastJson<{ path: string }>(got).path)), sha(content));
   t.false(tracker.lines.some((l) => /refused|violation/i.test(l)), 'the tracker needed no right it does not have');
+});
+
+test('a KV tracker started before its cluster has a quorum waits, says so, and is ready once the cluster is', async (t) => {
+  const dir = await tempDir(t, 'p2p-nqu-');
+  const { files, urls } = await clusterConfs(t, dir);
+  // one node of three: JetStream has no meta leader, so the bucket cannot be made yet
+  await natsNode(t, files.get('a')!);
+  const args = ['tracker', '--nats', urls, '--store', 'kv', '--replicas', '3', '--log-file', join(dir, 'tracker.jsonl')];
+  const tracker = await startDaemon(t, args, { ready: /JetStream not ready, still trying/, env: as('tracker'), timeoutMs: 60_000 });
+  t.false(tracker.lines.some((l) => /tracker ready/.test(l)));
+  await Promise.all(['b', 'c'].map((n) => natsNode(t, files.get(n)!)));
+  await tracker.waitFor(/tracker ready/, 90_000);
+  t.is(tracker.child.exitCode, null, 'the tracker did not give up');
+  // and it serves: a peer announces through it, the CLI lists the file
+  await mkdir(join(dir, 'peer1', 'shared'), { recursive: true });
+  await writeFile(join(dir, 'peer1', 'shared', 'q.bin'), randomBytes(10_000));
+  await startDaemon(t, ['peer', '--dir', join(dir, 'peer1'), '--id', 'peer1', '--nats', urls], { ready: /peer ready/, env: as('peer1') });
+  const ls = await runCli(['ls', '--nats', urls], { env: as('cli') });
+  t.is(ls.code, 0, ls.stderr);
+  t.regex(ls.stdout, /q\.bin/);
+});
+
+test('a KV tracker on a broker without JetStream says so and exits, rather than wait forever', async (t) => {
+  const dir = await tempDir(t, 'p2p-nojs-');
+  const nats = await startNats(t, { jetstream: false });
+  const r = await runCli(['tracker', '--nats', nats.url, '--store', 'kv', '--log-file', join(dir, 'tracker.jsonl')], { timeoutMs: 60_000 });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /no JetStream answers \(started with -js\?\), still trying/);
+  t.regex(r.stderr, /p2p: kv bucket \S+: the NATS broker has no JetStream .*start nats-server with -js, or use --store memory/);
 });
