@@ -1,6 +1,6 @@
 // The tracker actor: keeps the registry of peers and their files, answers announce, heartbeat,
 // lookup and list over NATS, drops peers that say bye or fall silent, and says hello on start.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
@@ -101,7 +101,12 @@ export class Tracker {
     const s = this.subjects;
     const queue = s.trackerQueue;
     this.subs = [
-      serve(this.nc, s.announce, AnnounceRequest, (m, meta) => this.onAnnounce(m, meta), { queue, log: this.log, what: 'announce' }),
+      serve(this.nc, s.announce, AnnounceRequest, (m, meta) => this.onAnnounce(m, meta), {
+        queue,
+        log: this.log,
+        what: 'announce',
+        shortcut: this.store.repeated ? (meta) => this.repeatedAnnounce(meta) : undefined,
+      }),
       serve(this.nc, s.heartbeat, HeartbeatRequest, (m, meta) => this.onHeartbeat(m, meta), { queue, log: this.log, what: 'heartbeat' }),
       serve(this.nc, s.lookup, LookupRequest, (m) => this.onLookup(m), { queue, log: this.log, what: 'lookup' }),
       serve(this.nc, s.list, ListRequest, (m) => this.onList(m), { queue, log: this.log, what: 'list' }),
@@ -147,9 +152,24 @@ export class Tracker {
 
   private async onAnnounce(m: AnnounceRequest, meta: MessageMeta): Promise<Ack> {
     await this.authorize(m.peerId, meta);
-    const joined = await this.store.announce(m, this.clock.now());
+    const joined = await this.store.announce(m, this.clock.now(), meta.digest);
     if (joined) this.joins.joined(m.peerId, m.endpoint);
     if (this.debug) this.log.debug('announce', { peerId: m.peerId, replace: m.replace, files: m.files.length, removed: m.removed.length });
+    return { v: PROTOCOL_VERSION, ok: true };
+  }
+
+  /**
+   * The same announce again, byte for byte (a hello or a `known: false` brings them), from a peer
+   * nothing changed since: applying it would change nothing but lastSeen, so only its signature
+   * is checked (the same bytes carry the same peer id). Anything else: undefined, the full path.
+   */
+  private async repeatedAnnounce(meta: MessageMeta): Promise<Ack | undefined> {
+    meta.digest = createHash('sha256').update(meta.data).digest('base64');
+    const peer = this.store.repeated?.(meta.digest);
+    if (!peer) return undefined;
+    await this.authorize(peer.peerId, meta);
+    await this.store.heartbeat(peer.peerId, peer.endpoint, this.clock.now());
+    if (this.debug) this.log.debug('announce repeated', { peerId: peer.peerId });
     return { v: PROTOCOL_VERSION, ok: true };
   }
 

@@ -20,11 +20,25 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 
 /** Encode a message for NATS. Throws ProtocolError if it would exceed MAX_MESSAGE_BYTES. */
 export function encode(message: unknown): Uint8Array {
-  const bytes = packr.pack(withoutUndefined(message));
+  const bytes = packr.pack(hasUndefined(message, 0) ? withoutUndefined(message) : message);
   if (bytes.length > MAX_MESSAGE_BYTES) {
     throw new ProtocolError(`message of ${bytes.length} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
   }
   return bytes;
+}
+
+/** Any object key set to `undefined`, at any depth? (The common answer, no, costs no copy.) */
+function hasUndefined(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array || depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (const v of value) if (hasUndefined(v, depth + 1)) return true;
+    return false;
+  }
+  for (const k in value) {
+    const v = (value as Record<string, unknown>)[k];
+    if (v === undefined || hasUndefined(v, depth + 1)) return true;
+  }
+  return false;
 }
 
 /** msgpackr writes `undefined` as an extension type (which decode refuses): leave such keys out. */

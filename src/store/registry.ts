@@ -10,6 +10,8 @@ export interface PeerRecord {
   lastSeen: number;
   /** fileIds this peer has announced */
   files: Set<string>;
+  /** digest of the last announce applied, while nothing else changed this peer (see `repeated`) */
+  announced?: string;
 }
 
 /** The tracker's view of the swarm. All methods are synchronous and never throw on input. */
@@ -19,14 +21,19 @@ export interface Registry {
    * `files` are added; `removed` are dropped (a fileId in both counts as removed). Refreshes the
    * peer's endpoint and lastSeen. Returns true when the peer was not known before.
    */
-  announce(req: AnnounceRequest, now: number): boolean;
+  announce(req: AnnounceRequest, now: number, digest?: string): boolean;
+  /**
+   * The peer whose last applied announce had this digest (of its exact bytes), if nothing else
+   * changed its files since: the same announce again would change nothing but lastSeen.
+   */
+  repeated(digest: string): PeerRecord | undefined;
   /** Refresh a known peer's lastSeen and endpoint. False if the peer is unknown. */
   heartbeat(peerId: string, endpoint: Endpoint, now: number): boolean;
   /** Forget a peer and remove it as a source everywhere. False if it was unknown. */
   drop(peerId: string): boolean;
   /** Drop every peer silent for longer than `ttlMs`; returns their ids. */
   expire(now: number, ttlMs: number): string[];
-  /** The file with this id and all its sources, or undefined. */
+  /** The file with this id and all its sources, or undefined (views of the registry: do not mutate). */
   lookupById(fileId: string): LookupMatch | undefined;
   /** Every file announced under exactly this name, most sources first (then by fileId). */
   lookupByName(name: string): LookupMatch[];
@@ -58,11 +65,14 @@ export class MemoryRegistry implements Registry {
   private readonly peers = new Map<string, PeerRecord>();
   private readonly files = new Map<string, FileEntry>();
   private readonly byName = new Map<string, Set<string>>();
+  /** announce digest → peer id (see `repeated`) */
+  private readonly byDigest = new Map<string, string>();
   /** fileIds sorted for list(); rebuilt lazily after the file set changed */
   private sorted: string[] | undefined;
 
-  announce(req: AnnounceRequest, now: number): boolean {
+  announce(req: AnnounceRequest, now: number, digest?: string): boolean {
     let peer = this.peers.get(req.peerId);
+    if (peer) this.forgetDigest(peer);
     const joined = peer === undefined;
     if (!peer) {
       peer = { peerId: req.peerId, endpoint: req.endpoint, lastSeen: now, files: new Set() };
@@ -72,6 +82,8 @@ export class MemoryRegistry implements Registry {
     peer.lastSeen = now;
     // the common re-announce (after a heartbeat said `known: false` to another tracker, a hello, a
     // periodic refresh): the same files again. Nothing to index then, only checks.
+    if (digest !== undefined) this.byDigest.set(digest, req.peerId);
+    peer.announced = digest;
     if (!joined && req.replace && req.removed.length === 0 && this.holdsExactly(peer, req.files)) return false;
     if (req.replace) {
       const keep = new Set(req.files.map((f) => f.fileId));
@@ -84,9 +96,17 @@ export class MemoryRegistry implements Registry {
     return joined;
   }
 
+  repeated(digest: string): PeerRecord | undefined {
+    const peerId = this.byDigest.get(digest);
+    const peer = peerId === undefined ? undefined : this.peers.get(peerId);
+    return peer?.announced === digest ? peer : undefined;
+  }
+
   heartbeat(peerId: string, endpoint: Endpoint, now: number): boolean {
     const peer = this.peers.get(peerId);
     if (!peer) return false;
+    // the last announce named another endpoint: repeating it would not be a no-op any more
+    if (peer.announced !== undefined && (peer.endpoint.host !== endpoint.host || peer.endpoint.port !== endpoint.port)) this.forgetDigest(peer);
     peer.endpoint = endpoint;
     peer.lastSeen = now;
     return true;
@@ -96,6 +116,7 @@ export class MemoryRegistry implements Registry {
     const peer = this.peers.get(peerId);
     if (!peer) return false;
     for (const fileId of peer.files) this.removeSource(peer, fileId);
+    this.forgetDigest(peer);
     this.peers.delete(peerId);
     return true;
   }
@@ -155,6 +176,11 @@ export class MemoryRegistry implements Registry {
     return this.peers.get(peerId);
   }
 
+  private forgetDigest(peer: PeerRecord): void {
+    if (peer.announced !== undefined) this.byDigest.delete(peer.announced);
+    peer.announced = undefined;
+  }
+
   /** `peer` is a source of exactly these files, with these claims, already indexed under these names. */
   private holdsExactly(peer: PeerRecord, files: FileMeta[]): boolean {
     if (peer.files.size !== files.length) return false;
@@ -173,9 +199,9 @@ export class MemoryRegistry implements Registry {
     const sources: Source[] = [];
     for (const [peerId, claims] of entry.sources) {
       const peer = this.peers.get(peerId);
-      if (peer) sources.push({ peerId, endpoint: { ...peer.endpoint }, claims: { ...claims } });
+      if (peer) sources.push({ peerId, endpoint: peer.endpoint, claims });
     }
-    return { file: { ...metaOf(entry) }, sources };
+    return { file: metaOf(entry), sources };
   }
 
   private addSource(peer: PeerRecord, meta: FileMeta): void {

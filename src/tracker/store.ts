@@ -17,8 +17,16 @@ export interface TrackerStore {
   start(): Promise<void>;
   /** Stop watching; the stored state stays. Idempotent. */
   stop(): Promise<void>;
-  /** Record an announce (see Registry.announce). True when the peer was not known before. */
-  announce(req: AnnounceRequest, now: number): Promise<boolean>;
+  /**
+   * Record an announce (see Registry.announce). True when the peer was not known before. `digest`
+   * (of its exact bytes) lets a store that has `repeated` recognise the same announce again.
+   */
+  announce(req: AnnounceRequest, now: number, digest?: string): Promise<boolean>;
+  /**
+   * Stores that can tell (memory): the peer whose last announce had exactly these bytes, when
+   * nothing changed it since, so the same announce again only needs its signature checked.
+   */
+  repeated?(digest: string): PeerRecord | undefined;
   /** Refresh a known peer's endpoint and lastSeen. False if the peer is unknown. */
   heartbeat(peerId: string, endpoint: Endpoint, now: number): Promise<boolean>;
   /** Forget a peer. False if it was unknown. */
@@ -95,8 +103,11 @@ export class MemoryStore extends RegistryReads implements TrackerStore {
     await this.file?.flush(true);
   }
 
-  async announce(req: AnnounceRequest, now: number): Promise<boolean> {
-    return this.registry.announce(req, now);
+  async announce(req: AnnounceRequest, now: number, digest?: string): Promise<boolean> {
+    return this.registry.announce(req, now, digest);
+  }
+  repeated(digest: string): PeerRecord | undefined {
+    return this.registry.repeated(digest);
   }
   async heartbeat(peerId: string, endpoint: Endpoint, now: number): Promise<boolean> {
     return this.registry.heartbeat(peerId, endpoint, now);

@@ -269,7 +269,7 @@ test('a peer id belongs to the key that first signed for it: strangers, replays 
   t.is(src.endpoint.port, 7001);
 });
 
-test('signature checks run off the event loop, yet a peer’s batches are taken in the order sent (replace first, then the rest), and a forgery between them stalls nobody', async (t) => {
+test('a peer’s batches are taken in the order sent (replace first, then the rest), and a forgery between them stalls nobody', async (t) => {
   const x = await setup(t);
   const peers = Array.from({ length: 40 }, (_, i) => `p${i}`);
   const mallory = PeerIdentity.ephemeral();
@@ -291,4 +291,46 @@ test('signature checks run off the event loop, yet a peer’s batches are taken 
     t.deepEqual((await lookupId(x, file(5000 + i).fileId)).matches, []);
   }
   t.is((await list(x)).total, 80);
+});
+
+test('the same announce again, byte for byte, is taken on its signature alone; replays, strangers and any change in between still go the whole way', async (t) => {
+  const x = await setup(t, { ttlMs: 1500, sweepMs: 100 });
+  const again = (payload: Uint8Array, by = identityOf('alice'), headers = by.sign(x.s.announce, payload)) =>
+    x.client.request(x.s.announce, payload, { headers, timeout: 2000 }).then((m) => decodeRaw(m.data) as { ok: boolean; code?: string; message?: string });
+  const repeats = () => x.logs.filter((e) => e.message === 'announce repeated' && e.peerId === 'alice').length;
+  const a = encode(announceOf('alice', 7001, [file(1)]));
+  t.like(await again(a), { ok: true });
+  t.is(repeats(), 0, 'a first announce goes the whole way');
+  // re-signed, the same bytes: only the signature is checked, and lastSeen is refreshed
+  for (let i = 0; i < 6; i++) {
+    t.like(await again(a), { ok: true });
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  t.is(repeats(), 6);
+  t.deepEqual(await sourcesOf(x, file(1).fileId), ['alice'], 'kept alive past the ttl by repeats alone');
+  // a replay of those very headers, and the same bytes signed by another key: refused
+  const headers = identityOf('alice').sign(x.s.announce, a);
+  t.like(await again(a, identityOf('alice'), headers), { ok: true });
+  t.like(await again(a, identityOf('alice'), headers), { ok: false, code: 'PERMISSION_DENIED' });
+  const stranger = await again(a, PeerIdentity.ephemeral());
+  t.like(stranger, { ok: false, code: 'PERMISSION_DENIED' });
+  t.regex(stranger.message ?? '', /another identity/);
+  const counted = repeats();
+  // another announce in between: the first one again must undo it, so it goes the whole way
+  t.like(await again(encode(announceOf('alice', 7001, [file(2)]))), { ok: true });
+  t.like(await again(a), { ok: true });
+  t.is(repeats(), counted, 'not taken as a repeat after a change');
+  t.deepEqual(await sourcesOf(x, file(1).fileId), ['alice']);
+  t.deepEqual((await lookupId(x, file(2).fileId)).matches, [], 'the replace dropped file 2 again');
+  // a heartbeat from another port: the announce again must put its own endpoint back
+  t.like(await heartbeat(x, 'alice', 7999), { ok: true });
+  t.like(await again(a), { ok: true });
+  t.is(repeats(), counted);
+  t.is((await lookupId(x, file(1).fileId)).matches[0]!.sources[0]!.endpoint.port, 7001);
+  // gone (bye), then the same bytes: a join, not a repeat
+  bye(x, 'alice');
+  await waitFor(async () => (await sourcesOf(x, file(1).fileId)).length === 0, 'alice gone');
+  t.like(await again(a), { ok: true });
+  t.is(repeats(), counted);
+  t.deepEqual(await sourcesOf(x, file(1).fileId), ['alice']);
 });

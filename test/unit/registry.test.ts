@@ -213,3 +213,41 @@ test('a re-announce of the same files refreshes the peer and leaves the indexes 
   r.announce(announce('alice', [file(1), file(4)], { replace: true, removed: [file(4).fileId] }), 8);
   t.deepEqual([...r.peer('alice')!.files], [file(1).fileId]);
 });
+
+test('repeated: the peer whose last announce had this digest, only while nothing changed it since', (t) => {
+  const r = new MemoryRegistry();
+  r.announce(announce('alice', [file(1)], { replace: true }), 0, 'd1');
+  r.announce(announce('bob', [file(1)], { replace: true }), 0, 'd2');
+  t.is(r.repeated('d1')?.peerId, 'alice');
+  t.is(r.repeated('d2')?.peerId, 'bob');
+  t.is(r.repeated('nope'), undefined);
+  // another announce (even without a digest) replaces it
+  r.announce(announce('alice', [file(2)]), 1);
+  t.is(r.repeated('d1'), undefined);
+  r.announce(announce('alice', [file(1)], { replace: true }), 2, 'd1');
+  t.is(r.repeated('d1')?.peerId, 'alice');
+  // a heartbeat from the same endpoint keeps it; from another one, it is no repeat any more
+  t.true(r.heartbeat('alice', { host: '127.0.0.1', port: 7000 }, 3));
+  t.is(r.repeated('d1')?.peerId, 'alice');
+  t.true(r.heartbeat('alice', { host: '127.0.0.1', port: 7001 }, 4));
+  t.is(r.repeated('d1'), undefined);
+  // dropped or expired: gone with the peer
+  t.true(r.drop('bob'));
+  t.is(r.repeated('d2'), undefined);
+  r.announce(announce('carol', [file(3)]), 0, 'd3');
+  t.deepEqual(r.expire(10_000, 100), ['alice', 'carol']);
+  t.is(r.repeated('d3'), undefined);
+});
+
+test('lookups share the registry’s objects rather than copy them, and later changes replace rather than mutate them', (t) => {
+  const r = new MemoryRegistry();
+  r.announce(announce('alice', [file(1)]), 0);
+  const before = r.lookupById(file(1).fileId)!;
+  r.heartbeat('alice', { host: '10.0.0.9', port: 7100 }, 1);
+  r.announce(announce('alice', [{ ...file(1), name: 'renamed.bin' }], { endpoint: { host: '10.0.0.9', port: 7100 } }), 2);
+  t.deepEqual(before.sources[0]!.endpoint, { host: '127.0.0.1', port: 7000 }, 'an answer already given does not change under the caller');
+  t.is(before.sources[0]!.claims?.name, 'file-1.bin');
+  const after = r.lookupById(file(1).fileId)!;
+  t.deepEqual(after.sources[0]!.endpoint, { host: '10.0.0.9', port: 7100 });
+  t.is(after.sources[0]!.claims?.name, 'renamed.bin');
+});
