@@ -11,6 +11,7 @@ import { spawnProc } from '../lib/procs.js';
 import { Requester } from '../lib/requester.js';
 import { announceSender, echoSender, lookupSender, makeAnnounces, makeFiles, registerAll, PEERS, FILES_PER_PEER } from '../lib/registry-load.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
+import { announceStages, type AnnounceStages } from '../lib/announce-stages.js';
 import { cpuSeconds, sampleRss } from '../lib/procfs.js';
 import { withScope } from '../lib/scope.js';
 import { latencySummary, MB, median, round } from '../lib/stats.js';
@@ -114,6 +115,7 @@ export const trackerLoad: BenchCase = {
       const cpu3 = cpuSeconds(tracker.pid);
       const perReannounceUs = cpu2 !== undefined && cpu3 !== undefined ? ((cpu3 - cpu2) / PEERS) * 1e6 : null;
       const perLookupUs: number[] = [];
+      const perEchoUs: number[] = [];
       ctx.log(`re-announced ${PEERS} peers in ${(reregisterMs / 1000).toFixed(1)} s: ${perReannounceUs?.toFixed(0) ?? '?'} µs CPU each`);
       ctx.log(`registered ${PEERS} peers × ${FILES_PER_PEER} files in ${(registerMs / 1000).toFixed(1)} s`);
 
@@ -125,9 +127,13 @@ export const trackerLoad: BenchCase = {
       for (let i = 0; i < ctx.opts.reps; i++) {
         await openLoop(LOOKUP_RATE, 500, lookup); // warm-up
         const before = cpuSeconds(tracker.pid);
+        const echoBefore = cpuSeconds(echo.pid);
         const [l, e] = await interleaved(LOOKUP_RATE, windowMs, SLICE_MS, lookup, echoSend);
         const after = cpuSeconds(tracker.pid);
+        const echoAfter = cpuSeconds(echo.pid);
         if (before !== undefined && after !== undefined && l.ok > 0) perLookupUs.push(((after - before) / l.ok) * 1e6);
+        // the echo responder's CPU per answer: the bus client's own share, which a lookup pays too
+        if (echoBefore !== undefined && echoAfter !== undefined && e.ok > 0) perEchoUs.push(((echoAfter - echoBefore) / e.ok) * 1e6);
         const rep = { echo: latencySummary(e.latencies), lookup: latencySummary(l.latencies), errors: e.errors + l.errors, samples: [...e.errorSamples, ...l.errorSamples] };
         reps.push(rep);
         ctx.log(`lookup-latency run ${i + 1}: lookup p50 ${rep.lookup.p50.toFixed(2)} p99 ${rep.lookup.p99.toFixed(2)} ms; echo p50 ${rep.echo.p50.toFixed(2)} p99 ${rep.echo.p99.toFixed(2)} ms; ${rep.errors} errors`);
@@ -138,6 +144,8 @@ export const trackerLoad: BenchCase = {
         ctx.log(`announce-rate run ${i + 1}: ${r.best.toFixed(0)}/s (probe p99 ${r.baseP99.toFixed(2)} ms; steps ${r.steps.map((st) => `${st.offered}${st.good ? '✓' : '✗'}`).join(' ')})`);
       }
       const peakRss = rss.stop();
+      // the same stages in this process, for the rows' explanation (no bus, hot caches: a floor)
+      const stages = await announceStages(ctx.opts.quick ? 1000 : 3000, ctx.log, announces);
 
       const p99 = median(reps.map((r) => r.lookup.p99));
       const echoP99 = median(reps.map((r) => r.echo.p99));
@@ -165,10 +173,11 @@ export const trackerLoad: BenchCase = {
           errorSamples: reps.flatMap((r) => r.samples).slice(0, 5),
           registerSeconds: registerMs / 1000,
           trackerCpuPerLookupUs: round(median(perLookupUs), 1),
+          echoCpuPerAnswerUs: round(median(perEchoUs), 1),
           trackerCpuPerAnnounceUs: round(perAnnounceUs, 1),
           trackerPeakRssMB: peakRss ? Math.round(peakRss / MB) : null,
         },
-        note: `p50 ${median(reps.map((r) => r.lookup.p50)).toFixed(2)} ms vs echo ${median(reps.map((r) => r.echo.p50)).toFixed(2)} ms; ${errors} errors; tracker CPU ${median(perLookupUs).toFixed(0)} µs/lookup, ${perAnnounceUs?.toFixed(0) ?? '?'} µs/announce`,
+        note: `p50 ${median(reps.map((r) => r.lookup.p50)).toFixed(2)} ms vs echo ${median(reps.map((r) => r.echo.p50)).toFixed(2)} ms; ${errors} errors; tracker CPU ${median(perLookupUs).toFixed(0)} µs/lookup (echo ${median(perEchoUs).toFixed(0)} µs/answer), ${perAnnounceUs?.toFixed(0) ?? '?'} µs/announce`,
       };
       const cpuRow: CaseResult = {
         name: 'announce-cpu',
@@ -187,8 +196,12 @@ export const trackerLoad: BenchCase = {
           source: '/proc/<tracker>/stat utime+stime over the registration of every peer (first announces, signed)',
           reannounceCpuUs: round(perReannounceUs, 1),
           reannounceSeconds: reregisterMs / 1000,
+          inProcessStagesUs: roundStages(stages),
         },
-        note: `tracker user+sys CPU over ${PEERS} first announces of ${FILES_PER_PEER} files each, signed (re-announces of the same files: ${perReannounceUs?.toFixed(0) ?? '?'} µs); where it goes: the tracker-restart row's profiles, and bench/micro/announce-cpu.ts`,
+        note:
+          `tracker user+sys CPU over ${PEERS} first announces of ${FILES_PER_PEER} files each, signed (re-announces of the same files: ${perReannounceUs?.toFixed(0) ?? '?'} µs). ` +
+          `Floor, in process, same run: Ed25519 verify ${stages.first.verify.toFixed(0)} µs + decode+validate ${stages.first.decode.toFixed(0)} + registry ${stages.first.registry.toFixed(0)} = ${stages.first.total.toFixed(0)} µs` +
+          (stages.first.verify > ANNOUNCE_CPU_TARGET_US ? `: the signature check alone is over ${ANNOUNCE_CPU_TARGET_US} µs on this CPU` : ''),
       };
       const bestRate = median(rates.map((r) => r.best));
       const rateRow: CaseResult = {
@@ -210,6 +223,11 @@ export const trackerLoad: BenchCase = {
         note: `100 files each, while ${PROBE_RATE} lookups/s keep p99 ≤ 2× its p99 without announces (steps ${ANNOUNCE_STEPS[0]}, ${ANNOUNCE_STEPS[1]}, … ×2)`,
       };
       return [latencyRow, cpuRow, rateRow];
+      function roundStages(st: AnnounceStages): AnnounceStages {
+        const one = (v: number) => Math.round(v * 10) / 10;
+        const r = (x: AnnounceStages['first']) => ({ decode: one(x.decode), verify: one(x.verify), registry: one(x.registry), total: one(x.total) });
+        return { peers: st.peers, first: r(st.first), again: r(st.again) };
+      }
     });
   },
 };
