@@ -23,7 +23,7 @@ interface SinkReport {
 }
 
 /** One transfer: sink first (listening), then the source; the sink times connection → last byte handled. */
-async function transfer(ctx: BenchContext, bytes: number, mode: { file?: string; out?: string }): Promise<SinkReport> {
+export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: string; out?: string }): Promise<SinkReport> {
   return withScope(ctx.scope, async (scope) => {
     const sinkArgs = [procScript('tcp-sink'), ...(mode.out ? ['--hash', '--out', mode.out] : [])];
     const sink = spawnProc(scope, process.execPath, sinkArgs, { label: 'tcp-sink' });
@@ -37,6 +37,20 @@ async function transfer(ctx: BenchContext, bytes: number, mode: { file?: string;
     if (sent) report.sourceCpuSec = (JSON.parse(sent.slice(5)) as { cpuSec?: number }).cpuSec;
     return report;
   });
+}
+
+/**
+ * One verified copy of `file` (`bytes` of it), for a CPU baseline taken right beside the run it is
+ * compared with: the receiver's and the sender's CPU seconds per GiB (undefined if not reported).
+ */
+export async function pairedCopy(ctx: BenchContext, file: string, bytes: number, tag: string): Promise<{ recvCpuPerGiB?: number; sendCpuPerGiB?: number }> {
+  const out = join(ctx.work, `paired-${tag}.bin`);
+  try {
+    const r = await transfer(ctx, bytes, { file, out });
+    return { recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined };
+  } finally {
+    await rm(out, { force: true });
+  }
 }
 
 export const tcpLimit: BenchCase = {
