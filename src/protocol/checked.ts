@@ -1,4 +1,4 @@
-// Hand-written checked decoders for the tracker's hot messages (announce, heartbeat, lookup):
+// Hand-written checked decoders for the hot messages (announce, heartbeat, lookup; availability):
 // the same rules as their zod schemas in messages.ts, checked in one pass without zod's
 // per-node machinery (a 100-file announce is ~600 nodes). Each returns a fresh object holding
 // only the schema's keys (unknown ones stripped, defaults filled, as zod does), or undefined when
@@ -6,8 +6,8 @@
 // So these may be stricter than zod, never looser: test/unit/checked.test.ts compares both on
 // valid and mutated messages. This module loads no zod (types only): the CLI's light replies
 // (checked-replies.ts) build on it, and messages.ts registers each check with its schema.
-import { ANNOUNCE_BATCH, PROTOCOL_VERSION, TOKEN_PATTERN } from './ids.js';
-import type { AnnounceRequest, Endpoint, FileMeta, HeartbeatRequest, LookupRequest } from './messages.js';
+import { ANNOUNCE_BATCH, MAX_CHUNKS, MAX_GAINED_RANGES, PROTOCOL_VERSION, TOKEN_PATTERN } from './ids.js';
+import type { AnnounceRequest, ChunkAvailability, Endpoint, FileMeta, HeartbeatRequest, LookupRequest } from './messages.js';
 
 const CHECKED = new WeakMap<object, (v: unknown) => unknown>();
 
@@ -88,4 +88,34 @@ export function checkLookup(v: unknown): LookupRequest | undefined {
   if (fileId !== undefined && name === undefined && isFileId(fileId)) return { v: PROTOCOL_VERSION, fileId };
   if (name !== undefined && fileId === undefined && isName(name)) return { v: PROTOCOL_VERSION, name };
   return undefined;
+}
+
+/** ChunkAvailability: every peer of a swarm hears every other one's, several times a second. */
+export function checkAvailability(v: unknown): ChunkAvailability | undefined {
+  if (!isObj(v) || v.v !== PROTOCOL_VERSION || !isToken(v.peerId) || !isFileId(v.fileId) || typeof v.complete !== 'boolean') return undefined;
+  const { chunkCount, bitfield, gained } = v;
+  const ep = endpoint(v.endpoint);
+  if (!ep || !intIn(chunkCount, 0, MAX_CHUNKS)) return undefined;
+  const out: ChunkAvailability = { v: PROTOCOL_VERSION, peerId: v.peerId, endpoint: ep, fileId: v.fileId, chunkCount, complete: v.complete };
+  // exactly one of complete, bitfield, gained
+  let given = v.complete ? 1 : 0;
+  if (bitfield !== undefined) {
+    if (!(bitfield instanceof Uint8Array) || bitfield.length !== Math.ceil(chunkCount / 8)) return undefined;
+    out.bitfield = bitfield as ChunkAvailability['bitfield'];
+    given++;
+  }
+  if (gained !== undefined) {
+    if (!Array.isArray(gained) || gained.length > MAX_GAINED_RANGES) return undefined;
+    const ranges: Array<[number, number]> = new Array(gained.length);
+    for (let i = 0; i < gained.length; i++) {
+      const r: unknown = gained[i];
+      if (!Array.isArray(r) || r.length !== 2) return undefined;
+      const [start, end] = r as unknown[];
+      if (!intIn(start, 0, MAX_CHUNKS) || !intIn(end, 1, MAX_CHUNKS) || start >= end || end > chunkCount) return undefined;
+      ranges[i] = [start, end];
+    }
+    out.gained = ranges;
+    given++;
+  }
+  return given === 1 ? out : undefined;
 }

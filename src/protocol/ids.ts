@@ -9,6 +9,11 @@ export const PROTOCOL_VERSION = 1 as const;
 /** Max files per announce message; a peer with more sends several (see docs/protocol.md). */
 export const ANNOUNCE_BATCH = 500;
 
+/** Most ranges in one availability `gained` list; a peer with more to say sends its whole bitfield instead. */
+export const MAX_GAINED_RANGES = 4096;
+/** Most chunks a file may have (availability messages). */
+export const MAX_CHUNKS = 1_000_000;
+
 /** A fileId: lowercase hex SHA-256 of the file's manifest. */
 export const FILE_ID_PATTERN = /^[0-9a-f]{64}$/;
 /** Peer and download ids, and subject prefix tokens: 1-64 of [A-Za-z0-9_-]. */

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { Endpoint, FileId, FileMeta, FileName, PeerId, SafeInt, Source, Version } from './wire-types.js';
 import { ANNOUNCE_BATCH } from './ids.js';
-import { checkAnnounce, checkHeartbeat, checkLookup, withChecked } from './checked.js';
+import { MAX_CHUNKS, MAX_GAINED_RANGES } from './ids.js';
+import { checkAnnounce, checkAvailability, checkHeartbeat, checkLookup, withChecked } from './checked.js';
 
 export * from './wire-types.js';
 export * from './peer-messages.js';
@@ -105,9 +106,7 @@ export type PeersReply = z.infer<typeof PeersReply>;
 
 // ---- swarm: who has which chunks -----------------------------------------------------------
 
-/** Most ranges in one `gained` list; a peer with more to say sends its whole bitfield instead. */
-export const MAX_GAINED_RANGES = 4096;
-const MAX_CHUNKS = 1_000_000;
+export { MAX_GAINED_RANGES };
 
 /** Half-open range of chunk indexes `[start, end)`. */
 export const ChunkRange = z
@@ -120,7 +119,7 @@ export const ChunkRange = z
  * i mod 8, least significant first, of byte ⌊i / 8⌋), or `gained` (chunks verified since its last
  * message). At most one message per 250 ms per file and peer, so it stays small and rare.
  */
-export const ChunkAvailability = z
+export const ChunkAvailability = withChecked(z
   .object({
     v: Version,
     peerId: PeerId,
@@ -133,7 +132,7 @@ export const ChunkAvailability = z
   })
   .refine((m) => [m.complete, m.bitfield !== undefined, m.gained !== undefined].filter(Boolean).length === 1, 'give exactly one of complete, bitfield or gained')
   .refine((m) => m.bitfield === undefined || m.bitfield.length === Math.ceil(m.chunkCount / 8), 'bitfield length does not match chunkCount')
-  .refine((m) => (m.gained ?? []).every(([, end]) => end <= m.chunkCount), 'a gained range goes past chunkCount');
+  .refine((m) => (m.gained ?? []).every(([, end]) => end <= m.chunkCount), 'a gained range goes past chunkCount'), checkAvailability);
 export type ChunkAvailability = z.infer<typeof ChunkAvailability>;
 
 /**

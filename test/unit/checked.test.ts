@@ -5,10 +5,10 @@
 // same answers and the same errors as before.
 import test from 'ava';
 import type { z } from 'zod';
-import { checkAnnounce, checkHeartbeat, checkLookup } from '../../src/protocol/checked.js';
+import { checkAnnounce, checkAvailability, checkHeartbeat, checkLookup } from '../../src/protocol/checked.js';
 import { decode, encode } from '../../src/protocol/codec.js';
 import { FILE_ID, compareSuite } from '../helpers/checked-compare.js';
-import { AnnounceRequest, HeartbeatRequest, LookupRequest, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
+import { AnnounceRequest, ChunkAvailability, HeartbeatRequest, LookupRequest, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { ProtocolError } from '../../src/errors.js';
 
 const meta = (k: number) => ({ fileId: k.toString(16).padStart(64, '0'), name: `file-${k}.bin`, size: k * 1000, chunkSize: 1 << 20, chunkCount: k % 50 });
@@ -23,10 +23,19 @@ const announce = {
 const heartbeat = { v: PROTOCOL_VERSION, peerId: 'bob', endpoint: { host: 'h', port: 65535 }, fileCount: 0 };
 const lookups = [{ v: PROTOCOL_VERSION, fileId: FILE_ID }, { v: PROTOCOL_VERSION, name: 'a' }];
 
+const avail = { v: PROTOCOL_VERSION, peerId: 'd1', endpoint: { host: '10.9.0.3', port: 41000 }, fileId: FILE_ID, chunkCount: 20, complete: false };
+const availability = [
+  { ...avail, chunkCount: 0, complete: true },
+  { ...avail, bitfield: Buffer.from([0xff, 0x0f, 0x01]) },
+  { ...avail, gained: [[0, 1], [3, 20]] },
+  { ...avail, gained: [] },
+];
+
 const cases: Array<[string, z.ZodType, (v: unknown) => unknown, unknown[]]> = [
   ['announce', AnnounceRequest, checkAnnounce, [announce, { ...announce, removed: undefined, replace: true }, { ...announce, files: [] }, { ...announce, extra: { deep: [1] } }]],
   ['heartbeat', HeartbeatRequest, checkHeartbeat, [heartbeat, { ...heartbeat, extra: 1 }]],
   ['lookup', LookupRequest, checkLookup, [...lookups, { ...lookups[0], more: 'x' }]],
+  ['availability', ChunkAvailability, checkAvailability, availability],
 ];
 
 for (const [what, schema, check, valid] of cases) compareSuite(what, schema, check, valid);
