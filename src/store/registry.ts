@@ -64,7 +64,8 @@ interface FileEntry {
 export class MemoryRegistry implements Registry {
   private readonly peers = new Map<string, PeerRecord>();
   private readonly files = new Map<string, FileEntry>();
-  private readonly byName = new Map<string, Set<string>>();
+  /** fileIds by name: the one fileId itself while a name has one (most do: no Set per file) */
+  private readonly byName = new Map<string, string | Set<string>>();
   /** announce digest → peer id (see `repeated`) */
   private readonly byDigest = new Map<string, string>();
   /** fileIds sorted for list(); rebuilt lazily after the file set changed */
@@ -139,7 +140,7 @@ export class MemoryRegistry implements Registry {
     const ids = this.byName.get(name);
     if (!ids) return [];
     const entries: FileEntry[] = [];
-    for (const fileId of ids) {
+    for (const fileId of typeof ids === 'string' ? [ids] : ids) {
       const entry = this.files.get(fileId);
       if (entry) entries.push(entry);
     }
@@ -234,12 +235,10 @@ export class MemoryRegistry implements Registry {
   }
 
   private indexName(name: string, fileId: string): void {
-    let ids = this.byName.get(name);
-    if (!ids) {
-      ids = new Set();
-      this.byName.set(name, ids);
-    }
-    ids.add(fileId);
+    const ids = this.byName.get(name);
+    if (ids === undefined) this.byName.set(name, fileId);
+    else if (typeof ids !== 'string') ids.add(fileId);
+    else if (ids !== fileId) this.byName.set(name, new Set([ids, fileId]));
   }
 
   private removeSource(peer: PeerRecord, fileId: string): void {
@@ -257,9 +256,11 @@ export class MemoryRegistry implements Registry {
     this.sorted = undefined;
     for (const name of [entry.name, ...(entry.more ?? [])]) {
       const ids = this.byName.get(name);
-      if (!ids) continue;
-      ids.delete(fileId);
-      if (ids.size === 0) this.byName.delete(name);
+      if (ids === fileId) this.byName.delete(name);
+      else if (typeof ids === 'object') {
+        ids.delete(fileId);
+        if (ids.size === 1) this.byName.set(name, ids.values().next().value!);
+      }
     }
   }
 }
