@@ -15,14 +15,34 @@ function signedBytes(subject: string, ts: number, payload: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`p2p-sig/1\n${subject}\n${ts}\n`, 'utf8'), payload]);
 }
 
+/**
+ * Keys are generated with their public half encoded (SPKI DER, whose last 32 bytes are the raw
+ * key), never exported from the fresh KeyObject: node 20 can deadlock when a key just made by
+ * generateKeyPairSync is exported (a GC during the export runs the generation job's destructor,
+ * which waits for the lock the export holds). The bench hung that way making 10 000 identities.
+ */
+function newKeyPair(privateAs: 'object'): { privateKey: KeyObject; publicKey: string };
+function newKeyPair(privateAs: 'pem'): { privateKey: string; publicKey: string };
+function newKeyPair(privateAs: 'object' | 'pem'): { privateKey: KeyObject | string; publicKey: string } {
+  const spki = { type: 'spki', format: 'der' } as const;
+  const pair =
+    privateAs === 'pem'
+      ? generateKeyPairSync('ed25519', { publicKeyEncoding: spki, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+      : generateKeyPairSync('ed25519', { publicKeyEncoding: spki });
+  return { privateKey: pair.privateKey, publicKey: (pair.publicKey as Buffer).subarray(-32).toString('base64url') };
+}
+
 /** Holds the private key; signs outgoing messages with strictly increasing timestamps. */
 export class PeerIdentity {
   private lastTs = 0;
   /** base64url of the raw 32-byte public key */
   readonly publicKey: string;
 
-  private constructor(private readonly key: KeyObject) {
-    this.publicKey = createPublicKey(key).export({ format: 'jwk' }).x!;
+  private constructor(
+    private readonly key: KeyObject,
+    publicKey?: string,
+  ) {
+    this.publicKey = publicKey ?? createPublicKey(key).export({ format: 'jwk' }).x!;
   }
 
   /** Load DIR/.p2p/identity.key, or create it (mode 0600) on first start. */
@@ -32,14 +52,15 @@ export class PeerIdentity {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const { privateKey } = generateKeyPairSync('ed25519');
-    await writeFile(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
-    return new PeerIdentity(privateKey);
+    const { privateKey, publicKey } = newKeyPair('pem');
+    await writeFile(file, privateKey, { mode: 0o600, flag: 'wx' });
+    return new PeerIdentity(createPrivateKey(privateKey), publicKey);
   }
 
   /** A fresh identity in memory (tests). */
   static ephemeral(): PeerIdentity {
-    return new PeerIdentity(generateKeyPairSync('ed25519').privateKey);
+    const { privateKey, publicKey } = newKeyPair('object');
+    return new PeerIdentity(privateKey, publicKey);
   }
 
   /** Headers carrying key, timestamp and signature over subject + timestamp + payload. */

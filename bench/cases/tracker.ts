@@ -4,6 +4,7 @@
 // they register (target ≤ 150 µs); then announces stepped up until the lookup p99 doubles
 // (target ≥ 1 000/s).
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { procScript, type BenchCase, type BenchContext } from '../lib/context.js';
 import { interleaved, openLoop, type LoadResult } from '../lib/load.js';
 import { benchConnection, startTracker, type Swarm } from '../lib/p2p.js';
@@ -31,6 +32,24 @@ const ANNOUNCE_CPU_TARGET_US = 150;
 const ANNOUNCE_RATE_TARGET = 1000;
 
 type Sender = (i: number) => Promise<unknown>;
+
+interface GcSummary {
+  pauses: number;
+  perSecond: number;
+  medianMs: number;
+  maxMs: number;
+  /** share of the window the tracker stood still for its GC */
+  pausedPct: number;
+}
+
+function gcSummary(ms: number[], windowMs: number): GcSummary {
+  const sum = ms.reduce((a, b) => a + b, 0);
+  return { pauses: ms.length, perSecond: round(ms.length / (windowMs / 1000), 1)!, medianMs: round(median(ms), 2)!, maxMs: round(Math.max(0, ...ms), 2)!, pausedPct: round((100 * sum) / windowMs, 2)! };
+}
+
+function gcText(g: GcSummary | undefined): string {
+  return g ? `${g.pauses} pauses (${g.perSecond}/s), median ${g.medianMs} ms, max ${g.maxMs} ms, ${g.pausedPct} % of the time` : '?';
+}
 
 /** Half a second of warm-up, then the measured window. */
 async function measure(rate: number, ms: number, send: Sender): Promise<LoadResult> {
@@ -96,7 +115,13 @@ export const trackerLoad: BenchCase = {
     return withScope(ctx.scope, async (scope) => {
       const files = makeFiles();
       const announces = makeAnnounces(files);
-      const tracker = await startTracker(scope, swarm, join(ctx.work, 'tracker-load'), { P2P_TRACKER_TTL_MS: '86400000' });
+      // the tracker's GC pauses (--trace-gc), by arrival time: what the lookups' tail waits on
+      const gcPauses: Array<{ at: number; ms: number; kind: string }> = [];
+      const onGcLine = (line: string) => {
+        const m = /: (Scavenge|Mark-Compact|Mark-sweep)\b.*?MB, ([\d.]+) \/ [\d.]+ ms/.exec(line);
+        if (m) gcPauses.push({ at: performance.now(), ms: Number(m[2]), kind: m[1]! });
+      };
+      const tracker = await startTracker(scope, swarm, join(ctx.work, 'tracker-load'), { P2P_TRACKER_TTL_MS: '86400000' }, ['--trace-gc'], onGcLine);
       const echoSubject = `${swarm.prefix}.bench.echo`;
       const echo = spawnProc(scope, process.execPath, [procScript('echo-responder'), '--nats', ctx.nats.url, '--subject', echoSubject], { label: 'echo' });
       await echo.waitFor(/ready/, 10_000);
@@ -116,6 +141,7 @@ export const trackerLoad: BenchCase = {
       const perReannounceUs = cpu2 !== undefined && cpu3 !== undefined ? ((cpu3 - cpu2) / PEERS) * 1e6 : null;
       const perLookupUs: number[] = [];
       const perEchoUs: number[] = [];
+      const gcWindows: GcSummary[] = [];
       ctx.log(`re-announced ${PEERS} peers in ${(reregisterMs / 1000).toFixed(1)} s: ${perReannounceUs?.toFixed(0) ?? '?'} µs CPU each`);
       ctx.log(`registered ${PEERS} peers × ${FILES_PER_PEER} files in ${(registerMs / 1000).toFixed(1)} s`);
 
@@ -128,9 +154,12 @@ export const trackerLoad: BenchCase = {
         await openLoop(LOOKUP_RATE, 500, lookup); // warm-up
         const before = cpuSeconds(tracker.pid);
         const echoBefore = cpuSeconds(echo.pid);
+        const windowStart = performance.now();
         const [l, e] = await interleaved(LOOKUP_RATE, windowMs, SLICE_MS, lookup, echoSend);
         const after = cpuSeconds(tracker.pid);
         const echoAfter = cpuSeconds(echo.pid);
+        const inWindow = gcPauses.filter((g) => g.at >= windowStart).map((g) => g.ms);
+        gcWindows.push(gcSummary(inWindow, performance.now() - windowStart));
         if (before !== undefined && after !== undefined && l.ok > 0) perLookupUs.push(((after - before) / l.ok) * 1e6);
         // the echo responder's CPU per answer: the bus client's own share, which a lookup pays too
         if (echoBefore !== undefined && echoAfter !== undefined && e.ok > 0) perEchoUs.push(((echoAfter - echoBefore) / e.ok) * 1e6);
@@ -174,10 +203,11 @@ export const trackerLoad: BenchCase = {
           registerSeconds: registerMs / 1000,
           trackerCpuPerLookupUs: round(median(perLookupUs), 1),
           echoCpuPerAnswerUs: round(median(perEchoUs), 1),
+          trackerGcPauses: gcWindows,
           trackerCpuPerAnnounceUs: round(perAnnounceUs, 1),
           trackerPeakRssMB: peakRss ? Math.round(peakRss / MB) : null,
         },
-        note: `p50 ${median(reps.map((r) => r.lookup.p50)).toFixed(2)} ms vs echo ${median(reps.map((r) => r.echo.p50)).toFixed(2)} ms; ${errors} errors; tracker CPU ${median(perLookupUs).toFixed(0)} µs/lookup (echo ${median(perEchoUs).toFixed(0)} µs/answer), ${perAnnounceUs?.toFixed(0) ?? '?'} µs/announce`,
+        note: `p50 ${median(reps.map((r) => r.lookup.p50)).toFixed(2)} ms vs echo ${median(reps.map((r) => r.echo.p50)).toFixed(2)} ms; ${errors} errors; tracker CPU ${median(perLookupUs).toFixed(0)} µs/lookup (echo ${median(perEchoUs).toFixed(0)} µs/answer); tracker GC in the window: ${gcText(gcWindows[0])}; ${perAnnounceUs?.toFixed(0) ?? '?'} µs/announce`,
       };
       const cpuRow: CaseResult = {
         name: 'announce-cpu',

@@ -33,11 +33,12 @@ function common(swarm: Swarm): string[] {
 }
 
 /** `p2p tracker`, resolved once it says it is ready. */
-export async function startTracker(scope: Scope, swarm: Swarm, dir: string, env: Record<string, string> = {}, node: string[] = []): Promise<Proc> {
+export async function startTracker(scope: Scope, swarm: Swarm, dir: string, env: Record<string, string> = {}, node: string[] = [], onLine?: (line: string) => void): Promise<Proc> {
   await mkdir(dir, { recursive: true });
   const proc = spawnProc(scope, process.execPath, [...nodeArgs(), ...node, CLI, 'tracker', '--log-file', join(dir, 'tracker.jsonl'), ...common(swarm)], {
     env,
     label: 'tracker',
+    onLine,
   });
   await proc.waitFor(/tracker ready/, 15_000);
   return proc;

@@ -14,6 +14,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** echo every output line to stderr with this label (debugging: BENCH_VERBOSE=1) */
   label?: string;
+  /** called with every output line as it arrives (the ring keeps only the last ones) */
+  onLine?: (line: string) => void;
 }
 
 /** A long-running child. */
@@ -56,6 +58,7 @@ export function spawnProc(scope: Scope, cmd: string, args: string[], opts: Spawn
   const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];
   const verbose = Boolean(process.env.BENCH_VERBOSE);
   const onLine = (line: string) => {
+    opts.onLine?.(line);
     lines.push(line);
     if (lines.length > KEEP_LINES) lines.shift();
     if (verbose) process.stderr.write(`[${opts.label ?? cmd}] ${line}\n`);
