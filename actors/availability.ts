@@ -103,7 +103,7 @@ export class SwarmAvailability {
   share(partial: PartialDownload): SharedDownload {
     const fileId = partial.fileId;
     this.shared.get(fileId)?.announcer.close();
-    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? Number(process.env.X_BATCH ?? 50));
+    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? 50);
     const entry = { partial, announcer };
     this.shared.set(fileId, entry);
     announcer.start();

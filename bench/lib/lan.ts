@@ -231,10 +231,9 @@ export class Lan {
     const bits = parseRate(rate);
     // burst: at least one timer tick's worth of bytes at 250 Hz, and a few full frames
     const burst = Math.max(32 * 1024, Math.ceil(bits / 8 / 250));
-    const args = ['root', 'handle', '1:', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'];
+    const args = ['root', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'];
     await sh('tc', ['-n', host.ns, 'qdisc', 'replace', 'dev', 'eth0', ...args]);
     await sh('tc', ['-n', this.switchNs, 'qdisc', 'replace', 'dev', host.port, ...args]);
-    if (process.env.X_FQ) await sh('tc', ['-n', host.ns, 'qdisc', 'add', 'dev', 'eth0', 'parent', '1:1', process.env.X_FQ]);
   }
 
   /** Remove a cap. */

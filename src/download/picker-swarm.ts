@@ -45,8 +45,6 @@ export interface SwarmView {
   partialCount: Uint32Array;
   /** chunk → sources whose request of it failed */
   failedBy: ReadonlyMap<number, ReadonlySet<string>>;
-  /** the chunks we want that nobody is fetching for us: how many, and the kth */
-  pool: { size: number; at: (k: number) => number };
 }
 
 /**
@@ -64,27 +62,13 @@ export function seederSkip(v: SwarmView, now: number): ((index: number) => boole
     if (now - e.lastGainAt <= v.ownerActiveMs && 2 * e.held >= v.ourDone) seeds.push(e.seed);
   }
   if (neighbours.length === 0) return undefined;
-  // our own share all asked for (or got): we help with the others' unsent chunks rather than
-  // leave our seeder connection idle; an owner whose share lags (its connection to the seeder
-  // starved: TCP flows through one uplink do not share it evenly) would otherwise leave its last
-  // chunks to the tail, each to be passed on from its one uplink alone
-  const shared = seeds.length > 1 && ownShareLeft(v, seeds);
   return (index) => {
     if (v.partialCount[index]! > 0) {
       const failed = v.failedBy.get(index);
       for (const [id, bits] of neighbours) if (hasBit(bits, index) && !failed?.has(id)) return true;
     }
-    return shared && ownerOf(seeds, index) !== 0;
+    return seeds.length > 1 && ownerOf(seeds, index) !== 0;
   };
-}
-
-/** Is a chunk of ours (owner: `seeds[0]`) that no neighbour has still waiting to be asked for? */
-export function ownShareLeft(v: Pick<SwarmView, 'pool' | 'partialCount'>, seeds: readonly number[]): boolean {
-  for (let k = 0; k < v.pool.size; k++) {
-    const index = v.pool.at(k);
-    if (v.partialCount[index] === 0 && ownerOf(seeds, index) === 0) return true;
-  }
-  return false;
 }
 
 /** Has every source holding chunk `index` failed it (`failed`)? Then any of them may try again. */

@@ -85,12 +85,6 @@ export class ChunkPicker {
     return this.sources.has(id);
   }
 
-  /** Is any known source partial (a neighbour downloading the file too)? */
-  hasPartialSources(): boolean {
-    for (const s of this.sources.values()) if (!s.all) return true;
-    return false;
-  }
-
   /** Is `id` a source of the whole file? */
   isComplete(id: string): boolean {
     return this.sources.get(id)?.all === true;
@@ -233,7 +227,7 @@ export class ChunkPicker {
   private swarmSkip(s: SwarmSource, now: number): ((index: number) => boolean) | undefined {
     const { selfSeed, ready, ownerActiveMs } = this.swarm;
     if (!s.all || selfSeed === undefined || this.stalled(now)) return undefined;
-    const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy, pool: this.pool };
+    const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy };
     return seederSkip({ ...view, ourDone: this.count - this.left }, now);
   }
 

@@ -8,10 +8,8 @@ import type { Source } from '../protocol/messages.js';
 import { chunkLength } from '../store/manifest.js';
 import type { FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
 import { ChunkPicker, type HaveUpdate, type SourceHave } from './picker.js';
-import { MAX_RECONNECTS, busyBackoffMs, connectedAt, dropsAtOnce, gainedOnly, gotChunk, isFault, judgeFailure, newSourceState, pendingWritesFor, rejoinDelayMs, swarmDepth, type SourceState } from './source.js';
+import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, type SourceState } from './source.js';
 import { RateWindow } from './rate-window.js';
-import { appendFileSync } from 'node:fs';
-const TRACE: string[] = [];
 
 /**
  * Fetches every chunk `partial` is missing. `done` resolves `complete` (all verified and
@@ -106,11 +104,9 @@ export class ChunkScheduler {
   private fill(): void {
     if (this.finished) return;
     const now = this.now;
-    const swarm = this.picker.hasPartialSources();
     for (const s of this.sources.values()) {
       if (s.status !== 'live' || s.busyUntil > now) continue;
-      const depth = swarmDepth(s, this.pipeline, this.opts.manifest.chunkSize, swarm);
-      while (s.requests.size < depth && this.writes.size < this.maxPendingWrites) {
+      while (s.requests.size < this.pipeline && this.writes.size < this.maxPendingWrites) {
         const index = this.picker.pick(s.source.peerId, now);
         if (index === undefined) break;
         const closed = s.conn!.closeReason;
@@ -136,15 +132,12 @@ export class ChunkScheduler {
     const conn = s.conn!;
     // NOT_FOUND from a source partial when asked is a miss, though it is complete by the answer
     const askedComplete = this.picker.isComplete(s.source.peerId);
-    const t0 = Date.now();
     conn.getChunk(fileId, index, length, manifest.hashes[index]!, cancel.signal).then(
       (slices) => {
-        TRACE.push(`${this.opts.selfId} ${s.source.peerId} ${index} ${t0} ${Date.now()} ok ${s.requests.size}`);
         s.requests.delete(index);
         const done = () => conn.release?.(slices);
         if (this.finished) return done();
         Object.assign(s, { busyCount: 0, misses: 0, reconnects: 0 });
-        gotChunk(s, this.now, length);
         const losers = this.picker.completed(index, s.source.peerId, this.now);
         if (!losers) {
           done(); // another source's copy won
@@ -167,7 +160,6 @@ export class ChunkScheduler {
         this.fill();
       },
       (err: unknown) => {
-        TRACE.push(`${this.opts.selfId} ${s.source.peerId} ${index} ${t0} ${Date.now()} ${toP2PError(err).code} ${s.requests.size}`);
         s.requests.delete(index);
         this.failed(s, index, toP2PError(err), askedComplete);
       },
@@ -229,7 +221,6 @@ export class ChunkScheduler {
         if (this.finished || s.status === 'dropped') return conn.close();
         s.conn = conn;
         s.status = 'live';
-        connectedAt(s, this.now);
         this.opts.logger.debug('source connected', { peerId });
         this.event(peerId, 'connected');
         this.fill();
@@ -292,7 +283,6 @@ export class ChunkScheduler {
   private finish(result: FetchOutcome | P2PError): void {
     if (this.finished) return;
     this.finished = true;
-    if (process.env.P2P_CHUNK_TRACE) appendFileSync(`${process.env.P2P_CHUNK_TRACE}/${this.opts.selfId}.txt`, TRACE.join('\n') + '\n');
     this.cancelTick?.();
     this.opts.signal.removeEventListener('abort', this.onAbort);
     for (const s of this.sources.values()) s.conn?.close();

@@ -6,7 +6,6 @@ import { bitfieldBytes, setBit } from '../protocol/bitfield.js';
 import type { Source } from '../protocol/messages.js';
 import type { ChunkConnection } from './fetch-options.js';
 import type { HaveUpdate, SourceHave } from './picker.js';
-import { RateWindow } from './rate-window.js';
 
 /** NOT_FOUND answers a partial source may give in a row before the next one is a strike. */
 export const MAX_MISSES = 32;
@@ -31,42 +30,10 @@ export interface SourceState {
   reconnects: number;
   drops: number;
   rejoinAt: number;
-  /** chunk bytes it gave on its current connection, and their rate lately (swarmDepth) */
-  got: { bytes: number; rateBps: number; window: RateWindow | undefined };
 }
 
 export function newSourceState(source: Source): SourceState {
-  const got = { bytes: 0, rateBps: 0, window: undefined };
-  return { source, status: 'connecting', conn: undefined, strikes: 0, requests: new Map(), busyUntil: 0, busyCount: 0, misses: 0, banned: false, reconnects: 0, drops: 0, rejoinAt: 0, got };
-}
-
-/** How far back a source's rate looks (swarmDepth). */
-export const SOURCE_RATE_WINDOW_MS = 2000;
-/** In a swarm, the time a source's queue of our requests may take to drain at its rate (swarmDepth). */
-export const SWARM_QUEUE_MS = 500;
-
-/** Source `s` is connected anew at `now`: its rate is measured from here. */
-export function connectedAt(s: SourceState, now: number): void {
-  s.got = { bytes: 0, rateBps: 0, window: new RateWindow(SOURCE_RATE_WINDOW_MS, { at: now, bytes: 0 }) };
-}
-
-/** Source `s` gave us `bytes` of a chunk at `now`. */
-export function gotChunk(s: SourceState, now: number, bytes: number): void {
-  s.got.bytes += bytes;
-  if (s.got.window) s.got.rateBps = s.got.window.sample(now, s.got.bytes);
-}
-
-/**
- * Requests to keep out at source `s`. Alone, the whole pipeline. With neighbours downloading the
- * same file (`swarm`), each uplink is split among many downloaders, and a chunk queued behind
- * others at a slow source waits there (6 × 1 MiB at 1.5 MB/s: 4 s) while it could come from
- * elsewhere, and reaches the others late (no one can pass on a chunk before it has it whole):
- * about SWARM_QUEUE_MS of its recent rate, plus the one being sent; at least 2, at most `pipeline`.
- */
-export function swarmDepth(s: SourceState, pipeline: number, chunkSize: number, swarm: boolean): number {
-  if (!swarm || process.env.X_DEPTH === '0') return pipeline;
-  const queued = Math.ceil((s.got.rateBps * SWARM_QUEUE_MS) / 1000 / chunkSize);
-  return Math.max(Math.min(2, pipeline), Math.min(pipeline, queued + 1));
+  return { source, status: 'connecting', conn: undefined, strikes: 0, requests: new Map(), busyUntil: 0, busyCount: 0, misses: 0, banned: false, reconnects: 0, drops: 0, rejoinAt: 0 };
 }
 
 /**
