@@ -45,8 +45,6 @@ export interface SwarmView {
   partialCount: Uint32Array;
   /** chunk → sources whose request of it failed */
   failedBy: ReadonlyMap<number, ReadonlySet<string>>;
-  /** the chunks we want that nobody is fetching for us: how many, and the kth */
-  pool: { size: number; at: (k: number) => number };
 }
 
 /**
@@ -64,29 +62,13 @@ export function seederSkip(v: SwarmView, now: number): ((index: number) => boole
     if (now - e.lastGainAt <= v.ownerActiveMs && 2 * e.held >= v.ourDone) seeds.push(e.seed);
   }
   if (neighbours.length === 0) return undefined;
-  // our own share all asked for (or got): we also take the chunks whose runner-up we are (the
-  // second highest weight), so an owner whose seeder connection is starved (TCP flows through one
-  // uplink do not share it evenly) does not leave its share to the tail, and each chunk is asked
-  // of the seeder by two downloaders at most
-  const helping = seeds.length > 2 && !ownShareLeft(v, seeds);
   return (index) => {
     if (v.partialCount[index]! > 0) {
       const failed = v.failedBy.get(index);
       for (const [id, bits] of neighbours) if (hasBit(bits, index) && !failed?.has(id)) return true;
     }
-    if (seeds.length === 1) return false;
-    const [first, second] = topTwo(seeds, index);
-    return first !== 0 && !(helping && second === 0);
+    return seeds.length > 1 && ownerOf(seeds, index) !== 0;
   };
-}
-
-/** Is a chunk of ours (owner: `seeds[0]`) that no neighbour has still waiting to be asked for? */
-export function ownShareLeft(v: Pick<SwarmView, 'pool' | 'partialCount'>, seeds: readonly number[]): boolean {
-  for (let k = 0; k < v.pool.size; k++) {
-    const index = v.pool.at(k);
-    if (v.partialCount[index] === 0 && ownerOf(seeds, index) === 0) return true;
-  }
-  return false;
 }
 
 /** Has every source holding chunk `index` failed it (`failed`)? Then any of them may try again. */
@@ -111,22 +93,6 @@ export function weight(seed: number, index: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Among `seeds` (at least 2), the indexes of the highest and the second highest weight for chunk `index` (ties: the lower seed first). */
-export function topTwo(seeds: readonly number[], index: number): [number, number] {
-  const better = (a: number, wa: number, b: number, wb: number) => wa > wb || (wa === wb && seeds[a]! < seeds[b]!);
-  let first = 0;
-  let second = 1;
-  let w1 = weight(seeds[0]!, index);
-  let w2 = weight(seeds[1]!, index);
-  if (better(1, w2, 0, w1)) [first, second, w1, w2] = [1, 0, w2, w1];
-  for (let k = 2; k < seeds.length; k++) {
-    const w = weight(seeds[k]!, index);
-    if (better(k, w, first, w1)) [second, w2, first, w1] = [first, w1, k, w];
-    else if (better(k, w, second, w2)) [second, w2] = [k, w];
-  }
-  return [first, second];
 }
 
 /** Among `seeds` (ours first), whose chunk `index` is: the index in `seeds` of the highest weight (ties: the lower seed). */

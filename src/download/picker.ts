@@ -227,7 +227,7 @@ export class ChunkPicker {
   private swarmSkip(s: SwarmSource, now: number): ((index: number) => boolean) | undefined {
     const { selfSeed, ready, ownerActiveMs } = this.swarm;
     if (!s.all || selfSeed === undefined || this.stalled(now)) return undefined;
-    const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy, pool: this.pool };
+    const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy };
     return seederSkip({ ...view, ourDone: this.count - this.left }, now);
   }
 

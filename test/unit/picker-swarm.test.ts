@@ -5,7 +5,7 @@
 import test from 'ava';
 import { ChunkPicker, type PickerOptions } from '../../src/download/picker.js';
 import { bits, seeded } from '../helpers/picker-inputs.js';
-import { idSeed, ownerOf, topTwo } from '../../src/download/picker-swarm.js';
+import { idSeed, ownerOf } from '../../src/download/picker-swarm.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
@@ -53,57 +53,23 @@ test('a chunk a neighbour failed to give us comes from the seeder', (t) => {
   t.is(p.pick('seed', 2), 0);
 });
 
-test('rendezvous ownership: three downloaders ask the seeder for disjoint shares that cover the file, then each helps with the chunks it is runner-up for', (t) => {
+test('rendezvous ownership: three downloaders ask the seeder for disjoint shares that cover the file', (t) => {
   const count = 600;
   const ids = ['d1', 'd2', 'd3'];
-  const seeds = ids.map(idSeed);
-  const order = (k: number) => [seeds[k]!, ...seeds.filter((_, j) => j !== k)];
   // each already holds one chunk (its index in ids) and has told the others: all three are active
-  const picks = ids.map((self, k) => {
+  const shares = ids.map((self, k) => {
     const p = picker({ chunkCount: count, selfId: self, have: (i) => i === k, random: seeded(k + 1), stallMs: 60_000 });
     p.addSource('seed', { kind: 'all' });
     ids.forEach((other, j) => other !== self && p.addSource(other, { kind: 'bits', bits: bits(count, [j]) }, 0));
     return drain(p, 'seed', 100);
   });
-  // first its own share (ownerOf, the same function every downloader computes), all of it
-  const shares = picks.map((s, k) => s.filter((i) => ownerOf(order(k), i) === 0));
-  for (const [k, s] of picks.entries()) t.deepEqual(s.slice(0, shares[k]!.length), shares[k], 'its own share comes first');
-  const own = shares.flat();
-  t.is(new Set(own).size, own.length, 'no chunk is in two shares');
-  t.deepEqual([...own].sort((a, b) => a - b), range(3, count), 'together they cover every chunk nobody had');
+  const all = shares.flat();
+  t.is(new Set(all).size, all.length, 'no chunk is asked of the seeder twice');
+  t.deepEqual([...all].sort((a, b) => a - b), range(3, count), 'together they cover every chunk nobody had');
   for (const s of shares) t.true(s.length > count / 3 - 60 && s.length < count / 3 + 60, `a fair share: ${shares.map((x) => x.length)}`);
-  // then, its share all asked for, the chunks it is runner-up for: a starved owner's share still
-  // comes out early, and no chunk is asked of the seeder more than twice
-  for (const [k, s] of picks.entries()) t.true(s.slice(shares[k]!.length).every((i) => topTwo(order(k), i)[1] === 0));
-  const times = new Map<number, number>();
-  for (const i of picks.flat()) times.set(i, (times.get(i) ?? 0) + 1);
-  t.true([...times.values()].every((n) => n <= 2), 'at most twice');
-});
-
-test('topTwo: the owner and the runner-up by weight, as ownerOf ranks them', (t) => {
-  const seeds = ['a', 'b', 'c', 'd', 'e'].map(idSeed);
-  for (let i = 0; i < 200; i++) {
-    const [first, second] = topTwo(seeds, i);
-    t.is(first, ownerOf(seeds, i));
-    t.not(first, second);
-    // without the owner, the runner-up owns the chunk
-    const rest = seeds.filter((_, k) => k !== first);
-    t.is(rest[ownerOf(rest, i)], seeds[second]);
-  }
-});
-
-test('a downloader helps only once its own share is all asked for', (t) => {
-  const count = 300;
-  const p = picker({ chunkCount: count, selfId: 'd1', random: seeded(7), stallMs: 60_000 });
-  p.addSource('seed', { kind: 'all' });
-  for (const [j, id] of ['d2', 'd3', 'd4'].entries()) p.addSource(id, { kind: 'bits', bits: bits(count, [count - 1 - j]) }, 0);
-  const order = ['d1', 'd2', 'd3', 'd4'].map(idSeed);
-  const first = p.pick('seed', 100)!;
-  t.is(ownerOf(order, first), 0, 'ours while we have any left');
-  const rest = drain(p, 'seed', 100);
-  const ownLeft = rest.filter((i) => ownerOf(order, i) === 0).length;
-  t.true(rest.slice(0, ownLeft).every((i) => ownerOf(order, i) === 0));
-  t.true(rest.length > ownLeft, 'then others\' chunks it is runner-up for');
+  // the shares follow ownerOf, the same function every downloader computes
+  const seeds = ids.map(idSeed);
+  for (const [k, s] of shares.entries()) t.true(s.every((i) => ownerOf([seeds[k]!, ...seeds.filter((_, j) => j !== k)], i) === 0));
 });
 
 test('a neighbour quiet for ownerActiveMs loses its share to us', (t) => {
