@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BenchCase, BenchContext } from '../lib/context.js';
 import { Lan, labUnavailable, parseRate, type LabProcess } from '../lib/lan.js';
+import { startLanTrace } from '../lib/lan-trace.js';
 import { findNatsServer } from '../lib/nats.js';
 import { CLI } from '../lib/p2p.js';
 import { judge, skippedRow, type CaseResult } from '../lib/report.js';
@@ -65,10 +66,12 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
     await ready(peer('seed'), /peer ready/);
     const ds = Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`);
     await Promise.all(ds.map((h) => ready(peer(h), /peer ready/)));
-    const started = performance.now();
+    const trace = startLanTrace(lan, `lan-swarm-${rep}`, 'seed');
+    const t0 = performance.now();
     const gets = ds.map((h) => node(h, ['get', basename(file), '--peer', h, '--json', '--quiet', '--timeout', '600']));
     const codes = await Promise.all(gets.map((g) => g.exited));
-    const ms = performance.now() - started;
+    const ms = performance.now() - t0;
+    if (trace) ctx.log(`lan-swarm run ${rep}: ${await trace.stop()}`);
     const bad = codes.findIndex((c) => c !== 0);
     if (bad >= 0) throw new Error(`d${bad + 1}: p2p get exited ${codes[bad]}: ${gets[bad]!.lines.slice(-3).join(' | ')}`);
     for (const h of ds) {

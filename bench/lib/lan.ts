@@ -252,6 +252,17 @@ export class Lan {
     };
   }
 
+  /** Bytes each host has sent and received over its link: [up, down] (its switch port's rx and tx counters). */
+  async linkBytes(): Promise<Record<string, [number, number]>> {
+    const ports = JSON.parse(await sh('ip', ['-j', '-s', '-n', this.switchNs, 'link', 'show'])) as Array<{ ifname: string; stats64?: { rx: { bytes: number }; tx: { bytes: number } } }>;
+    const out: Record<string, [number, number]> = {};
+    for (const h of this.hosts.values()) {
+      const p = ports.find((x) => x.ifname === h.port)?.stats64;
+      if (p) out[h.name] = [p.rx.bytes, p.tx.bytes];
+    }
+    return out;
+  }
+
   /** Unplug a host's cable at the switch: its packets go nowhere (connections hang, then time out). */
   cut(name: string): Promise<string> {
     return sh('ip', ['-n', this.switchNs, 'link', 'set', this.host(name).port, 'down']);

@@ -1,0 +1,78 @@
+// BENCH_LAN_TRACE=DIR: while a lab run goes, every 250 ms, each host's link bytes both ways (its
+// port on the lab's switch: rx = the host's upload, tx = its download) and the machine's CPU
+// split (/proc/stat), written as JSON lines to DIR/<name>.jsonl, with a one-line summary: how
+// long the seeder's uplink stayed busy, how long the last 10 % of the bytes took, CPU idle and
+// softirq. A measuring aid (bench/README.md "The swarm targets"), off unless the variable is set.
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Lan } from './lan.js';
+
+interface Sample {
+  t: number;
+  /** host → [bytes it sent, bytes it received] since the lab was built */
+  hosts: Record<string, [number, number]>;
+  /** /proc/stat's first line: user nice system idle iowait irq softirq steal (jiffies) */
+  cpu: number[];
+}
+
+export interface LanTrace {
+  /** stop sampling; write the file; the summary line */
+  stop(): Promise<string>;
+}
+
+/** Start sampling `lan` when BENCH_LAN_TRACE is set (else undefined). */
+export function startLanTrace(lan: Lan, name: string, seeder: string): LanTrace | undefined {
+  const dir = process.env.BENCH_LAN_TRACE;
+  if (!dir) return undefined;
+  const samples: Sample[] = [];
+  let busy = false;
+  const take = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const hosts = await lan.linkBytes();
+      const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+      samples.push({ t: Date.now(), hosts, cpu });
+    } catch {
+      // a sample missed: the next one covers it
+    } finally {
+      busy = false;
+    }
+  };
+  void take();
+  const timer = setInterval(() => void take(), 250);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await take();
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `${name}.jsonl`), samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
+      return summarize(samples, seeder);
+    },
+  };
+}
+
+/** The summary line of a trace (exported for tests). */
+export function summarize(samples: Sample[], seeder: string): string {
+  if (samples.length < 2) return 'lab trace: too few samples';
+  const first = samples[0]!;
+  const at = (s: Sample) => ((s.t - first.t) / 1000).toFixed(1);
+  const received = (s: Sample) => Object.entries(s.hosts).reduce((sum, [h, [, rx]]) => sum + (h === seeder ? 0 : rx - (first.hosts[h]?.[1] ?? 0)), 0);
+  const total = received(samples.at(-1)!);
+  const at90 = samples.find((s) => received(s) >= 0.9 * total) ?? samples.at(-1)!;
+  const end = samples.find((s) => received(s) >= total) ?? samples.at(-1)!;
+  // the seeder's uplink busy: the last 250 ms step in which it sent more than a tenth of a chunk's worth
+  let seederBusyUntil = first;
+  for (let i = 1; i < samples.length; i++) {
+    const sent = (samples[i]!.hosts[seeder]?.[0] ?? 0) - (samples[i - 1]!.hosts[seeder]?.[0] ?? 0);
+    if (sent > 100_000) seederBusyUntil = samples[i]!;
+  }
+  const cpu = samples.at(-1)!.cpu.map((v, i) => v - first.cpu[i]!);
+  const jiffies = cpu.reduce((a, b) => a + b, 0) || 1;
+  const pct = (v: number) => `${Math.round((100 * v) / jiffies)}%`;
+  return (
+    `lab trace: data until ${at(end)} s, last 10 % of the bytes ${((end.t - at90.t) / 1000).toFixed(1)} s, ` +
+    `seeder uplink busy until ${at(seederBusyUntil)} s; CPU idle ${pct(cpu[3]!)}, softirq ${pct(cpu[6]!)}, user ${pct(cpu[0]!)}`
+  );
+}

@@ -1,0 +1,25 @@
+// The lab trace's summary (bench/lib/lan-trace.ts): pure arithmetic over link counters and CPU jiffies.
+import test from 'ava';
+import { summarize } from '../../bench/lib/lan-trace.js';
+
+const cpu = (user: number, idle: number, softirq: number) => [user, 0, 0, idle, 0, 0, softirq, 0];
+
+test('summary: when the data ended, how long its last 10 % took, the seeder busy until, CPU split', (t) => {
+  // two downloaders receive 1 MB each per second for 10 s; the seeder sends for the first 4 s only
+  const samples = Array.from({ length: 11 }, (_, i) => ({
+    t: 1000 * i,
+    hosts: { seed: [Math.min(i, 4) * 1_000_000, 0], d1: [0, i * 1_000_000], d2: [0, i * 1_000_000] } as Record<string, [number, number]>,
+    cpu: cpu(40 * i, 40 * i, 20 * i),
+  }));
+  // nothing more after 10 s: the end is the first sample with every byte
+  samples.push({ ...samples.at(-1)!, t: 12_000 });
+  const line = summarize(samples, 'seed');
+  t.regex(line, /data until 10\.0 s/);
+  t.regex(line, /last 10 % of the bytes 1\.0 s/);
+  t.regex(line, /seeder uplink busy until 4\.0 s/);
+  t.regex(line, /CPU idle 40%, softirq 20%, user 40%/);
+});
+
+test('summary: too few samples says so', (t) => {
+  t.is(summarize([], 'seed'), 'lab trace: too few samples');
+});
