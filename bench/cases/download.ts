@@ -51,14 +51,16 @@ function delta(before: number | undefined, after: number | undefined, bytes: num
 }
 
 /** `reps` downloads of `file` from `seeders` seeders, each by a fresh downloader peer. */
-export async function downloadRuns(ctx: BenchContext, tag: string, file: string, seeders: number, reps: number, paired = false): Promise<DownloadRun[]> {
+export async function downloadRuns(ctx: BenchContext, tag: string, file: string, seeders: number, reps: number, paired = false, runTag = 'dl'): Promise<DownloadRun[]> {
   const size = statSync(file).size;
   return withScope(ctx.scope, async (scope) => {
     const s = await startSwarm(ctx, scope, tag, file, seeders);
     const runs: DownloadRun[] = [];
     for (let i = 0; i < reps; i++) {
       const run: DownloadRun = await withScope(scope, async (rs) => {
-        const id = `${tag}-dl${i + 1}`;
+        // every downloader is a fresh peer with a fresh key: its id must be new to the swarm's
+        // tracker too, which keeps its key bindings across the swarm's restarts
+        const id = `${tag}-${runTag}${i + 1}`;
         const dir = await downloaderFolder(ctx, rs, id);
         const peer = await startPeer(rs, s.swarm, dir, id);
         const seedPids = s.seeders.map((p) => p.pid);
@@ -173,8 +175,8 @@ export const download3to1: BenchCase = {
     const runs: DownloadRun[] = [];
     const ones: DownloadRun[] = [];
     for (let i = 0; i < ctx.opts.reps; i++) {
-      ones.push(...(await downloadRuns(ctx, 'd1', file, 1, 1)));
-      runs.push(...(await downloadRuns(ctx, 'd3', file, 3, 1, true)));
+      ones.push(...(await downloadRuns(ctx, 'd1', file, 1, 1, false, `paired${i + 1}-`)));
+      runs.push(...(await downloadRuns(ctx, 'd3', file, 3, 1, true, `dl${i + 1}-`)));
     }
     const value = median(runs.map((r) => r.rate));
     const one = median(ones.map((r) => r.rate));
