@@ -83,13 +83,6 @@ export interface Signer {
 
 /** Check the signature headers of a message; throws PermissionDeniedError when absent or wrong. */
 export function verifySignature(subject: string, payload: Uint8Array, h: MsgHdrs | undefined, now = Date.now()): Signer {
-  const { signer, data, publicKey, sig } = signedParts(subject, payload, h, now);
-  if (!verify(null, data, publicKey, sig)) throw new PermissionDeniedError('bad signature');
-  return signer;
-}
-
-/** The headers checked and parsed: what to verify, with which key, and who signed if it holds. */
-function signedParts(subject: string, payload: Uint8Array, h: MsgHdrs | undefined, now: number): { signer: Signer; data: Buffer; publicKey: KeyObject; sig: Buffer } {
   const key = h?.get(SIG_HEADERS.key) ?? '';
   const tsText = h?.get(SIG_HEADERS.ts) ?? '';
   const sig = h?.get(SIG_HEADERS.sig) ?? '';
@@ -97,7 +90,8 @@ function signedParts(subject: string, payload: Uint8Array, h: MsgHdrs | undefine
   if (!/^[A-Za-z0-9_-]{43}$/.test(key) || !/^\d{1,16}$/.test(tsText) || sig.length > 200) throw new PermissionDeniedError('malformed signature headers');
   const ts = Number(tsText);
   if (Math.abs(now - ts) > MAX_SKEW_MS) throw new PermissionDeniedError('signature timestamp too far from now (check the clock)');
-  return { signer: { key, ts }, data: signedBytes(subject, ts, payload), publicKey: publicKeyOf(key), sig: Buffer.from(sig, 'base64url') };
+  if (!verify(null, signedBytes(subject, ts, payload), publicKeyOf(key), Buffer.from(sig, 'base64url'))) throw new PermissionDeniedError('bad signature');
+  return { key, ts };
 }
 
 /** Parsed public keys by their base64url text: a peer signs every few seconds with the same one. */

@@ -47,6 +47,13 @@ function gcSummary(ms: number[], windowMs: number): GcSummary {
   return { pauses: ms.length, perSecond: round(ms.length / (windowMs / 1000), 1)!, medianMs: round(median(ms), 2)!, maxMs: round(Math.max(0, ...ms), 2)!, pausedPct: round((100 * sum) / windowMs, 2)! };
 }
 
+/** Stage costs to one decimal, for the row's detail. */
+function roundStages(st: AnnounceStages): AnnounceStages {
+  const one = (v: number) => Math.round(v * 10) / 10;
+  const r = (x: AnnounceStages['first']) => ({ decode: one(x.decode), verify: one(x.verify), registry: one(x.registry), total: one(x.total) });
+  return { peers: st.peers, first: r(st.first), again: r(st.again) };
+}
+
 function gcText(g: GcSummary | undefined): string {
   return g ? `${g.pauses} pauses (${g.perSecond}/s), median ${g.medianMs} ms, max ${g.maxMs} ms, ${g.pausedPct} % of the time` : '?';
 }
@@ -253,11 +260,6 @@ export const trackerLoad: BenchCase = {
         note: `100 files each, while ${PROBE_RATE} lookups/s keep p99 ≤ 2× its p99 without announces (steps ${ANNOUNCE_STEPS[0]}, ${ANNOUNCE_STEPS[1]}, … ×2)`,
       };
       return [latencyRow, cpuRow, rateRow];
-      function roundStages(st: AnnounceStages): AnnounceStages {
-        const one = (v: number) => Math.round(v * 10) / 10;
-        const r = (x: AnnounceStages['first']) => ({ decode: one(x.decode), verify: one(x.verify), registry: one(x.registry), total: one(x.total) });
-        return { peers: st.peers, first: r(st.first), again: r(st.again) };
-      }
     });
   },
 };

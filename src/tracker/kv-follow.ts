@@ -117,17 +117,13 @@ export class KvFollower {
     this.watcher = undefined;
     old?.stop();
     try {
-      for (let delay = 250; !this.stopped; delay = Math.min(delay * 2, 4000)) {
-        try {
-          await this.watchWithin(this.options.timeoutMs);
-          this.behindAt = -1;
-          this.log.info('kv watch caught up', { at: this.lastSeq });
-          return;
-        } catch (err) {
-          this.log.debug('kv watch not back yet', { err: (err as Error).message });
-          await new Promise((r) => setTimeout(r, delay));
-        }
-      }
+      // the same patience as at start, except that a broker known to have JetStream answering
+      // "no responders" is cut off (a partition), not misconfigured: wait that out too
+      await patiently(() => this.watchWithin(this.options.timeoutMs), { log: this.log, what: this.options.what ?? 'kv watch', stopped: () => this.stopped, noJetStreamMs: Infinity });
+      this.behindAt = -1;
+      this.log.info('kv watch caught up', { at: this.lastSeq });
+    } catch {
+      // stopped while waiting
     } finally {
       this.restarting = false;
     }

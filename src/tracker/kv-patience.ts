@@ -10,32 +10,35 @@ export interface PatienceOptions {
   what: string;
   /** true once the caller is stopping: give up at once */
   stopped: () => boolean;
-  /** a warning line at most this often while it keeps failing (default 10 s) */
-  warnEveryMs?: number;
-  /** how long "no JetStream here" may last before it is final (default 20 s) */
+  /**
+   * how long "no JetStream here" may last before it is final (default 20 s; Infinity where the
+   * broker is known to have JetStream and "no responders" means a partition, not a setup error)
+   */
   noJetStreamMs?: number;
-  /** first and longest pause between tries (defaults 250 ms, 4 s) */
-  minDelayMs?: number;
-  maxDelayMs?: number;
 }
 
+/** A warning line at most this often while it keeps failing. */
+const WARN_EVERY_MS = 10_000;
+/** First and longest pause between tries. */
+const MIN_DELAY_MS = 250;
+const MAX_DELAY_MS = 4000;
+
 /** The broker answered that nothing serves the JetStream API: it runs without `-js`. */
-export function isNoJetStream(err: unknown): boolean {
+function isNoJetStream(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
   return String(e?.code) === '503' || /no responders|jetstream not enabled/i.test(String(e?.message ?? ''));
 }
 
 /**
  * `attempt(remainingHintMs)` until it resolves. Transient failures (timeouts, no leader, no quorum)
- * are retried for as long as it takes, with a warning every `warnEveryMs`; a broker without
+ * are retried for as long as it takes, with a warning every 10 s; a broker without
  * JetStream fails after `noJetStreamMs` with an error that says what to do.
  */
 export async function patiently<T>(attempt: () => Promise<T>, opts: PatienceOptions): Promise<T> {
-  const warnEvery = opts.warnEveryMs ?? 10_000;
   const started = Date.now();
   let lastWarn = started;
   let noJsSince: number | undefined;
-  for (let delay = opts.minDelayMs ?? 250; ; delay = Math.min(delay * 2, opts.maxDelayMs ?? 4000)) {
+  for (let delay = MIN_DELAY_MS; ; delay = Math.min(delay * 2, MAX_DELAY_MS)) {
     try {
       const value = await attempt();
       if (lastWarn !== started) opts.log.info(`${opts.what}: ready`, { waitedMs: Date.now() - started });
@@ -49,7 +52,7 @@ export async function patiently<T>(attempt: () => Promise<T>, opts: PatienceOpti
           throw new Error(`${opts.what}: the NATS broker has no JetStream (${message}); start nats-server with -js, or use --store memory`, { cause: err });
         }
       } else noJsSince = undefined;
-      if (Date.now() - lastWarn >= warnEvery) {
+      if (Date.now() - lastWarn >= WARN_EVERY_MS) {
         lastWarn = Date.now();
         opts.log.warn(`${opts.what}: ${noJsSince === undefined ? 'JetStream not ready' : 'no JetStream answers (started with -js?)'}, still trying`, { err: message, waitedMs: lastWarn - started });
       } else opts.log.debug(`${opts.what}: not ready, retrying`, { err: message });
