@@ -11,11 +11,12 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuSeconds, rssNow, sampleRss } from '../lib/procfs.js';
+import { cpuSeconds, cpuTimes, rssNow, sampleRss } from '../lib/procfs.js';
 import { withScope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
 import { downloaderFolder, startSwarm } from '../lib/swarm.js';
 import { pairedCopy } from './tcp.js';
+import { freshPages } from '../lib/pages.js';
 
 export interface DownloadRun {
   /** MB/s, intent → verified (peer-measured) */
@@ -32,7 +33,9 @@ export interface DownloadRun {
   /** the seeders' CPU seconds (summed) per GiB of the file over the `get` */
   seedCpuPerGiB: number | undefined;
   /** a verified copy of the same file right after this run: its receiver's and sender's CPU per GiB */
-  paired?: { recvCpuPerGiB?: number; sendCpuPerGiB?: number };
+  /** of cpuPerGiB, the system time */
+  sysPerGiB?: number | undefined;
+  paired?: { recvCpuPerGiB?: number; recvSysPerGiB?: number; sendCpuPerGiB?: number };
 }
 
 /** CPU seconds of `pids` (summed) now; undefined if any is gone. */
@@ -65,11 +68,13 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const peer = await startPeer(rs, s.swarm, dir, id);
         const seedPids = s.seeders.map((p) => p.pid);
         const idleRss = rssNow(peer.pid);
+        // the download's writes start on freshly freed memory, like its paired copy's (lib/pages.ts)
+        await freshPages(ctx.work, size);
         const rss = sampleRss(peer.pid);
-        const cpu0 = cpuSeconds(peer.pid);
+        const cpu0 = cpuTimes(peer.pid);
         const seed0 = cpuOf(seedPids);
         const r = await getFile(rs, s.swarm, id, s.name, 600);
-        const cpu1 = cpuSeconds(peer.pid);
+        const cpu1 = cpuTimes(peer.pid);
         const seed1 = cpuOf(seedPids);
         const peak = rss.stop();
         if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
@@ -79,7 +84,8 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           rss: peak,
           idleRss,
           sources: r.sources,
-          cpuPerGiB: delta(cpu0, cpu1, size),
+          cpuPerGiB: delta(cpu0 && cpu0.user + cpu0.sys, cpu1 && cpu1.user + cpu1.sys, size),
+          sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
           seedCpuPerGiB: delta(seed0, seed1, size),
         };
       });
@@ -87,7 +93,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
       if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s, seeders ${run.seedCpuPerGiB?.toFixed(2)} s${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s, sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s` : ''}`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}), seeders ${run.seedCpuPerGiB?.toFixed(2)} s${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s` : ''}`,
       );
     }
     return runs;

@@ -8,6 +8,7 @@ import { procScript, type BenchCase, type BenchContext } from '../lib/context.js
 import { spawnProc } from '../lib/procs.js';
 import type { CaseResult } from '../lib/report.js';
 import { withScope } from '../lib/scope.js';
+import { freshPages } from '../lib/pages.js';
 import { GiB, median, rateMBps } from '../lib/stats.js';
 
 interface SinkReport {
@@ -18,6 +19,8 @@ interface SinkReport {
   sha256?: string;
   /** the sink's CPU seconds (user + system) from the connection to the report */
   cpuSec?: number;
+  /** of which system time */
+  sysSec?: number;
   /** the source's CPU seconds from its connection to its last byte flushed */
   sourceCpuSec?: number;
 }
@@ -28,6 +31,8 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
     const sinkArgs = [procScript('tcp-sink'), ...(mode.out ? ['--hash', '--out', mode.out] : [])];
     const sink = spawnProc(scope, process.execPath, sinkArgs, { label: 'tcp-sink' });
     const port = /listening (\d+)/.exec(await sink.waitFor(/listening \d+/, 10_000))![1]!;
+    // the sink's writes start on freshly freed memory, like a measured download's (lib/pages.ts)
+    if (mode.out) await freshPages(ctx.work, bytes);
     const sourceArgs = [procScript('tcp-source'), '--port', port, '--bytes', String(bytes), ...(mode.file ? ['--file', mode.file] : [])];
     const source = spawnProc(scope, process.execPath, sourceArgs, { label: 'tcp-source' });
     const done = await sink.waitFor(/^done /, 120_000);
@@ -43,11 +48,11 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
  * One verified copy of `file` (`bytes` of it), for a CPU baseline taken right beside the run it is
  * compared with: the receiver's and the sender's CPU seconds per GiB (undefined if not reported).
  */
-export async function pairedCopy(ctx: BenchContext, file: string, bytes: number, tag: string): Promise<{ recvCpuPerGiB?: number; sendCpuPerGiB?: number }> {
+export async function pairedCopy(ctx: BenchContext, file: string, bytes: number, tag: string): Promise<{ recvCpuPerGiB?: number; recvSysPerGiB?: number; sendCpuPerGiB?: number }> {
   const out = join(ctx.work, `paired-${tag}.bin`);
   try {
     const r = await transfer(ctx, bytes, { file, out });
-    return { recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined };
+    return { recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined };
   } finally {
     await rm(out, { force: true });
   }

@@ -39,11 +39,17 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number | undefin
 
 /** User + system CPU seconds the process has used so far (undefined when it is gone). */
 export function cpuSeconds(pid: number): number | undefined {
+  const t = cpuTimes(pid);
+  return t && t.user + t.sys;
+}
+
+/** A process's user and system CPU seconds so far, every thread (undefined once it is gone). */
+export function cpuTimes(pid: number): { user: number; sys: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks, 100 per second)
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100 };
   } catch {
     return undefined;
   }

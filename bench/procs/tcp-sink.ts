@@ -32,7 +32,7 @@ const server = createServer({ noDelay: true }, (socket) => {
       const ms = performance.now() - started;
       const cpu = process.cpuUsage(cpuAtStart);
       const cpuSec = (cpu.user + cpu.system) / 1e6;
-      process.stdout.write(`done ${JSON.stringify({ bytes, ms, writtenMs, sha256: hash?.digest('hex'), synced, cpuSec })}\n`);
+      process.stdout.write(`done ${JSON.stringify({ bytes, ms, writtenMs, sha256: hash?.digest('hex'), synced, cpuSec, sysSec: cpu.system / 1e6 })}\n`);
       process.exit(0);
     };
     if (!out) return report(false);
