@@ -18,9 +18,18 @@ export const MAX_DEPTH = 16;
 // mapsAsObjects: true — maps decode to plain objects (then checked for hostile keys below).
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
 
+/**
+ * A message already encoded, byte for byte as encode() would (e.g. a lookup reply written straight
+ * from the registry by src/tracker/lookup-reply.ts): encode() passes its bytes through, so a
+ * handler can return it to serve() like any reply.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** Encode a message for NATS. Throws ProtocolError if it would exceed MAX_MESSAGE_BYTES. */
 export function encode(message: unknown): Uint8Array {
-  const bytes = packr.pack(hasUndefined(message, 0) ? withoutUndefined(message) : message);
+  const bytes = message instanceof Encoded ? message.bytes : packr.pack(hasUndefined(message, 0) ? withoutUndefined(message) : message);
   if (bytes.length > MAX_MESSAGE_BYTES) {
     throw new ProtocolError(`message of ${bytes.length} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
   }

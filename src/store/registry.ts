@@ -1,18 +1,9 @@
 // The tracker's store: which peers are alive, where they listen, and which files each one has.
 // An interface so a shared store (JetStream KV) can replace the in-memory one for many trackers.
-import type { AnnounceRequest, Endpoint, FileMeta, ListEntry, LookupMatch, Source, SourceClaims } from '../protocol/messages.js';
+import type { AnnounceRequest, Endpoint, FileMeta, ListEntry, LookupMatch, Source } from '../protocol/messages.js';
+import { bySourcesThenId, compare, hasName, metaOf, sameClaims, type FileEntry, type PeerRecord } from './registry-entry.js';
 
-/** One live peer as the tracker knows it. */
-export interface PeerRecord {
-  peerId: string;
-  endpoint: Endpoint;
-  /** clock time of the last announce or heartbeat */
-  lastSeen: number;
-  /** fileIds this peer has announced */
-  files: Set<string>;
-  /** digest of the last announce applied, while nothing else changed this peer (see `repeated`) */
-  announced?: string;
-}
+export type { FileEntry, PeerRecord } from './registry-entry.js';
 
 /** The tracker's view of the swarm. All methods are synchronous and never throw on input. */
 export interface Registry {
@@ -37,6 +28,10 @@ export interface Registry {
   lookupById(fileId: string): LookupMatch | undefined;
   /** Every file announced under exactly this name, most sources first (then by fileId). */
   lookupByName(name: string): LookupMatch[];
+  /** The entry of the file with this id (a view for the lookup reply writer: do not mutate). */
+  fileById(fileId: string): FileEntry | undefined;
+  /** The entries of every file announced under exactly this name, in lookupByName's order (views). */
+  filesByName(name: string): FileEntry[];
   /** A page of all files, sorted by name then fileId, each with its source count. */
   list(offset: number, limit: number): { total: number; files: ListEntry[] };
   peerCount(): number;
@@ -44,20 +39,6 @@ export interface Registry {
   listPeers(offset: number, limit: number): { total: number; peers: PeerRecord[] };
   /** The record of one peer (a copy-free view: do not mutate). */
   peer(peerId: string): PeerRecord | undefined;
-}
-
-interface FileEntry {
-  fileId: string;
-  /**
-   * What most sources claim (ties: the earliest claim), for listing; recomputed lazily. Never the
-   * first announcer's word alone (issue 9, class 1): every source keeps its own claims.
-   */
-  meta: FileMeta | undefined;
-  /** each source's own claims, by peer id, in announce order */
-  sources: Map<string, SourceClaims>;
-  /** the first name this file was announced under; `more` has any other (a Set only when needed) */
-  name: string;
-  more?: Set<string>;
 }
 
 /** In-memory Registry: indexes by fileId and by name, so announce/lookup cost O(files touched). */
@@ -133,19 +114,30 @@ export class MemoryRegistry implements Registry {
 
   lookupById(fileId: string): LookupMatch | undefined {
     const entry = this.files.get(fileId);
-    return entry ? this.match(entry) : undefined;
+    return entry ? match(entry) : undefined;
   }
 
   lookupByName(name: string): LookupMatch[] {
+    return this.filesByName(name).map(match);
+  }
+
+  fileById(fileId: string): FileEntry | undefined {
+    return this.files.get(fileId);
+  }
+
+  filesByName(name: string): FileEntry[] {
     const ids = this.byName.get(name);
-    if (!ids) return [];
+    if (ids === undefined) return [];
+    if (typeof ids === 'string') {
+      const entry = this.files.get(ids);
+      return entry ? [entry] : [];
+    }
     const entries: FileEntry[] = [];
-    for (const fileId of typeof ids === 'string' ? [ids] : ids) {
+    for (const fileId of ids) {
       const entry = this.files.get(fileId);
       if (entry) entries.push(entry);
     }
-    entries.sort((a, b) => b.sources.size - a.sources.size || compare(a.fileId, b.fileId));
-    return entries.map((e) => this.match(e));
+    return entries.sort(bySourcesThenId);
   }
 
   list(offset: number, limit: number): { total: number; files: ListEntry[] } {
@@ -190,19 +182,10 @@ export class MemoryRegistry implements Registry {
       if (!peer.files.has(meta.fileId)) return false;
       const entry = this.files.get(meta.fileId);
       if (!entry || !hasName(entry, meta.name)) return false;
-      const claims = entry.sources.get(peer.peerId);
+      const claims = entry.sources.get(peer);
       if (!claims || !sameClaims(claims, meta)) return false;
     }
     return true;
-  }
-
-  private match(entry: FileEntry): LookupMatch {
-    const sources: Source[] = [];
-    for (const [peerId, claims] of entry.sources) {
-      const peer = this.peers.get(peerId);
-      if (peer) sources.push({ peerId, endpoint: peer.endpoint, claims });
-    }
-    return { file: metaOf(entry), sources };
   }
 
   private addSource(peer: PeerRecord, meta: FileMeta): void {
@@ -214,13 +197,13 @@ export class MemoryRegistry implements Registry {
     }
     // a source's new claims replace its old ones (and go last: the earliest claim wins ties); a
     // re-announce of the same claims (the common case) changes nothing, not even list()'s order
-    const old = entry.sources.get(peer.peerId);
+    const old = entry.sources.get(peer);
     if (!old || !sameClaims(old, meta)) {
       // sources usually agree: share the first source's claims object rather than copy it
       const first = entry.sources.values().next().value;
       const claims = first && sameClaims(first, meta) ? first : { name: meta.name, size: meta.size, chunkSize: meta.chunkSize, chunkCount: meta.chunkCount };
-      entry.sources.delete(peer.peerId);
-      entry.sources.set(peer.peerId, claims);
+      entry.sources.delete(peer);
+      entry.sources.set(peer, claims);
       // one more source agreeing with the listed claims leaves them listed
       if (old || !entry.meta || !sameClaims(entry.meta, meta)) {
         entry.meta = undefined;
@@ -245,9 +228,7 @@ export class MemoryRegistry implements Registry {
     peer.files.delete(fileId);
     const entry = this.files.get(fileId);
     if (!entry) return;
-    const claims = entry.sources.get(peer.peerId);
-    if (!claims) return;
-    entry.sources.delete(peer.peerId);
+    if (!entry.sources.delete(peer)) return;
     entry.meta = undefined;
     this.sorted = undefined;
     if (entry.sources.size > 0) return;
@@ -265,32 +246,9 @@ export class MemoryRegistry implements Registry {
   }
 }
 
-function hasName(entry: FileEntry, name: string): boolean {
-  return entry.name === name || (entry.more?.has(name) ?? false);
-}
-
-function sameClaims(a: SourceClaims, b: SourceClaims): boolean {
-  return a.size === b.size && a.chunkSize === b.chunkSize && a.chunkCount === b.chunkCount && a.name === b.name;
-}
-
-/** What most of the file's sources claim; among equally common claims, the earliest one. */
-function metaOf(entry: FileEntry): FileMeta {
-  if (entry.meta) return entry.meta;
-  const counts = new Map<string, { claims: SourceClaims; n: number }>();
-  let best: { claims: SourceClaims; n: number } | undefined;
-  for (const claims of entry.sources.values()) {
-    const key = `${claims.size}/${claims.chunkSize}/${claims.chunkCount}/${claims.name}`;
-    let c = counts.get(key);
-    if (!c) counts.set(key, (c = { claims, n: 0 }));
-    c.n++;
-    if (!best || c.n > best.n) best = c;
-  }
-  // an entry without sources is removed at once, so `best` is set
-  entry.meta = { fileId: entry.fileId, ...best!.claims };
-  return entry.meta;
-}
-
-/** Plain code-unit order: stable across locales, unlike localeCompare. */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/** A file and its sources as a LookupMatch (sharing the registry's endpoint and claims objects). */
+function match(entry: FileEntry): LookupMatch {
+  const sources: Source[] = [];
+  for (const [peer, claims] of entry.sources) sources.push({ peerId: peer.peerId, endpoint: peer.endpoint, claims });
+  return { file: metaOf(entry), sources };
 }

@@ -5,7 +5,7 @@
 import type { Logger } from 'winston';
 import { IdentityBindings, type Signer } from '../identity.js';
 import type { AnnounceRequest, Endpoint, ListEntry, LookupMatch } from '../protocol/messages.js';
-import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
+import { MemoryRegistry, type FileEntry, type PeerRecord } from '../store/registry.js';
 import { BindingsFile } from './bindings-file.js';
 
 export type StoreKind = 'memory' | 'kv';
@@ -45,6 +45,10 @@ export interface TrackerStore {
   boundKey(peerId: string): string | undefined;
   lookupById(fileId: string): LookupMatch | undefined;
   lookupByName(name: string): LookupMatch[];
+  /** The registry's entry of a file, read in place by the lookup reply writer (do not mutate). */
+  fileById(fileId: string): FileEntry | undefined;
+  /** The entries of the files under this name, most sources first (views: do not mutate). */
+  filesByName(name: string): FileEntry[];
   list(offset: number, limit: number): { total: number; files: ListEntry[] };
   peerCount(): number;
   /** A page of the live peers, sorted by id. */
@@ -64,6 +68,12 @@ export abstract class RegistryReads {
   }
   lookupByName(name: string): LookupMatch[] {
     return this.registry.lookupByName(name);
+  }
+  fileById(fileId: string): FileEntry | undefined {
+    return this.registry.fileById(fileId);
+  }
+  filesByName(name: string): FileEntry[] {
+    return this.registry.filesByName(name);
   }
   list(offset: number, limit: number): { total: number; files: ListEntry[] } {
     return this.registry.list(offset, limit);

@@ -7,9 +7,12 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import { PeerIdentity, verifySignature } from '../../src/identity.js';
 import { createLogger } from '../../src/logger.js';
-import { PROTOCOL_VERSION, type AnnounceRequest, type FileMeta } from '../../src/protocol/messages.js';
+import { encode } from '../../src/protocol/codec.js';
+import { PROTOCOL_VERSION, type AnnounceRequest, type FileMeta, type LookupMatch } from '../../src/protocol/messages.js';
+import type { FileEntry } from '../../src/store/registry.js';
 import { connectBus } from '../../src/transport/bus.js';
 import { KvStore } from '../../src/tracker/kv-store.js';
+import { LookupReplyWriter } from '../../src/tracker/lookup-reply.js';
 import { MemoryStore, type TrackerStore } from '../../src/tracker/store.js';
 import { startNats, type NatsServerHandle } from '../helpers/nats.js';
 import { Scope } from '../helpers/scope.js';
@@ -64,6 +67,12 @@ for (const impl of implementations) {
     t.deepEqual(s.lookupByName('movie.mkv').map((m) => [m.file.fileId, m.sources.length]), [[file(1).fileId, 2]]);
     t.deepEqual(s.lookupByName('nothing'), []);
     t.is(s.lookupById(file(9).fileId), undefined);
+    // the tracker's reply, written from the entries in place, is the lookup's objects encoded
+    const written = (files: FileEntry[]) => Buffer.from(new LookupReplyWriter({ maxSourcesPerMatch: 1000 }).write(files).reply.bytes);
+    const reply = (matches: LookupMatch[]) => Buffer.from(encode({ v: PROTOCOL_VERSION, ok: true, matches }));
+    t.deepEqual(written([s.fileById(file(1).fileId)!]), reply([s.lookupById(file(1).fileId)!]));
+    t.deepEqual(written(s.filesByName('movie.mkv')), reply(s.lookupByName('movie.mkv')));
+    t.deepEqual(s.filesByName('nothing'), []);
     const page = s.list(0, 10);
     t.is(page.total, 2);
     t.deepEqual(page.files.map((f) => [f.name, f.sources]), [['a.txt', 1], ['movie.mkv', 2]]);
