@@ -144,9 +144,10 @@ class AnnounceReader {
     const start = at + 2;
     const end = start + 64;
     // a table, no branch per byte: digits and letters alternate at random, and a range test's
-    // branches mispredicted so often that the reader took 88 µs per 100-file announce, 42 with this
+    // branches mispredicted so often that the reader took 88 µs per 100-file announce, 42 with
+    // this; four bytes a turn: 30 → 26 µs
     let bad = 0;
-    for (let p = start; p < end; p++) bad |= NOT_HEX[b[p]!]!;
+    for (let p = start; p < end; p += 4) bad |= NOT_HEX[b[p]!]! | NOT_HEX[b[p + 1]!]! | NOT_HEX[b[p + 2]!]! | NOT_HEX[b[p + 3]!]!;
     if (bad !== 0) throw OFF_SHAPE;
     this.pos = end;
     return this.text.latin1Slice(start, end);
