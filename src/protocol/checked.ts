@@ -10,6 +10,7 @@ import { ANNOUNCE_BATCH, MAX_CHUNKS, MAX_GAINED_RANGES, PROTOCOL_VERSION, TOKEN_
 import type { AnnounceRequest, ChunkAvailability, Endpoint, FileMeta, HeartbeatRequest, LookupRequest } from './messages.js';
 
 const CHECKED = new WeakMap<object, (v: unknown) => unknown>();
+const READERS = new WeakMap<object, (bytes: Uint8Array) => unknown>();
 
 /** Register `check` as `schema`'s checked decoder (codec.decode tries it first); returns the schema. */
 export function withChecked<S extends object>(schema: S, check: (v: unknown) => unknown): S {
@@ -17,9 +18,19 @@ export function withChecked<S extends object>(schema: S, check: (v: unknown) => 
   return schema;
 }
 
+/** Register `read` as `schema`'s reader of raw bytes: codec.decode tries it before anything else. */
+export function withReader(schema: object, read: (bytes: Uint8Array) => unknown): void {
+  READERS.set(schema, read);
+}
+
 /** The checked decoder registered for `schema`, if any. */
 export function checkedOf(schema: object): ((v: unknown) => unknown) | undefined {
   return CHECKED.get(schema);
+}
+
+/** The reader of raw bytes registered for `schema`, if any. */
+export function readerOf(schema: object): ((bytes: Uint8Array) => unknown) | undefined {
+  return READERS.get(schema);
 }
 
 export type Obj = Record<string, unknown>;
@@ -45,12 +56,16 @@ export function endpoint(v: unknown): Endpoint | undefined {
   return { host, port };
 }
 
+/** FileMeta's numbers (its schema's ranges), for fileMeta and the announce reader alike. */
+export function sizesOk(size: unknown, chunkSize: unknown, chunkCount: unknown): boolean {
+  return intIn(size, 0, Number.MAX_SAFE_INTEGER) && intIn(chunkSize, 1, 64 * 1024 * 1024) && intIn(chunkCount, 0, 1_000_000);
+}
+
 export function fileMeta(v: unknown): FileMeta | undefined {
   if (!isObj(v)) return undefined;
   const { fileId, name, size, chunkSize, chunkCount } = v;
-  if (!isFileId(fileId) || !isName(name) || !intIn(size, 0, Number.MAX_SAFE_INTEGER)) return undefined;
-  if (!intIn(chunkSize, 1, 64 * 1024 * 1024) || !intIn(chunkCount, 0, 1_000_000)) return undefined;
-  return { fileId, name, size, chunkSize, chunkCount };
+  if (!isFileId(fileId) || !isName(name) || !sizesOk(size, chunkSize, chunkCount)) return undefined;
+  return { fileId, name, size: size as number, chunkSize: chunkSize as number, chunkCount: chunkCount as number };
 }
 
 export function checkAnnounce(v: unknown): AnnounceRequest | undefined {

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { ProtocolError, UnsupportedVersionError, P2PError, type ErrorCode } from '../errors.js';
 import type { ErrorReply } from './messages.js';
 import { PROTOCOL_VERSION } from './ids.js';
-import { checkedOf } from './checked.js';
+import { checkedOf, readerOf } from './checked.js';
 import type { LightSchema } from './checked-replies.js';
 
 /** Largest message we accept or send: well under NATS' default 1 MiB max_payload. */
@@ -159,6 +159,12 @@ export function decodeRaw(bytes: Uint8Array): unknown {
 
 /** Decode and validate. Throws ProtocolError or UnsupportedVersionError, never returns junk. */
 export function decode<S extends z.ZodType>(schema: S, bytes: Uint8Array, what = 'message'): z.output<S> {
+  // the announce is read in one pass when its bytes have the common shape (announce-reader.ts);
+  // anything else, and every other message, takes the checks below
+  if (bytes.length <= MAX_MESSAGE_BYTES) {
+    const read = readerOf(schema)?.(bytes);
+    if (read !== undefined) return read as z.output<S>;
+  }
   const value = decodeRaw(bytes);
   checkVersion(value, what);
   // the hot messages have a hand-written checked decoder (checked.ts); what it refuses, or any

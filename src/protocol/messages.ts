@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { Endpoint, FileId, FileMeta, FileName, PeerId, SafeInt, Source, Version } from './wire-types.js';
 import { ANNOUNCE_BATCH } from './ids.js';
 import { MAX_CHUNKS, MAX_GAINED_RANGES } from './ids.js';
-import { checkAnnounce, checkAvailability, checkHeartbeat, checkLookup, withChecked } from './checked.js';
+import { checkAnnounce, checkAvailability, checkHeartbeat, checkLookup, withChecked, withReader } from './checked.js';
+import { readAnnounce } from './announce-reader.js';
 
 export * from './wire-types.js';
 export * from './peer-messages.js';
@@ -28,6 +29,8 @@ export const AnnounceRequest = withChecked(z.object({
   removed: z.array(FileId).max(ANNOUNCE_BATCH).default([]),
 }), checkAnnounce);
 export type AnnounceRequest = z.infer<typeof AnnounceRequest>;
+// the tracker reads it straight from its bytes when they have the common shape
+withReader(AnnounceRequest, readAnnounce);
 
 /** peer → tracker (request): still alive. The reply says whether the tracker knows us. */
 export const HeartbeatRequest = withChecked(z.object({

@@ -67,7 +67,8 @@ export class MemoryRegistry implements Registry {
     if (digest !== undefined) this.byDigest.set(digest, req.peerId);
     peer.announced = digest;
     if (!joined && req.replace && req.removed.length === 0 && this.holdsExactly(peer, req.files)) return false;
-    if (req.replace) {
+    // a peer without files (every first announce) has nothing to forget: no Set of its new ids
+    if (req.replace && peer.files.size > 0) {
       const keep = new Set(req.files.map((f) => f.fileId));
       for (const fileId of peer.files) {
         if (!keep.has(fileId)) this.removeSource(peer, fileId);
@@ -200,9 +201,9 @@ export class MemoryRegistry implements Registry {
     const old = entry.sources.get(peer);
     if (!old || !sameClaims(old, meta)) {
       // sources usually agree: share the first source's claims object rather than copy it
-      const first = entry.sources.values().next().value;
+      const first = entry.sources.size > 0 ? entry.sources.values().next().value : undefined;
       const claims = first && sameClaims(first, meta) ? first : { name: meta.name, size: meta.size, chunkSize: meta.chunkSize, chunkCount: meta.chunkCount };
-      entry.sources.delete(peer);
+      if (old) entry.sources.delete(peer); // so that set() puts it last
       entry.sources.set(peer, claims);
       // one more source agreeing with the listed claims leaves them listed
       if (old || !entry.meta || !sameClaims(entry.meta, meta)) {
