@@ -3,10 +3,11 @@
 // the same run (target: p99 ≤ 1.5 × the echo's); the tracker's CPU per 100-file announce while
 // they register (target ≤ 150 µs); then announces stepped up until the lookup p99 doubles
 // (target ≥ 1 000/s).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { procScript, type BenchCase, type BenchContext } from '../lib/context.js';
-import { interleaved, openLoop, type LoadResult } from '../lib/load.js';
+import { interleaved, openLoop, tailBursts, type LoadResult, type TailBursts } from '../lib/load.js';
 import { benchConnection, startTracker, type Swarm } from '../lib/p2p.js';
 import { spawnProc } from '../lib/procs.js';
 import { Requester } from '../lib/requester.js';
@@ -63,6 +64,17 @@ function rateBudget(reannounceUs: number | null, lookupUs: number, verifyUs: num
   if (reannounceUs === null || best >= ANNOUNCE_RATE_TARGET) return '';
   const busy = (ANNOUNCE_RATE_TARGET * reannounceUs + PROBE_RATE * (Number.isFinite(lookupUs) ? lookupUs : 0)) / 1e6;
   return `. At ${ANNOUNCE_RATE_TARGET}/s the tracker would be busy ${(100 * busy).toFixed(0)} % of a core (${reannounceUs.toFixed(0)} µs per re-announce, of which Ed25519 verify ≈ ${verifyUs.toFixed(0)} µs in process, + ${PROBE_RATE} lookups/s) on a 2-core machine it shares with the bench's signing senders and nats-server: lookups queue behind announces`;
+}
+
+function dumpWindow(dir: string, run: number, lookups: LoadResult, echoes: LoadResult, gc: Array<{ at: number; ms: number; kind: string }>): void {
+  mkdirSync(dir, { recursive: true });
+  const pairs = (r: LoadResult) => r.dues.map((d, k) => [round(d, 3), round(r.latencies[k]!, 3)]);
+  writeFileSync(join(dir, `lookup-latency-${run + 1}.json`), JSON.stringify({ lookups: pairs(lookups), echoes: pairs(echoes), gc }));
+}
+
+function tailText(t: { lookups: TailBursts; echoes: TailBursts } | undefined): string {
+  const one = (b: TailBursts) => `${b.inBurstsPct} % in ${b.bursts} bursts (longest ${b.longestMs} ms)`;
+  return t ? `answers ≥ p99: lookups ${one(t.lookups)}, echoes ${one(t.echoes)}` : '';
 }
 
 function gcText(g: GcSummary | undefined): string {
@@ -160,6 +172,7 @@ export const trackerLoad: BenchCase = {
       const perLookupUs: number[] = [];
       const perEchoUs: number[] = [];
       const gcWindows: GcSummary[] = [];
+      const tails: Array<{ lookups: TailBursts; echoes: TailBursts }> = [];
       ctx.log(`re-announced ${PEERS} peers in ${(reregisterMs / 1000).toFixed(1)} s: ${perReannounceUs?.toFixed(0) ?? '?'} µs CPU each`);
       ctx.log(`registered ${PEERS} peers × ${FILES_PER_PEER} files in ${(registerMs / 1000).toFixed(1)} s`);
 
@@ -181,7 +194,11 @@ export const trackerLoad: BenchCase = {
         if (before !== undefined && after !== undefined && l.ok > 0) perLookupUs.push(((after - before) / l.ok) * 1e6);
         // the echo responder's CPU per answer: the bus client's own share, which a lookup pays too
         if (echoBefore !== undefined && echoAfter !== undefined && e.ok > 0) perEchoUs.push(((echoAfter - echoBefore) / e.ok) * 1e6);
+        // BENCH_LATENCY_DUMP=DIR: every answer's due time and latency, and the tracker's GC pauses
+        if (process.env.BENCH_LATENCY_DUMP) dumpWindow(process.env.BENCH_LATENCY_DUMP, i, l, e, gcPauses.filter((g) => g.at >= windowStart));
         const rep = { echo: latencySummary(e.latencies), lookup: latencySummary(l.latencies), errors: e.errors + l.errors, samples: [...e.errorSamples, ...l.errorSamples] };
+        // where each side's slowest 1 % sits in time: in a few bursts (stalls) or spread out
+        tails.push({ lookups: tailBursts(l, rep.lookup.p99), echoes: tailBursts(e, rep.echo.p99) });
         reps.push(rep);
         ctx.log(`lookup-latency run ${i + 1}: lookup p50 ${rep.lookup.p50.toFixed(2)} p99 ${rep.lookup.p99.toFixed(2)} ms; echo p50 ${rep.echo.p50.toFixed(2)} p99 ${rep.echo.p99.toFixed(2)} ms; ${rep.errors} errors`);
       }
@@ -222,10 +239,11 @@ export const trackerLoad: BenchCase = {
           trackerCpuPerLookupUs: round(median(perLookupUs), 1),
           echoCpuPerAnswerUs: round(median(perEchoUs), 1),
           trackerGcPauses: gcWindows,
+          tailBursts: tails,
           trackerCpuPerAnnounceUs: round(perAnnounceUs, 1),
           trackerPeakRssMB: peakRss ? Math.round(peakRss / MB) : null,
         },
-        note: `p50 ${median(reps.map((r) => r.lookup.p50)).toFixed(2)} ms vs echo ${median(reps.map((r) => r.echo.p50)).toFixed(2)} ms; ${errors} errors; tracker CPU ${median(perLookupUs).toFixed(0)} µs/lookup (echo ${median(perEchoUs).toFixed(0)} µs/answer); tracker GC in the window: ${gcText(gcWindows[0])}; ${perAnnounceUs?.toFixed(0) ?? '?'} µs/announce`,
+        note: `p50 ${median(reps.map((r) => r.lookup.p50)).toFixed(2)} ms vs echo ${median(reps.map((r) => r.echo.p50)).toFixed(2)} ms; ${errors} errors; tracker CPU ${median(perLookupUs).toFixed(0)} µs/lookup (echo ${median(perEchoUs).toFixed(0)} µs/answer); tracker GC in the window: ${gcText(gcWindows[0])}; ${tailText(tails[0])}; ${perAnnounceUs?.toFixed(0) ?? '?'} µs/announce`,
       };
       const cpuRow: CaseResult = {
         name: 'announce-cpu',

@@ -6,6 +6,8 @@ import { performance } from 'node:perf_hooks';
 export interface LoadResult {
   /** latency of each answered request, ms */
   latencies: number[];
+  /** when each answered request was due (performance.now(), ms), beside `latencies` */
+  dues: number[];
   sent: number;
   ok: number;
   errors: number;
@@ -21,7 +23,7 @@ export interface LoadResult {
  */
 export function openLoop(rate: number, durationMs: number, send: (i: number) => Promise<unknown>): Promise<LoadResult> {
   const total = Math.max(1, Math.round((rate * durationMs) / 1000));
-  const result: LoadResult = { latencies: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 };
+  const result: LoadResult = { latencies: [], dues: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 };
   return new Promise((resolve) => {
     const t0 = performance.now();
     let inflight = 0;
@@ -40,6 +42,7 @@ export function openLoop(rate: number, durationMs: number, send: (i: number) => 
         () => {
           result.ok++;
           result.latencies.push(performance.now() - due);
+          result.dues.push(due);
         },
         (err: Error) => {
           result.errors++;
@@ -68,10 +71,11 @@ export function openLoop(rate: number, durationMs: number, send: (i: number) => 
  * stall of the machine (shared, two cores) lands on both rather than on whichever ran second.
  */
 export async function interleaved(rate: number, totalMs: number, sliceMs: number, a: (i: number) => Promise<unknown>, b: (i: number) => Promise<unknown>): Promise<[LoadResult, LoadResult]> {
-  const merged = (): LoadResult => ({ latencies: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 });
+  const merged = (): LoadResult => ({ latencies: [], dues: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 });
   const out: [LoadResult, LoadResult] = [merged(), merged()];
   const add = (into: LoadResult, r: LoadResult) => {
     for (const l of r.latencies) into.latencies.push(l);
+    for (const d of r.dues) into.dues.push(d);
     into.sent += r.sent;
     into.ok += r.ok;
     into.errors += r.errors;
@@ -84,4 +88,39 @@ export async function interleaved(rate: number, totalMs: number, sliceMs: number
     for (const which of order) add(out[which], await openLoop(rate, sliceMs, which === 0 ? a : b));
   }
   return out;
+}
+
+/** How a load's slowest answers are spread in time (see `tailBursts`). */
+export interface TailBursts {
+  /** answers at or over the threshold */
+  slow: number;
+  /** of those, the share inside bursts */
+  inBurstsPct: number;
+  bursts: number;
+  /** the longest burst, from its first slow answer's due time to its last's, ms */
+  longestMs: number;
+}
+
+/**
+ * The answers slower than `threshold` ms, grouped into bursts: slow answers due within `gapMs` of
+ * each other, at least `minSize` of them. Most slow answers in a few bursts means the process (or
+ * the machine) stood still for a while and everything due then waited; slow answers spread out
+ * means each one cost too much.
+ */
+export function tailBursts(r: LoadResult, threshold: number, gapMs = 20, minSize = 10): TailBursts {
+  const slow = r.dues.filter((_, k) => r.latencies[k]! >= threshold).sort((a, b) => a - b);
+  let bursts = 0;
+  let inBursts = 0;
+  let longestMs = 0;
+  for (let i = 0; i < slow.length; ) {
+    let j = i;
+    while (j + 1 < slow.length && slow[j + 1]! - slow[j]! <= gapMs) j++;
+    if (j - i + 1 >= minSize) {
+      bursts++;
+      inBursts += j - i + 1;
+      longestMs = Math.max(longestMs, slow[j]! - slow[i]!);
+    }
+    i = j + 1;
+  }
+  return { slow: slow.length, inBurstsPct: slow.length ? Math.round((1000 * inBursts) / slow.length) / 10 : 0, bursts, longestMs: Math.round(longestMs) };
 }

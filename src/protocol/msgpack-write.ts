@@ -157,6 +157,16 @@ export class MsgpackWriter {
     this.pos += n;
   }
 
+  /** Bytes held as a string of one char per byte (see `raw`; a string keeps them in one object). */
+  latin1(bytes: string): void {
+    const n = bytes.length;
+    this.ensure(n);
+    const b = this.buf;
+    const at = this.pos;
+    for (let i = 0; i < n; i++) b[at + i] = bytes.charCodeAt(i);
+    this.pos = at + n;
+  }
+
   private u16(head: number, v: number): void {
     this.buf[this.pos] = head;
     this.buf[this.pos + 1] = v >> 8;

@@ -13,6 +13,18 @@ export interface PeerRecord {
   files: Set<string>;
   /** digest of the last announce applied, while nothing else changed this peer (see `repeated`) */
   announced?: string;
+  /**
+   * This peer's id and endpoint as a lookup reply writes them (src/tracker/lookup-reply.ts), one
+   * char per byte, made on its first lookup; valid while `endpoint` is still `wireOf` (the registry
+   * replaces the endpoint object only when the endpoint changes).
+   */
+  wire?: string;
+  wireOf?: Endpoint;
+}
+
+/** The endpoint to keep: the one held while the new one says the same (cached encodings stay valid). */
+export function sameOr(held: Endpoint, next: Endpoint): Endpoint {
+  return held.host === next.host && held.port === next.port ? held : next;
 }
 
 /** A file of the registry (a view for readers such as the lookup reply writer: do not mutate). */

@@ -1,7 +1,7 @@
 // The tracker's store: which peers are alive, where they listen, and which files each one has.
 // An interface so a shared store (JetStream KV) can replace the in-memory one for many trackers.
 import type { AnnounceRequest, Endpoint, FileMeta, ListEntry, LookupMatch, Source } from '../protocol/messages.js';
-import { bySourcesThenId, compare, hasName, metaOf, sameClaims, type FileEntry, type PeerRecord } from './registry-entry.js';
+import { bySourcesThenId, compare, hasName, metaOf, sameClaims, sameOr, type FileEntry, type PeerRecord } from './registry-entry.js';
 
 export type { FileEntry, PeerRecord } from './registry-entry.js';
 
@@ -60,7 +60,7 @@ export class MemoryRegistry implements Registry {
       peer = { peerId: req.peerId, endpoint: req.endpoint, lastSeen: now, files: new Set() };
       this.peers.set(req.peerId, peer);
     }
-    peer.endpoint = req.endpoint;
+    peer.endpoint = sameOr(peer.endpoint, req.endpoint);
     peer.lastSeen = now;
     // the common re-announce (after a heartbeat said `known: false` to another tracker, a hello, a
     // periodic refresh): the same files again. Nothing to index then, only checks.
@@ -90,7 +90,7 @@ export class MemoryRegistry implements Registry {
     if (!peer) return false;
     // the last announce named another endpoint: repeating it would not be a no-op any more
     if (peer.announced !== undefined && (peer.endpoint.host !== endpoint.host || peer.endpoint.port !== endpoint.port)) this.forgetDigest(peer);
-    peer.endpoint = endpoint;
+    peer.endpoint = sameOr(peer.endpoint, endpoint);
     peer.lastSeen = now;
     return true;
   }

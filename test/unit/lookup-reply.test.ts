@@ -192,3 +192,19 @@ test('a writer reused for many replies gives each its own bytes', (t) => {
   const replies = Array.from({ length: 50 }, (_, i) => writer.write([r.fileById(fileId(i + 1))!]).reply.bytes);
   replies.forEach((bytes, i) => t.deepEqual(Buffer.from(bytes), Buffer.from(encode({ v: PROTOCOL_VERSION, ok: true, matches: [r.lookupById(fileId(i + 1))!] }))));
 });
+
+test("a source's cached id and endpoint follow its endpoint: heartbeats and announces that move it, and ones that do not", (t) => {
+  const r = new MemoryRegistry();
+  r.announce(announce('alice', [meta(1)], { host: '10.0.0.1', port: 7000 }), 1);
+  r.announce(announce('bob', [meta(1)], { host: '10.0.0.2', port: 7000 }), 1);
+  const endpointOf = (reply: LookupReply, peerId: string) => reply.matches[0]!.sources.find((s) => s.peerId === peerId)!.endpoint;
+  t.deepEqual(endpointOf(same(t, r, { fileId: fileId(1) }), 'alice'), { host: '10.0.0.1', port: 7000 });
+  // the same endpoint in a new object keeps the cached bytes; a new port or host replaces them
+  r.heartbeat('alice', { host: '10.0.0.1', port: 7000 }, 2);
+  t.deepEqual(endpointOf(same(t, r, { fileId: fileId(1) }), 'alice'), { host: '10.0.0.1', port: 7000 });
+  r.heartbeat('alice', { host: '10.0.0.1', port: 7001 }, 3);
+  t.deepEqual(endpointOf(same(t, r, { fileId: fileId(1) }), 'alice'), { host: '10.0.0.1', port: 7001 });
+  r.announce(announce('alice', [meta(1)], { host: 'alice.lan', port: 7001 }), 4);
+  t.deepEqual(endpointOf(same(t, r, { name: 'file-1.bin' }), 'alice'), { host: 'alice.lan', port: 7001 });
+  t.deepEqual(endpointOf(same(t, r, { fileId: fileId(1) }), 'bob'), { host: '10.0.0.2', port: 7000 });
+});
