@@ -126,8 +126,10 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
     // sources reach the fetcher through the machine (sources.updated, forwarded here)
     receive((e) => {
       if (e.type !== 'sources.updated') return;
-      if (!e.change) fetch.addSources(usable(e.sources));
-      else for (const source of usable(e.sources)) fetch.updateSource(source, e.change);
+      if (!e.changes) return fetch.addSources(usable(e.sources));
+      e.sources.forEach((source, i) => {
+        if (!work.struck.has(source.peerId)) fetch.updateSource(source, e.changes![i]!);
+      });
     });
     // peers holding or downloading the file answer with what they have (heard by the session's watch)
     deps.availability.query(file.fileId);

@@ -14,6 +14,7 @@ import type { Subjects } from '../src/protocol/subjects.js';
 import { publishEvent } from '../src/transport/bus.js';
 import { TraceLog } from '../src/store/traces.js';
 import { downloadIo, releasePrepared, type DownloadIoDeps } from './download-io.js';
+import { SwarmNews } from '../src/download/news.js';
 
 /** What a session needs from its peer. */
 export interface SessionDeps extends DownloadIoDeps {
@@ -37,6 +38,12 @@ export interface SessionInit {
   /** first trace sequence number (a resumed download goes on from its last one) */
   seq?: number;
 }
+
+/**
+ * Availability messages heard within this window reach the machine as one `sources.updated`
+ * (neighbours announce every 50 ms each; a machine event per message cost a downloader more CPU).
+ */
+const NEWS_WINDOW_MS = 25;
 
 /** States in which the session follows its file's availability subject. */
 const WATCHING = new Set(['preparing', 'fetching', 'retrying']);
@@ -181,9 +188,16 @@ export class DownloadSession {
     if (file?.fileId === this.watching?.fileId && file?.chunkCount === this.watching?.chunkCount) return;
     this.unwatch();
     if (!file) return;
-    const stop = this.deps.availability.watch(file.fileId, file.chunkCount, (source, change) =>
-      this.actor.send({ type: 'sources.updated', sources: [source], change }),
-    );
+    const news = new SwarmNews(this.deps.clock, {
+      chunkCount: file.chunkCount,
+      windowMs: NEWS_WINDOW_MS,
+      deliver: ({ sources, changes }) => this.actor.send({ type: 'sources.updated', sources, changes }),
+    });
+    const unsubscribe = this.deps.availability.watch(file.fileId, file.chunkCount, (source, change) => news.add(source, change));
+    const stop = () => {
+      unsubscribe();
+      news.stop();
+    };
     this.watching = { fileId: file.fileId, chunkCount: file.chunkCount, stop };
   }
 

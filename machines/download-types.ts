@@ -93,14 +93,15 @@ export type FetchEvent =
   | { type: 'fetch.failed'; code: string; message: string };
 
 /**
- * New sources. Without `change`: sources holding the whole file (they replace `sources`). With
- * `change`: what these sources hold now, heard on the file's availability subject. Forwarded to
- * the running fetcher; a retrying download is woken by it (it looks up again at once).
+ * New sources. Without `changes`: sources holding the whole file (they replace `sources`). With
+ * `changes`: what `sources[i]` holds now is `changes[i]`, heard on the file's availability
+ * subject (the session gathers a short window of messages into one event). Forwarded to the
+ * running fetcher; a retrying download is woken by it (it looks up again at once).
  */
 export interface SourcesUpdated {
   type: 'sources.updated';
   sources: Source[];
-  change?: HaveUpdate;
+  changes?: HaveUpdate[];
 }
 
 /** Every event the machine accepts. */

@@ -33,8 +33,8 @@ export function retryDelayMs(attempts: number, baseMs: number, maxMs: number): n
 /** Message of anything thrown. */
 const messageOf = (err: unknown): string => boundedMessage(err instanceof Error ? err.message : String(err));
 
-/** An availability message that says a source holds nothing (it stopped sharing). */
-const isEmpty = (e: SourcesUpdated): boolean => e.change?.kind === 'bits' && e.change.bits.every((b) => b === 0);
+/** Availability news that every source in it holds nothing (they stopped sharing). */
+const isEmpty = (e: SourcesUpdated): boolean => e.changes !== undefined && e.changes.every((c) => c.kind === 'bits' && c.bits.every((b) => b === 0));
 
 const notProvided = (name: string): Error => new Error(`download machine: actor "${name}" not provided`);
 
@@ -121,9 +121,9 @@ export const downloadMachine = setup({
       rateBps: params.rateBps,
       attempts: params.verifiedChunks > context.verifiedChunks ? 0 : context.attempts,
     })),
-    /** Whole-file sources replace the list; availability news (`change`) only goes to the fetcher. */
+    /** Whole-file sources replace the list; availability news (`changes`) only goes to the fetcher. */
     recordSources: assign(({ context }, params: { event: SourcesUpdated }) => ({
-      sources: params.event.change ? context.sources : params.event.sources,
+      sources: params.event.changes ? context.sources : params.event.sources,
     })),
     forwardSources: sendTo('fetchChunks', (_, params: { event: SourcesUpdated }) => params.event),
     finish: assign((_, params: { status: DownloadStatus; path: string }) => ({

@@ -81,7 +81,9 @@ export function peerCommand(program: Command): void {
         await ensureRealDir(join(dir, '.p2p'));
         await assertNotSymlink(join(dir, '.p2p', 'log.jsonl'));
         const logger = createLogger({ level: config.logLevel, file: join(dir, '.p2p', 'log.jsonl') });
-        const nc = await connectBus({ url: config.nats.url, name: `p2p-peer ${opts.id ?? dir}`, reconnect: true, extra: natsAuth(config) });
+        // noEcho: the broker does not hand our own publishes back (every availability message we send
+        // came back to be parsed, decoded and dropped; the peer asks nothing of itself over NATS)
+        const nc = await connectBus({ url: config.nats.url, name: `p2p-peer ${opts.id ?? dir}`, reconnect: true, extra: { ...natsAuth(config), noEcho: true } });
         watchConnection(nc, logger.child({ actor: 'bus' }));
         const peer = new Peer(
           { nc, logger },

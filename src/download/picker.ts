@@ -4,7 +4,7 @@
 // than the threshold may be duplicated on an idle source; the first answer wins, the caller
 // cancels the others (`completed` names them). With neighbours downloading too, a complete source
 // is asked only for what no neighbour has and is ours to fetch (picker-swarm.ts: super-seeding).
-import { bitfieldBytes, clearBit, hasBit, setBit } from '../protocol/bitfield.js';
+import { bitfieldBytes, clearBit, forEachDiff, hasBit, setBit } from '../protocol/bitfield.js';
 import { ChunkPool } from './picker-pool.js';
 import { everyHolderFailed, idSeed, seederSkip, type SwarmSource } from './picker-swarm.js';
 
@@ -122,12 +122,7 @@ export class ChunkPicker {
       s.bits = undefined;
       this.allCount++;
     } else if (change.kind === 'bits') {
-      for (let i = 0; i < this.count; i++) {
-        const had = hasBit(bits, i);
-        const has = hasBit(change.bits, i);
-        if (has && !had) this.gain(s, i);
-        else if (had && !has) this.lose(s, i);
-      }
+      forEachDiff(bits, change.bits, this.count, (i, has) => (has ? this.gain(s, i) : this.lose(s, i)));
     } else {
       for (const [start, end] of change.ranges) {
         for (let i = Math.max(0, start); i < Math.min(end, this.count); i++) if (!hasBit(bits, i)) this.gain(s, i);

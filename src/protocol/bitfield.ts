@@ -19,6 +19,25 @@ export function clearBit(bits: Uint8Array, index: number): void {
   bits[index >> 3]! &= ~(1 << (index & 7));
 }
 
+/**
+ * Call `changed(i, has)` for every index below `count` set in one of `was` and `now` but not in
+ * the other, ascending. A byte at a time: a bitfield that mostly repeats the last costs a compare
+ * per 8 chunks (availability bitfields arrive on every query answer and in merged news).
+ */
+export function forEachDiff(was: Uint8Array, now: Uint8Array, count: number, changed: (index: number, has: boolean) => void): void {
+  const bytes = bitfieldBytes(count);
+  for (let b = 0; b < bytes; b++) {
+    const after = now[b] ?? 0;
+    let diff = ((was[b] ?? 0) ^ after) & 0xff;
+    while (diff !== 0) {
+      const bit = 31 - Math.clz32(diff & -diff);
+      diff &= diff - 1;
+      const index = (b << 3) + bit;
+      if (index < count) changed(index, (after & (1 << bit)) !== 0);
+    }
+  }
+}
+
 /** A half-open range of chunk indexes `[start, end)`. */
 export type ChunkRange = [start: number, end: number];
 

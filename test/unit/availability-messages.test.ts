@@ -1,8 +1,9 @@
 // Availability on the wire: bitfields and ranges, the ChunkAvailability and AvailabilityQuery
 // schemas (round trips; malformed ones are ProtocolError), their subjects, and byte-rate parsing.
 import test from 'ava';
+import fc from 'fast-check';
 import { decode, encode } from '../../src/protocol/codec.js';
-import { bitfieldBytes, clearBit, hasBit, setBit, toRanges } from '../../src/protocol/bitfield.js';
+import { bitfieldBytes, clearBit, forEachDiff, hasBit, setBit, toRanges } from '../../src/protocol/bitfield.js';
 import { AvailabilityQuery, ChunkAvailability, MAX_GAINED_RANGES, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { subjects } from '../../src/protocol/subjects.js';
 import { ProtocolError } from '../../src/errors.js';
@@ -67,4 +68,19 @@ test('byte rates: plain numbers and binary suffixes', (t) => {
   t.is(parseBytes('0'), 0);
   t.is(parseBytes(2048), 2048);
   for (const bad of ['', 'fast', '-1', '20X', '1e9']) t.is(parseBytes(bad), undefined, bad);
+});
+
+test('forEachDiff: the indexes that differ below count, ascending, each with its new value', (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 70 }), fc.uint8Array({ minLength: 9, maxLength: 9 }), fc.uint8Array({ minLength: 9, maxLength: 9 }), (count, a, b) => {
+      const was = a.subarray(0, Math.ceil(count / 8));
+      const now = b.subarray(0, Math.ceil(count / 8));
+      const expected: Array<[number, boolean]> = [];
+      for (let i = 0; i < count; i++) if (hasBit(was, i) !== hasBit(now, i)) expected.push([i, hasBit(now, i)]);
+      const seen: Array<[number, boolean]> = [];
+      forEachDiff(was, now, count, (i, has) => seen.push([i, has]));
+      t.deepEqual(seen, expected);
+    }),
+    { numRuns: 500 },
+  );
 });

@@ -375,16 +375,16 @@ test('sources.updated while fetching updates sources without changing state; whi
 test('availability news: forwarded to the fetcher without replacing the sources; an empty bitfield does not wake a retry', async (t) => {
   const d = startDownload(t, { lookups: [found([A])] });
   await flush();
-  const news: DownloadEvent = { type: 'sources.updated', sources: [B], change: { kind: 'gained', ranges: [[0, 2]] } };
+  const news: DownloadEvent = { type: 'sources.updated', sources: [B], changes: [{ kind: 'gained', ranges: [[0, 2]] }] };
   d.actor.send(news);
   t.deepEqual(d.actor.getSnapshot().context.sources, [A]);
   t.deepEqual(d.lastFetch().received, [news]);
   d.lastFetch().send({ type: 'fetch.exhausted', reason: 'all sources gone' });
   t.deepEqual(d.released, ['partial-file'], 'leaving fetching for retrying releases the partial file');
   t.is(d.actor.getSnapshot().context.prepared, undefined);
-  d.actor.send({ type: 'sources.updated', sources: [B], change: { kind: 'bits', bits: new Uint8Array(1) } });
+  d.actor.send({ type: 'sources.updated', sources: [B], changes: [{ kind: 'bits', bits: new Uint8Array(1) }] });
   t.is(d.actor.getSnapshot().value, 'retrying', 'a source that holds nothing is no reason to wake');
-  d.actor.send({ type: 'sources.updated', sources: [B], change: { kind: 'bits', bits: Uint8Array.of(1) } });
+  d.actor.send({ type: 'sources.updated', sources: [B], changes: [{ kind: 'bits', bits: Uint8Array.of(1) }] });
   t.is(d.actor.getSnapshot().value, 'lookup');
 });
 
