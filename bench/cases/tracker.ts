@@ -5,13 +5,13 @@
 // (target ≥ 1 000/s).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { procScript, type BenchCase, type BenchContext } from '../lib/context.js';
 import { interleaved, openLoop, tailBursts, type LoadResult, type TailBursts } from '../lib/load.js';
 import { benchConnection, startTracker, type Swarm } from '../lib/p2p.js';
 import { spawnProc } from '../lib/procs.js';
 import { Requester } from '../lib/requester.js';
-import { announceSender, echoSender, lookupSender, makeAnnounces, makeFiles, registerAll, PEERS, FILES_PER_PEER } from '../lib/registry-load.js';
+import { announceSender, type AnnounceSender, echoSender, lookupSender, makeAnnounces, makeFiles, registerAll, PEERS, FILES_PER_PEER } from '../lib/registry-load.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
 import { announceStages, type AnnounceStages } from '../lib/announce-stages.js';
 import { cpuSeconds, sampleRss } from '../lib/procfs.js';
@@ -93,20 +93,55 @@ interface Step {
   p99: number;
   errors: number;
   good: boolean;
+  /** p99 of the bench process's event-loop delay during the step, ms */
+  benchLoopP99: number;
+  /** its longest delay, ms */
+  benchLoopMax: number;
+  /** the tracker's GC pauses during the step (--trace-gc) */
+  trackerGc: { pauses: number; maxMs: number; totalMs: number };
+  /** where the probe's slowest 1 % sits in time */
+  tail: TailBursts;
 }
 
 /** One announce step: announces at `rate`/s with the lookup probe running beside them. */
-async function announceStep(rate: number, ms: number, announce: Sender, probe: Sender, limitP99: number): Promise<Step> {
+type Pauses = ReadonlyArray<{ at: number; ms: number }>;
+
+async function announceStep(rate: number, ms: number, announce: AnnounceSender, probe: Sender, limitP99: number, gc: Pauses): Promise<Step> {
+  announce.prepare(Math.max(1, Math.round((rate * ms) / 1000)));
+  const t0 = performance.now();
+  // the bench process sends, signs and times everything: how late its own event loop ran
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const [a, p] = await Promise.all([openLoop(rate, ms, announce), openLoop(PROBE_RATE, ms, probe)]);
+  loop.disable();
+  const benchLoopP99 = round(loop.percentile(99) / 1e6, 2)!;
+  const benchLoopMax = round(loop.max / 1e6, 2)!;
+  const paused = gc.filter((g) => g.at >= t0).map((g) => g.ms);
+  const trackerGc = { pauses: paused.length, maxMs: round(Math.max(0, ...paused), 2)!, totalMs: round(paused.reduce((x, y) => x + y, 0), 1)! };
   const absorbed = a.ok / (Math.max(ms, a.elapsedMs) / 1000);
   const p99 = latencySummary(p.latencies).p99;
   const errors = a.errors + p.errors;
   const good = errors === 0 && p99 <= limitP99 && absorbed >= 0.95 * rate;
-  return { offered: rate, absorbed, p99, errors, good };
+  return { offered: rate, absorbed, p99, errors, good, benchLoopP99, benchLoopMax, trackerGc, tail: tailBursts(p, p99) };
+}
+
+/**
+ * A step that fails is run once more before it counts as failed: one stall of the shared machine
+ * (tens of ms, see lookup-latency's tailBursts) sets a 4 s window's p99 by itself, and failed a
+ * step of 100 announces/s, 2 % of the tracker's time, with a p99 of 27 ms between two of 3 ms. An
+ * overload fails both times. Both attempts are kept in the row's detail.
+ */
+async function confirmedStep(rate: number, ms: number, announce: AnnounceSender, probe: Sender, limitP99: number, gc: Pauses, steps: Step[]): Promise<Step> {
+  const first = await announceStep(rate, ms, announce, probe, limitP99, gc);
+  steps.push(first);
+  if (first.good) return first;
+  const again = await announceStep(rate, ms, announce, probe, limitP99, gc);
+  steps.push(again);
+  return again;
 }
 
 /** Step announces up (doubling, then bisecting once or twice); the best rate whose p99 held. */
-async function announceRate(ctx: BenchContext, ms: number, announce: Sender, probe: Sender): Promise<{ best: number; baseP99: number; steps: Step[] }> {
+async function announceRate(ctx: BenchContext, ms: number, announce: AnnounceSender, probe: Sender, gc: Pauses): Promise<{ best: number; baseP99: number; steps: Step[] }> {
   // a longer window for the reference p99 than for each step: everything is judged against it
   const base = await measure(PROBE_RATE, 2 * ms, probe);
   const baseP99 = latencySummary(base.latencies).p99;
@@ -114,8 +149,7 @@ async function announceRate(ctx: BenchContext, ms: number, announce: Sender, pro
   let good: Step | undefined;
   let bad: Step | undefined;
   for (const rate of ANNOUNCE_STEPS) {
-    const step = await announceStep(rate, ms, announce, probe, 2 * baseP99);
-    steps.push(step);
+    const step = await confirmedStep(rate, ms, announce, probe, 2 * baseP99, gc, steps);
     if (!step.good) {
       bad = step;
       break;
@@ -126,8 +160,7 @@ async function announceRate(ctx: BenchContext, ms: number, announce: Sender, pro
     const low = good?.offered ?? 0;
     const rate = Math.round((low + bad.offered) / 2);
     if (rate <= low || rate >= bad.offered) break;
-    const step = await announceStep(rate, ms, announce, probe, 2 * baseP99);
-    steps.push(step);
+    const step = await confirmedStep(rate, ms, announce, probe, 2 * baseP99, gc, steps);
     if (step.good) good = step;
     else bad = step;
   }
@@ -203,7 +236,7 @@ export const trackerLoad: BenchCase = {
         ctx.log(`lookup-latency run ${i + 1}: lookup p50 ${rep.lookup.p50.toFixed(2)} p99 ${rep.lookup.p99.toFixed(2)} ms; echo p50 ${rep.echo.p50.toFixed(2)} p99 ${rep.echo.p99.toFixed(2)} ms; ${rep.errors} errors`);
       }
       for (let i = 0; i < ctx.opts.reps; i++) {
-        const r = await announceRate(ctx, stepMs, announce, lookup);
+        const r = await announceRate(ctx, stepMs, announce, lookup, gcPauses);
         rates.push(r);
         ctx.log(`announce-rate run ${i + 1}: ${r.best.toFixed(0)}/s (probe p99 ${r.baseP99.toFixed(2)} ms; steps ${r.steps.map((st) => `${st.offered}${st.good ? '✓' : '✗'}`).join(' ')})`);
       }
@@ -287,7 +320,7 @@ export const trackerLoad: BenchCase = {
           runs: rates.map((r) => ({ probeP99: round(r.baseP99), steps: r.steps.map((st) => ({ ...st, absorbed: Math.round(st.absorbed), p99: round(st.p99) })) })),
         },
         note:
-          `100 files each, while ${PROBE_RATE} lookups/s keep p99 ≤ 2× its p99 without announces (steps ${ANNOUNCE_STEPS[0]}, ${ANNOUNCE_STEPS[1]}, … ×2, then bisected)` +
+          `100 files each, while ${PROBE_RATE} lookups/s keep p99 ≤ 2× its p99 without announces (steps ${ANNOUNCE_STEPS[0]}, ${ANNOUNCE_STEPS[1]}, … ×2, then bisected; a failed step is run again before it counts)` +
           rateBudget(perReannounceUs, median(perLookupUs), stages.again.verify, bestRate),
       };
       return [latencyRow, cpuRow, rateRow];

@@ -80,13 +80,18 @@ function writePeer(w: MsgpackWriter, peerId: string, endpoint: Endpoint): void {
 
 function writeClaims(w: MsgpackWriter, claims: SourceClaims): void {
   w.raw(CLAIMS_NAME);
-  w.str(claims.name);
+  writeNamed(w, claims);
+}
+
+/** The values from `name` on, shared by a FileMeta and a source's claims (their keys in that order). */
+function writeNamed(w: MsgpackWriter, m: SourceClaims): void {
+  w.str(m.name);
   w.raw(SIZE);
-  w.number(claims.size);
+  w.number(m.size);
   w.raw(CHUNK_SIZE);
-  w.number(claims.chunkSize);
+  w.number(m.chunkSize);
   w.raw(CHUNK_COUNT);
-  w.number(claims.chunkCount);
+  w.number(m.chunkCount);
 }
 
 /**
@@ -176,13 +181,7 @@ export class LookupReplyWriter {
     w.raw(MATCH_HEAD);
     w.str(meta.fileId);
     w.raw(NAME);
-    w.str(meta.name);
-    w.raw(SIZE);
-    w.number(meta.size);
-    w.raw(CHUNK_SIZE);
-    w.number(meta.chunkSize);
-    w.raw(CHUNK_COUNT);
-    w.number(meta.chunkCount);
+    writeNamed(w, meta);
     w.raw(SOURCES);
     const over = entry.sources.size > this.maxSources;
     const list = over ? freshest(entry.sources, this.maxSources) : entry.sources;
