@@ -16,7 +16,7 @@ import { withScope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
 import { downloaderFolder, startSwarm } from '../lib/swarm.js';
 import { pairedCopy } from './tcp.js';
-import { freshPages } from '../lib/pages.js';
+import { settledPages } from '../lib/pages.js';
 
 export interface DownloadRun {
   /** MB/s, intent → verified (peer-measured) */
@@ -35,6 +35,8 @@ export interface DownloadRun {
   /** a verified copy of the same file right after this run: its receiver's and sender's CPU per GiB */
   /** of cpuPerGiB, the system time */
   sysPerGiB?: number | undefined;
+  /** the peer's minor page faults per GiB (fresh anonymous memory touched, among others) */
+  faultsPerGiB?: number | undefined;
   paired?: { recvCpuPerGiB?: number; recvSysPerGiB?: number; sendCpuPerGiB?: number };
 }
 
@@ -68,8 +70,8 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const peer = await startPeer(rs, s.swarm, dir, id);
         const seedPids = s.seeders.map((p) => p.pid);
         const idleRss = rssNow(peer.pid);
-        // the download's writes start on freshly freed memory, like its paired copy's (lib/pages.ts)
-        await freshPages(ctx.work, size);
+        // the download starts on a settled machine and freshly freed memory, like its paired copy (lib/pages.ts)
+        await settledPages(ctx.work, size);
         const rss = sampleRss(peer.pid);
         const cpu0 = cpuTimes(peer.pid);
         const seed0 = cpuOf(seedPids);
@@ -86,6 +88,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           sources: r.sources,
           cpuPerGiB: delta(cpu0 && cpu0.user + cpu0.sys, cpu1 && cpu1.user + cpu1.sys, size),
           sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
+          faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
           seedCpuPerGiB: delta(seed0, seed1, size),
         };
       });
@@ -93,7 +96,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
       if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}), seeders ${run.seedCpuPerGiB?.toFixed(2)} s${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s` : ''}`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults), seeders ${run.seedCpuPerGiB?.toFixed(2)} s${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s` : ''}`,
       );
     }
     return runs;

@@ -8,7 +8,7 @@ import { procScript, type BenchCase, type BenchContext } from '../lib/context.js
 import { spawnProc } from '../lib/procs.js';
 import type { CaseResult } from '../lib/report.js';
 import { withScope } from '../lib/scope.js';
-import { freshPages } from '../lib/pages.js';
+import { settledPages } from '../lib/pages.js';
 import { GiB, median, rateMBps } from '../lib/stats.js';
 
 interface SinkReport {
@@ -31,8 +31,8 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
     const sinkArgs = [procScript('tcp-sink'), ...(mode.out ? ['--hash', '--out', mode.out] : [])];
     const sink = spawnProc(scope, process.execPath, sinkArgs, { label: 'tcp-sink' });
     const port = /listening (\d+)/.exec(await sink.waitFor(/listening \d+/, 10_000))![1]!;
-    // the sink's writes start on freshly freed memory, like a measured download's (lib/pages.ts)
-    if (mode.out) await freshPages(ctx.work, bytes);
+    // the sink starts on a settled machine and freshly freed memory, like a measured download (lib/pages.ts)
+    if (mode.out) await settledPages(ctx.work, bytes);
     const sourceArgs = [procScript('tcp-source'), '--port', port, '--bytes', String(bytes), ...(mode.file ? ['--file', mode.file] : [])];
     const source = spawnProc(scope, process.execPath, sourceArgs, { label: 'tcp-source' });
     const done = await sink.waitFor(/^done /, 120_000);

@@ -22,3 +22,20 @@ export async function freshPages(dir: string, bytes: number): Promise<void> {
     await rm(path, { force: true });
   }
 }
+
+/**
+ * How long the machine is left alone before a measured window that writes `bytes` (override:
+ * BENCH_SETTLE_MS). Runs that started right after the previous run's gigabytes were freed (its
+ * download folder, its paired copy, the scratch above) ran at half speed now and then: on
+ * 2026-12-03, of three back-to-back download-1to1 runs the first took 1.42 s/GiB and the next two
+ * 3.2–3.6 (rate 600 → 300-320 MB/s), every function's samples in a `perf` of the peer inflated
+ * alike (SHA-256 2.5 ×: the vCPU was slower, not the peer busier), while /proc showed no steal.
+ * With 10 s of quiet before each window, 8 runs out of 8 were at 1.33–1.37 s/GiB.
+ */
+export const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
+
+/** Let the host finish with what was freed, then leave freshly freed page cache (see above). */
+export async function settledPages(dir: string, bytes: number): Promise<void> {
+  if (SETTLE_MS > 0) await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  await freshPages(dir, bytes);
+}
