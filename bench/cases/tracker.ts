@@ -63,7 +63,7 @@ function roundStages(st: AnnounceStages): AnnounceStages {
 function rateBudget(reannounceUs: number | null, lookupUs: number, verifyUs: number, best: number): string {
   if (reannounceUs === null || best >= ANNOUNCE_RATE_TARGET) return '';
   const busy = (ANNOUNCE_RATE_TARGET * reannounceUs + PROBE_RATE * (Number.isFinite(lookupUs) ? lookupUs : 0)) / 1e6;
-  return `. At ${ANNOUNCE_RATE_TARGET}/s the tracker would be busy ${(100 * busy).toFixed(0)} % of a core (${reannounceUs.toFixed(0)} µs per re-announce, of which Ed25519 verify ≈ ${verifyUs.toFixed(0)} µs in process, + ${PROBE_RATE} lookups/s) on a 2-core machine it shares with the bench's signing senders and nats-server: lookups queue behind announces`;
+  return `. At ${ANNOUNCE_RATE_TARGET}/s the tracker would be busy ${(100 * busy).toFixed(0)} % of a core (${reannounceUs.toFixed(0)} µs per re-announce, of which Ed25519 verify ≈ ${verifyUs.toFixed(0)} µs in process, + ${PROBE_RATE} lookups/s) on a 2-core machine it shares with the bench, nats-server and the echo; each step's detail has the probe's p99, the bench's own event-loop delay and where the slow answers sit in time (bursts: stalls)`;
 }
 
 function dumpWindow(dir: string, run: number, lookups: LoadResult, echoes: LoadResult, gc: Array<{ at: number; ms: number; kind: string }>): void {
