@@ -6,8 +6,22 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import type { z } from 'zod';
 import { decodeRaw, encode } from '../../src/protocol/codec.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/ids.js';
 
 export const FILE_ID = 'ab'.repeat(32);
+
+/** A FileMeta for the comparison suites, `k` picking its id, name and sizes. */
+export const sampleMeta = (k: number) => ({ fileId: k.toString(16).padStart(64, '0'), name: `file-${k}.bin`, size: k * 1000, chunkSize: 1 << 20, chunkCount: k % 50 });
+
+/** A valid announce every suite starts its mutations from. */
+export const SAMPLE_ANNOUNCE = {
+  v: PROTOCOL_VERSION,
+  peerId: 'alice_1-X',
+  endpoint: { host: '10.0.0.7', port: 4000 },
+  replace: false,
+  files: [sampleMeta(1), sampleMeta(2), sampleMeta(3)],
+  removed: ['cd'.repeat(32)],
+};
 
 // values a hostile or broken peer could put anywhere
 export const JUNK: unknown[] = [

@@ -8,18 +8,11 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { readAnnounce } from '../../src/protocol/announce-reader.js';
 import { decode, decodeRaw, encode } from '../../src/protocol/codec.js';
-import { AnnounceRequest, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
-import { DELETE, JUNK, mutate, paths } from '../helpers/checked-compare.js';
+import { AnnounceRequest } from '../../src/protocol/messages.js';
+import { DELETE, JUNK, mutate, paths, sampleMeta, SAMPLE_ANNOUNCE } from '../helpers/checked-compare.js';
 
-const meta = (k: number) => ({ fileId: k.toString(16).padStart(64, '0'), name: `file-${k}.bin`, size: k * 1000, chunkSize: 1 << 20, chunkCount: k % 50 });
-const announce = {
-  v: PROTOCOL_VERSION,
-  peerId: 'alice_1-X',
-  endpoint: { host: '10.0.0.7', port: 4000 },
-  replace: false,
-  files: [meta(1), meta(2), meta(3)],
-  removed: ['cd'.repeat(32)],
-};
+const meta = sampleMeta;
+const announce = SAMPLE_ANNOUNCE;
 const VALID = [
   announce,
   { ...announce, removed: undefined, replace: true },

@@ -7,19 +7,12 @@ import test from 'ava';
 import type { z } from 'zod';
 import { checkAnnounce, checkAvailability, checkHeartbeat, checkLookup } from '../../src/protocol/checked.js';
 import { decode, encode } from '../../src/protocol/codec.js';
-import { FILE_ID, compareSuite } from '../helpers/checked-compare.js';
+import { FILE_ID, compareSuite, sampleMeta, SAMPLE_ANNOUNCE } from '../helpers/checked-compare.js';
 import { AnnounceRequest, ChunkAvailability, HeartbeatRequest, LookupRequest, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { ProtocolError } from '../../src/errors.js';
 
-const meta = (k: number) => ({ fileId: k.toString(16).padStart(64, '0'), name: `file-${k}.bin`, size: k * 1000, chunkSize: 1 << 20, chunkCount: k % 50 });
-const announce = {
-  v: PROTOCOL_VERSION,
-  peerId: 'alice_1-X',
-  endpoint: { host: '10.0.0.7', port: 4000 },
-  replace: false,
-  files: [meta(1), meta(2), meta(3)],
-  removed: ['cd'.repeat(32)],
-};
+const meta = sampleMeta;
+const announce = SAMPLE_ANNOUNCE;
 const heartbeat = { v: PROTOCOL_VERSION, peerId: 'bob', endpoint: { host: 'h', port: 65535 }, fileCount: 0 };
 const lookups = [{ v: PROTOCOL_VERSION, fileId: FILE_ID }, { v: PROTOCOL_VERSION, name: 'a' }];
 
