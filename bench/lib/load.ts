@@ -67,6 +67,37 @@ export function openLoop(rate: number, durationMs: number, send: (i: number) => 
 }
 
 /**
+ * Several senders at `rate` each, their requests interleaved one by one (sender k's j-th request
+ * due at (j + k/n) / rate), each measured apart: a stall of the machine lands on all of them alike,
+ * however short it is (slices of 250 ms let a 30 ms stall fall on one side only).
+ */
+export function openLoopMixed(rate: number, durationMs: number, senders: Array<(i: number) => Promise<unknown>>): Promise<LoadResult[]> {
+  const n = senders.length;
+  const results = senders.map((): LoadResult => ({ latencies: [], dues: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 }));
+  const t0 = performance.now();
+  return openLoop(rate * n, durationMs, (i) => {
+    const k = i % n;
+    const r = results[k]!;
+    const due = t0 + (i * 1000) / (rate * n);
+    r.sent++;
+    return senders[k]!(Math.floor(i / n)).then(
+      () => {
+        r.ok++;
+        r.latencies.push(performance.now() - due);
+        r.dues.push(due);
+      },
+      (err: Error) => {
+        r.errors++;
+        if (r.errorSamples.length < 3) r.errorSamples.push(err.message);
+      },
+    );
+  }).then((all) => {
+    for (const r of results) r.elapsedMs = all.elapsedMs;
+    return results;
+  });
+}
+
+/**
  * Two senders measured in alternating slices (A B B A …) at the same rate, `totalMs` each, so a
  * stall of the machine (shared, two cores) lands on both rather than on whichever ran second.
  */
