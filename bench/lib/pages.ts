@@ -30,7 +30,7 @@ export async function freshPages(dir: string, bytes: number): Promise<void> {
  * 2026-12-03, of three back-to-back download-1to1 runs the first took 1.42 s/GiB and the next two
  * 3.2–3.6 (rate 600 → 300-320 MB/s), every function's samples in a `perf` of the peer inflated
  * alike (SHA-256 2.5 ×: the vCPU was slower, not the peer busier), while /proc showed no steal.
- * With 10 s of quiet before each window the next 16 runs were normal (1.33–1.47 s/GiB); a later
+ * With 10 s of quiet before each window the next 19 downloads were normal (1.33–1.59 s/GiB); a later
  * full run still had one slow pair: rarer, not gone.
  */
 export const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
