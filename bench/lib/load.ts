@@ -17,26 +17,51 @@ export interface LoadResult {
   elapsedMs: number;
 }
 
+function emptyResult(): LoadResult {
+  return { latencies: [], dues: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 };
+}
+
 /**
  * Send `rate` requests per second for `durationMs` (bounded: rate × duration requests), each
  * through `send(i)` (which rejects on a bad answer), and wait for every answer.
  */
-export function openLoop(rate: number, durationMs: number, send: (i: number) => Promise<unknown>): Promise<LoadResult> {
+export async function openLoop(rate: number, durationMs: number, send: (i: number) => Promise<unknown>): Promise<LoadResult> {
+  const result = emptyResult();
+  result.elapsedMs = await openLoopInto(rate, durationMs, send, () => result);
+  return result;
+}
+
+/**
+ * Several senders at `rate` each, their requests interleaved one by one (sender k's j-th request
+ * due at (j + k/n) / rate), each measured apart: a stall of the machine lands on all of them alike,
+ * however short it is (slices of 250 ms let a 30 ms stall fall on one side only).
+ */
+export async function openLoopMixed(rate: number, durationMs: number, senders: Array<(i: number) => Promise<unknown>>): Promise<LoadResult[]> {
+  const n = senders.length;
+  const results = senders.map(emptyResult);
+  const elapsedMs = await openLoopInto(rate * n, durationMs, (i) => senders[i % n]!(Math.floor(i / n)), (i) => results[i % n]!);
+  for (const r of results) r.elapsedMs = elapsedMs;
+  return results;
+}
+
+/** The open loop itself: request i is counted in `resultOf(i)`; resolves with the elapsed ms. */
+function openLoopInto(rate: number, durationMs: number, send: (i: number) => Promise<unknown>, resultOf: (i: number) => LoadResult): Promise<number> {
   const total = Math.max(1, Math.round((rate * durationMs) / 1000));
-  const result: LoadResult = { latencies: [], dues: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 };
   return new Promise((resolve) => {
     const t0 = performance.now();
+    let sent = 0;
     let inflight = 0;
     let finished = false;
     const maybeDone = () => {
-      if (finished || result.sent < total || inflight > 0) return;
+      if (finished || sent < total || inflight > 0) return;
       finished = true;
-      result.elapsedMs = performance.now() - t0;
-      resolve(result);
+      resolve(performance.now() - t0);
     };
     const fire = (i: number) => {
       const due = t0 + (i * 1000) / rate;
+      const result = resultOf(i);
       inflight++;
+      sent++;
       result.sent++;
       send(i).then(
         () => {
@@ -55,8 +80,8 @@ export function openLoop(rate: number, durationMs: number, send: (i: number) => 
     };
     const tick = () => {
       const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-      while (result.sent < due) fire(result.sent);
-      if (result.sent >= total) {
+      while (sent < due) fire(sent);
+      if (sent >= total) {
         clearInterval(timer);
         maybeDone();
       }
@@ -67,43 +92,11 @@ export function openLoop(rate: number, durationMs: number, send: (i: number) => 
 }
 
 /**
- * Several senders at `rate` each, their requests interleaved one by one (sender k's j-th request
- * due at (j + k/n) / rate), each measured apart: a stall of the machine lands on all of them alike,
- * however short it is (slices of 250 ms let a 30 ms stall fall on one side only).
- */
-export function openLoopMixed(rate: number, durationMs: number, senders: Array<(i: number) => Promise<unknown>>): Promise<LoadResult[]> {
-  const n = senders.length;
-  const results = senders.map((): LoadResult => ({ latencies: [], dues: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 }));
-  const t0 = performance.now();
-  return openLoop(rate * n, durationMs, (i) => {
-    const k = i % n;
-    const r = results[k]!;
-    const due = t0 + (i * 1000) / (rate * n);
-    r.sent++;
-    return senders[k]!(Math.floor(i / n)).then(
-      () => {
-        r.ok++;
-        r.latencies.push(performance.now() - due);
-        r.dues.push(due);
-      },
-      (err: Error) => {
-        r.errors++;
-        if (r.errorSamples.length < 3) r.errorSamples.push(err.message);
-      },
-    );
-  }).then((all) => {
-    for (const r of results) r.elapsedMs = all.elapsedMs;
-    return results;
-  });
-}
-
-/**
  * Two senders measured in alternating slices (A B B A …) at the same rate, `totalMs` each, so a
  * stall of the machine (shared, two cores) lands on both rather than on whichever ran second.
  */
 export async function interleaved(rate: number, totalMs: number, sliceMs: number, a: (i: number) => Promise<unknown>, b: (i: number) => Promise<unknown>): Promise<[LoadResult, LoadResult]> {
-  const merged = (): LoadResult => ({ latencies: [], dues: [], sent: 0, ok: 0, errors: 0, errorSamples: [], elapsedMs: 0 });
-  const out: [LoadResult, LoadResult] = [merged(), merged()];
+  const out: [LoadResult, LoadResult] = [emptyResult(), emptyResult()];
   const add = (into: LoadResult, r: LoadResult) => {
     for (const l of r.latencies) into.latencies.push(l);
     for (const d of r.dues) into.dues.push(d);
