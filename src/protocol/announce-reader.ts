@@ -100,11 +100,16 @@ class AnnounceReader {
   }
 
   private files(): FileMeta[] {
+    return this.batch(() => this.fileMeta());
+  }
+
+  /** An array of at most ANNOUNCE_BATCH items, each read by `item`. */
+  private batch<T>(item: () => T): T[] {
     const n = this.arrayHeader();
     if (n > ANNOUNCE_BATCH) throw OFF_SHAPE;
-    const files: FileMeta[] = new Array(n);
-    for (let i = 0; i < n; i++) files[i] = this.fileMeta();
-    return files;
+    const out: T[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = item();
+    return out;
   }
 
   private fileMeta(): FileMeta {
@@ -129,11 +134,7 @@ class AnnounceReader {
   }
 
   private fileIds(): string[] {
-    const n = this.arrayHeader();
-    if (n > ANNOUNCE_BATCH) throw OFF_SHAPE;
-    const ids: string[] = new Array(n);
-    for (let i = 0; i < n; i++) ids[i] = this.fileId();
-    return ids;
+    return this.batch(() => this.fileId());
   }
 
   /** FILE_ID_PATTERN on the bytes (64 of [0-9a-f], as str8), then the string. */
