@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { BadRequestError, ManifestMismatchError, P2PError, toP2PError } from '../errors.js';
 import { chunkLength, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
 import { safeBaseName } from './names.js';
-import { loadSavedManifest, mkdirFenced, placeWithoutOverwrite, readState, sidePaths, syncDir, writeAll, writeAtomically, writeState } from './partial-files.js';
+import { loadSavedManifest, mkdirFenced, placeWithoutOverwrite, readState, sidePaths, syncDir, writePieces, writeAtomically, writeState } from './partial-files.js';
 import { FILE_ID_PATTERN as FILE_ID } from '../protocol/ids.js';
 import { checkFence } from './fence.js';
 
@@ -167,7 +167,7 @@ export class PartialDownload {
     if (total !== expected) throw new BadRequestError(`chunk ${index} has ${total} bytes, expected ${expected}`);
     if (this.has(index)) return;
     try {
-      await writeAll(this.fh, slices, index * this.manifest.chunkSize, total);
+      await writePieces(this.fh, slices, index * this.manifest.chunkSize, total);
     } catch (err) {
       throw toP2PError(err);
     }

@@ -2,11 +2,12 @@
 // safe name that never overwrites, hostile names, zero-byte files.
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadRequestError, ManifestMismatchError, UnsafeNameError } from '../../src/errors.js';
 import { chunkCount, chunkLength, fileIdOf, type Manifest } from '../../src/store/manifest.js';
 import { PartialDownload } from '../../src/store/partial.js';
+import { writePieces } from '../../src/store/partial-files.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const CHUNK = 1000;
@@ -195,4 +196,27 @@ test('a part file without a usable state file is re-checked chunk by chunk', asy
   t.teardown(() => second.close());
   t.deepEqual(second.missing(), [0, 2, 3]);
   t.deepEqual(second.resumeCheck, { claimed: 5, kept: 2 });
+});
+
+test('writePieces: a chunk bigger than a piece, in uneven slices, lands byte for byte; a failed piece fails the write after all settle', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'part');
+  await writeFile(path, Buffer.alloc(0));
+  const data = randomBytes(10_000);
+  const fh = await open(path, 'r+');
+  try {
+    // 7 slices of uneven lengths, cut into pieces of 1 024 bytes at offset 500
+    const cuts = [0, 1, 900, 2048, 2049, 5000, 9999, 10_000];
+    const slices = cuts.slice(1).map((end, k) => data.subarray(cuts[k]!, end));
+    await writePieces(fh, slices, 500, data.length, 1024);
+    const back = await readFile(path);
+    t.is(back.length, 10_500);
+    t.true(back.subarray(500).equals(data));
+    t.true(back.subarray(0, 500).equals(Buffer.alloc(500)), 'nothing before the position');
+    await t.throwsAsync(writePieces(fh, slices, 0, data.length + 1, 1024), { message: /hold 10000 bytes, expected 10001/ });
+  } finally {
+    await fh.close();
+  }
+  // a closed handle: every piece fails, and the write rejects once they have all settled
+  await t.throwsAsync(writePieces(fh, [data], 0, data.length, 1024));
 });
