@@ -5,7 +5,8 @@
 // both sides alike, while a tracker falling behind its announces delays only the lookups.
 // Rates double, then are bisected; the value is the offered rate of the best step that held.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { openLoop, openLoopMixed, tailBursts, type LoadResult, type TailBursts } from './load.js';
+import { openLoop } from './load.js';
+import { pairWindow, tailsOf, type Tails } from './latency-window.js';
 import type { AnnounceSender } from './registry-load.js';
 import { latencySummary, round } from './stats.js';
 
@@ -36,7 +37,7 @@ export interface Step {
   /** the tracker's GC pauses during the step (--trace-gc) */
   trackerGc: { pauses: number; maxMs: number; totalMs: number };
   /** where the lookups' and the echoes' slowest 1 % sit in time */
-  tail: { lookups: TailBursts; echoes: TailBursts };
+  tail: Tails;
 }
 
 export interface Probe {
@@ -52,8 +53,8 @@ export interface RateResult {
   steps: Step[];
 }
 
-async function probeWindow(probe: Probe, ms: number): Promise<[LoadResult, LoadResult]> {
-  return (await openLoopMixed(PROBE_RATE, ms, [probe.lookup, probe.echo])) as [LoadResult, LoadResult];
+function probeWindow(probe: Probe, ms: number) {
+  return pairWindow(PROBE_RATE, ms, probe.lookup, probe.echo);
 }
 
 /** One announce step: announces at `rate`/s with the probe running beside them. */
@@ -83,7 +84,7 @@ async function announceStep(rate: number, ms: number, announce: AnnounceSender, 
     benchLoopP99: round(loop.percentile(99) / 1e6, 2)!,
     benchLoopMax: round(loop.max / 1e6, 2)!,
     trackerGc: { pauses: paused.length, maxMs: round(Math.max(0, ...paused), 2)!, totalMs: round(paused.reduce((x, y) => x + y, 0), 1)! },
-    tail: { lookups: tailBursts(l, p99), echoes: tailBursts(e, echoP99) },
+    tail: tailsOf(l, p99, e, echoP99),
   };
 }
 

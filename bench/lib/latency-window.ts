@@ -42,6 +42,16 @@ export interface Tails {
   echoes: TailBursts;
 }
 
+/** Lookups and echoes at `rate` each for `ms`, interleaved request by request. */
+export async function pairWindow(rate: number, ms: number, lookup: Sender, echo: Sender): Promise<[LoadResult, LoadResult]> {
+  return (await openLoopMixed(rate, ms, [lookup, echo])) as [LoadResult, LoadResult];
+}
+
+/** Where each side's slowest 1 % sits in time (its answers at or over its own p99). */
+export function tailsOf(l: LoadResult, lookupP99: number, e: LoadResult, echoP99: number): Tails {
+  return { lookups: tailBursts(l, lookupP99), echoes: tailBursts(e, echoP99) };
+}
+
 export function tailText(t: Tails | undefined): string {
   const one = (b: TailBursts) => `${b.inBurstsPct} % in ${b.bursts} bursts (longest ${b.longestMs} ms)`;
   return t ? `answers ≥ p99: lookups ${one(t.lookups)}, echoes ${one(t.echoes)}` : '';
@@ -92,7 +102,7 @@ export async function latencyWindow(w: WindowSetup, announcing?: { rate: number;
   const windowStart = performance.now();
   // lookups and echoes request by request, so every stall of the machine lands on both alike
   // (BENCH_LATENCY_SLICES=1: the earlier 250 ms slices, which let a stall hit one side only)
-  const pair = SLICES ? interleaved(w.rate, w.windowMs, SLICE_MS, w.lookup, w.echo) : (openLoopMixed(w.rate, runMs, [w.lookup, w.echo]) as Promise<[LoadResult, LoadResult]>);
+  const pair = SLICES ? interleaved(w.rate, w.windowMs, SLICE_MS, w.lookup, w.echo) : pairWindow(w.rate, runMs, w.lookup, w.echo);
   const [[l, e], a] = await Promise.all([pair, announcing ? openLoop(announcing.rate, runMs, announcing.send) : undefined]);
   const after = cpuSeconds(w.trackerPid);
   const echoAfter = cpuSeconds(w.echoPid);
@@ -112,7 +122,7 @@ export async function latencyWindow(w: WindowSetup, announcing?: { rate: number;
       performance.now() - windowStart,
     ),
     // where each side's slowest 1 % sits in time: in a few bursts (stalls) or spread out
-    tails: { lookups: tailBursts(l, lookup.p99), echoes: tailBursts(e, echo.p99) },
+    tails: tailsOf(l, lookup.p99, e, echo.p99),
     trackerCpuPerLookupUs: a ? undefined : perUs(before, after, l.ok),
     // the echo responder's CPU per answer: the bus client's own share, which a lookup pays too
     echoCpuPerAnswerUs: perUs(echoBefore, echoAfter, e.ok),
