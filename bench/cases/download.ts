@@ -11,11 +11,11 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuSeconds, cpuTimes, rssNow, sampleRss } from '../lib/procfs.js';
+import { cpuTimes, rssNow, sampleRss } from '../lib/procfs.js';
 import { withScope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
 import { downloaderFolder, startSwarm } from '../lib/swarm.js';
-import { pairedCopy } from './tcp.js';
+import { pairedCopy, type PairedCopy } from './tcp.js';
 import { settledPages } from '../lib/pages.js';
 
 export interface DownloadRun {
@@ -37,19 +37,23 @@ export interface DownloadRun {
   sysPerGiB?: number | undefined;
   /** the peer's minor page faults per GiB (fresh anonymous memory touched, among others) */
   faultsPerGiB?: number | undefined;
-  paired?: { recvCpuPerGiB?: number; recvSysPerGiB?: number; sendCpuPerGiB?: number };
+  /** of seedCpuPerGiB, the system time */
+  seedSysPerGiB?: number | undefined;
+  paired?: PairedCopy;
 }
 
-/** CPU seconds of `pids` (summed) now; undefined if any is gone. */
-function cpuOf(pids: number[]): number | undefined {
+/** CPU seconds of `pids` (summed) now, user + system or system alone; undefined if any is gone. */
+function cpuOf(pids: number[], part: 'all' | 'sys' = 'all'): number | undefined {
   let sum = 0;
   for (const pid of pids) {
-    const c = cpuSeconds(pid);
+    const c = cpuTimes(pid);
     if (c === undefined) return undefined;
-    sum += c;
+    sum += part === 'sys' ? c.sys : c.user + c.sys;
   }
   return sum;
 }
+
+const sysOf = (pids: number[]) => cpuOf(pids, 'sys');
 
 function delta(before: number | undefined, after: number | undefined, bytes: number): number | undefined {
   return before === undefined || after === undefined ? undefined : (after - before) / (bytes / GiB);
@@ -75,9 +79,11 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const rss = sampleRss(peer.pid);
         const cpu0 = cpuTimes(peer.pid);
         const seed0 = cpuOf(seedPids);
+        const seedSys0 = sysOf(seedPids);
         const r = await getFile(rs, s.swarm, id, s.name, 600);
         const cpu1 = cpuTimes(peer.pid);
         const seed1 = cpuOf(seedPids);
+        const seedSys1 = sysOf(seedPids);
         const peak = rss.stop();
         if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
         return {
@@ -90,13 +96,14 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
           faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
           seedCpuPerGiB: delta(seed0, seed1, size),
+          seedSysPerGiB: delta(seedSys0, seedSys1, size),
         };
       });
       // the CPU baselines taken right beside the run (the machine's state moves them over a run)
       if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults), seeders ${run.seedCpuPerGiB?.toFixed(2)} s${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s` : ''}`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)})` : ''}`,
       );
     }
     return runs;
@@ -113,19 +120,23 @@ export const CPU_TARGET = 1.15;
  */
 export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): CaseResult[] {
   const defined = (xs: Array<number | undefined>) => xs.filter((x): x is number => x !== undefined);
-  const row = (suffix: string, values: number[], paired: number[], caseBaselineOf: string, note: string): CaseResult => {
+  const row = (suffix: string, values: number[], paired: number[], sys: { ours: number[]; theirs: number[] }, caseBaselineOf: string, note: string): CaseResult => {
     const value = values.length ? median(values) : null;
     // the verified copy made right after each run when there is one; else the case's, earlier in the run
     const caseBaseline = valueOf(ctx, caseBaselineOf);
     const baseline = paired.length ? median(paired) : caseBaseline;
     const baselineOf = paired.length ? `${caseBaselineOf} (paired: a verified copy right after each run)` : caseBaselineOf;
     const ratio = ratioOf(value, baseline);
-    const detail = { pairedBaselines: paired, [`${caseBaselineOf}-case`]: caseBaseline };
-    return { name: `${name}${suffix}`, value, unit: 's/GiB', baseline, baselineOf, ratio, target: CPU_TARGET, direction: 'atMost', pass: judge(ratio, CPU_TARGET, 'atMost'), runs: values, detail, note };
+    // where the difference sits: kernel (system) or user space, ours against the baseline's
+    const split = value !== null && baseline !== null && sys.ours.length && sys.theirs.length ? { sys: median(sys.ours), user: value - median(sys.ours), baselineSys: median(sys.theirs), baselineUser: baseline - median(sys.theirs) } : undefined;
+    const splitText = split ? `; user ${split.user.toFixed(2)} + system ${split.sys.toFixed(2)} against the baseline's ${split.baselineUser.toFixed(2)} + ${split.baselineSys.toFixed(2)}` : '';
+    const detail = { pairedBaselines: paired, [`${caseBaselineOf}-case`]: caseBaseline, sysRuns: sys.ours, baselineSysRuns: sys.theirs, split };
+    return { name: `${name}${suffix}`, value, unit: 's/GiB', baseline, baselineOf, ratio, target: CPU_TARGET, direction: 'atMost', pass: judge(ratio, CPU_TARGET, 'atMost'), runs: values, detail, note: note + splitText };
   };
+  const sysOfRuns = (ours: (r: DownloadRun) => number | undefined, theirs: (r: DownloadRun) => number | undefined) => ({ ours: defined(runs.map(ours)), theirs: defined(runs.map(theirs)) });
   return [
-    row('-cpu', defined(runs.map((r) => r.cpuPerGiB)), defined(runs.map((r) => r.paired?.recvCpuPerGiB)), 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file'),
-    row('-seed-cpu', defined(runs.map((r) => r.seedCpuPerGiB)), defined(runs.map((r) => r.paired?.sendCpuPerGiB)), 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served'),
+    row('-cpu', defined(runs.map((r) => r.cpuPerGiB)), defined(runs.map((r) => r.paired?.recvCpuPerGiB)), sysOfRuns((r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB), 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file'),
+    row('-seed-cpu', defined(runs.map((r) => r.seedCpuPerGiB)), defined(runs.map((r) => r.paired?.sendCpuPerGiB)), sysOfRuns((r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB), 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served'),
   ];
 }
 

@@ -23,6 +23,8 @@ interface SinkReport {
   sysSec?: number;
   /** the source's CPU seconds from its connection to its last byte flushed */
   sourceCpuSec?: number;
+  /** of which system time */
+  sourceSysSec?: number;
 }
 
 /** One transfer: sink first (listening), then the source; the sink times connection → last byte handled. */
@@ -39,20 +41,32 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
     const report = JSON.parse(done.slice(5)) as SinkReport;
     if (report.bytes !== bytes) throw new Error(`sink received ${report.bytes} bytes, expected ${bytes}`);
     const sent = await source.waitFor(/^done /, 10_000).catch(() => undefined);
-    if (sent) report.sourceCpuSec = (JSON.parse(sent.slice(5)) as { cpuSec?: number }).cpuSec;
+    if (sent) {
+      const src = JSON.parse(sent.slice(5)) as { cpuSec?: number; sysSec?: number };
+      report.sourceCpuSec = src.cpuSec;
+      report.sourceSysSec = src.sysSec;
+    }
     return report;
   });
+}
+
+/** A verified copy's receiver and sender: CPU seconds per GiB, and the system time in them. */
+export interface PairedCopy {
+  recvCpuPerGiB?: number;
+  recvSysPerGiB?: number;
+  sendCpuPerGiB?: number;
+  sendSysPerGiB?: number;
 }
 
 /**
  * One verified copy of `file` (`bytes` of it), for a CPU baseline taken right beside the run it is
  * compared with: the receiver's and the sender's CPU seconds per GiB (undefined if not reported).
  */
-export async function pairedCopy(ctx: BenchContext, file: string, bytes: number, tag: string): Promise<{ recvCpuPerGiB?: number; recvSysPerGiB?: number; sendCpuPerGiB?: number }> {
+export async function pairedCopy(ctx: BenchContext, file: string, bytes: number, tag: string): Promise<PairedCopy> {
   const out = join(ctx.work, `paired-${tag}.bin`);
   try {
     const r = await transfer(ctx, bytes, { file, out });
-    return { recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined };
+    return { recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined };
   } finally {
     await rm(out, { force: true });
   }

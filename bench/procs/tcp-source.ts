@@ -55,7 +55,7 @@ const socket = connect({ host: '127.0.0.1', port: Number(values.port), noDelay: 
     () =>
       socket.end(() => {
         const cpu = process.cpuUsage(cpuAtStart);
-        process.stdout.write(`done ${JSON.stringify({ bytes: total, cpuSec: (cpu.user + cpu.system) / 1e6 })}\n`);
+        process.stdout.write(`done ${JSON.stringify({ bytes: total, cpuSec: (cpu.user + cpu.system) / 1e6, sysSec: cpu.system / 1e6 })}\n`);
       }),
     (err: Error) => {
       process.stderr.write(`source: ${err.message}\n`);
