@@ -1,0 +1,128 @@
+// Micro-bench of the seeder's serve path without the peer daemon around it: a ChunkServer in a
+// child process serves a file to a PeerConnection here (8 chunk requests in flight, answers
+// dropped), against the same child pushing the same file to a plain socket (the bench's
+// file-to-socket sender: 1 MiB reads, one write each). Prints the child's CPU seconds per GiB,
+// user and system, of its main thread and of its other threads (V8's compiler and GC, the libuv
+// pool), from /proc, for each run: the first run of a fresh child includes its JIT warm-up.
+// Run: node --import tsx bench/micro/serve-cpu.ts [file (default: 1 GiB of random bytes in $TMPDIR)] [runs]
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../../src/logger.js';
+import { chunkLength, fileIdOf, hashFile } from '../../src/store/manifest.js';
+import { PeerConnection } from '../../src/transport/chunk-client.js';
+import { ChunkServer } from '../../src/transport/chunk-server.js';
+
+const GiB = 1024 ** 3;
+const CHUNK = 1024 * 1024;
+const IN_FLIGHT = 8;
+const silent = createLogger({ level: 'silent' });
+
+/** utime and stime of the main thread and of all threads of `pid`, in seconds. */
+function threadCpu(pid: number): { mainUser: number; mainSys: number; user: number; sys: number } {
+  const fields = (path: string) => {
+    const s = readFileSync(path, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return [Number(f[11]) / 100, Number(f[12]) / 100] as const;
+  };
+  const [mainUser, mainSys] = fields(`/proc/${pid}/task/${pid}/stat`);
+  const [user, sys] = fields(`/proc/${pid}/stat`);
+  return { mainUser, mainSys, user, sys };
+}
+
+/** The child: serves `file` both ways and says where. */
+async function child(file: string): Promise<void> {
+  const manifest = await hashFile(file, CHUNK);
+  const fileId = fileIdOf(manifest);
+  const served = { fileId, path: file, manifest };
+  const server = new ChunkServer({ logger: silent, resolve: (id) => (id === fileId ? served : undefined) }, { host: '127.0.0.1', port: 0, maxConnections: 4, idleTimeoutMs: 600_000 });
+  const { port } = await server.start();
+  // the plain sender: 1 MiB reads into a few buffers, each written once read (as bench/procs/tcp-source.ts)
+  const plain = createServer(async (socket) => {
+    const fh = await open(file, 'r');
+    const pool = Array.from({ length: 8 }, () => Buffer.allocUnsafe(CHUNK));
+    let wake: (() => void) | undefined;
+    for (let at = 0; at < manifest.size; at += CHUNK) {
+      while (pool.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const buf = pool.pop()!;
+      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, manifest.size - at), at);
+      const ok = socket.write(buf.subarray(0, bytesRead), () => {
+        pool.push(buf);
+        wake?.();
+      });
+      if (!ok) await new Promise((resolve) => socket.once('drain', resolve));
+    }
+    socket.end();
+    await fh.close();
+  });
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  const plainPort = (plain.address() as { port: number }).port;
+  process.send!({ port, plainPort, fileId });
+}
+
+async function viaChunkServer(port: number, fileId: string): Promise<void> {
+  const conn = await PeerConnection.connect({ host: '127.0.0.1', port }, { timeoutMs: 10_000, logger: silent, maxChunkBytes: CHUNK });
+  const m = await conn.getManifest(fileId);
+  let next = 0;
+  let done = 0;
+  await new Promise<void>((resolve, reject) => {
+    const more = () => {
+      while (next < m.hashes.length && next - done < IN_FLIGHT) {
+        const i = next++;
+        conn.getChunk(fileId, i, chunkLength(m.size, m.chunkSize, i), m.hashes[i]!).then((slices) => {
+          conn.release(slices);
+          if (++done === m.hashes.length) resolve();
+          else more();
+        }, reject);
+      }
+    };
+    more();
+  });
+  conn.close();
+}
+
+function viaPlainSocket(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.on('data', () => undefined);
+    socket.on('end', () => resolve());
+    socket.on('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  let file = process.argv[2];
+  const runs = Number(process.argv[3] ?? 3);
+  if (!file) {
+    file = join(tmpdir(), 'p2p-serve-cpu-1GiB.bin');
+    if (!(await stat(file).catch(() => undefined))) {
+      const out = createWriteStream(file);
+      for (let i = 0; i < 1024; i++) if (!out.write(randomBytes(CHUNK))) await new Promise<void>((r) => out.once('drain', () => r()));
+      await new Promise<void>((r) => out.end(() => r()));
+    }
+  }
+  const size = (await stat(file)).size;
+  for (const way of ['chunk-server', 'plain-sender'] as const) {
+    // a fresh child per way: each first run pays its own warm-up
+    const c = fork(fileURLToPath(import.meta.url), ['--child', file], { execArgv: process.execArgv });
+    const where = await new Promise<{ port: number; plainPort: number; fileId: string }>((resolve) => c.once('message', (m) => resolve(m as never)));
+    for (let r = 1; r <= runs; r++) {
+      const before = threadCpu(c.pid!);
+      if (way === 'chunk-server') await viaChunkServer(where.port, where.fileId);
+      else await viaPlainSocket(where.plainPort);
+      const after = threadCpu(c.pid!);
+      const per = (k: keyof typeof before) => ((after[k] - before[k]) / (size / GiB)).toFixed(2);
+      const total = ((after.user + after.sys - before.user - before.sys) / (size / GiB)).toFixed(2);
+      console.log(`${way.padEnd(12)} run ${r}: ${total} s/GiB (user ${per('user')}, sys ${per('sys')}); main thread user ${per('mainUser')}, sys ${per('mainSys')}`);
+    }
+    c.kill();
+  }
+}
+
+if (process.argv[2] === '--child') await child(process.argv[3]!);
+else await main();
