@@ -42,18 +42,17 @@ export interface DownloadRun {
   paired?: PairedCopy;
 }
 
-/** CPU seconds of `pids` (summed) now, user + system or system alone; undefined if any is gone. */
-function cpuOf(pids: number[], part: 'all' | 'sys' = 'all'): number | undefined {
-  let sum = 0;
+/** CPU seconds of `pids` (summed) now, user + system and system alone; undefined if any is gone. */
+function cpuOf(pids: number[]): { all: number; sys: number } | undefined {
+  const sum = { all: 0, sys: 0 };
   for (const pid of pids) {
     const c = cpuTimes(pid);
     if (c === undefined) return undefined;
-    sum += part === 'sys' ? c.sys : c.user + c.sys;
+    sum.all += c.user + c.sys;
+    sum.sys += c.sys;
   }
   return sum;
 }
-
-const sysOf = (pids: number[]) => cpuOf(pids, 'sys');
 
 function delta(before: number | undefined, after: number | undefined, bytes: number): number | undefined {
   return before === undefined || after === undefined ? undefined : (after - before) / (bytes / GiB);
@@ -79,11 +78,9 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const rss = sampleRss(peer.pid);
         const cpu0 = cpuTimes(peer.pid);
         const seed0 = cpuOf(seedPids);
-        const seedSys0 = sysOf(seedPids);
         const r = await getFile(rs, s.swarm, id, s.name, 600);
         const cpu1 = cpuTimes(peer.pid);
         const seed1 = cpuOf(seedPids);
-        const seedSys1 = sysOf(seedPids);
         const peak = rss.stop();
         if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
         return {
@@ -95,8 +92,8 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           cpuPerGiB: delta(cpu0 && cpu0.user + cpu0.sys, cpu1 && cpu1.user + cpu1.sys, size),
           sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
           faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
-          seedCpuPerGiB: delta(seed0, seed1, size),
-          seedSysPerGiB: delta(seedSys0, seedSys1, size),
+          seedCpuPerGiB: delta(seed0?.all, seed1?.all, size),
+          seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
         };
       });
       // the CPU baselines taken right beside the run (the machine's state moves them over a run)
@@ -110,12 +107,22 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
   });
 }
 
+/** Where a CPU row's excess over its baseline sits, user against system time. */
+interface CpuSplit {
+  user: number;
+  sys: number;
+  baselineUser: number;
+  baselineSys: number;
+}
+
 /**
- * Why a seeder row over its target is over it (measured: bench/micro/serve-cpu.ts and
- * bench/README.md, "The seeder's CPU"): each seeder here is a fresh process.
+ * Why a seeder row over its target is over it, from this run's split and what was measured
+ * (bench/micro/serve-cpu.ts; bench/README.md, "The seeder's CPU"): each seeder here is fresh.
  */
-const SEED_CPU_WHY =
-  '. Over target: the excess is user time. A fresh seeder pays the JIT warm-up of its request path on its first GiB (3to1: each of 3 seeders on a third of it). bench/micro/serve-cpu.ts measures the serve path alone, cold and warm, against the plain sender';
+function seedCpuWhy(split: CpuSplit | undefined): string {
+  const where = split ? (split.user - split.baselineUser >= split.sys - split.baselineSys ? 'mostly user time' : 'mostly system time') : 'not split';
+  return `. Over target: the excess is ${where}. A fresh seeder pays the JIT warm-up of its request path on its first GiB (3to1: each of 3 seeders on a third of it); bench/micro/serve-cpu.ts measures the serve path alone, cold and warm, against the plain sender`;
+}
 
 /** Target of the CPU-per-GiB rows: at most this × the plain process doing the same work. */
 export const CPU_TARGET = 1.15;
@@ -127,7 +134,7 @@ export const CPU_TARGET = 1.15;
  */
 export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): CaseResult[] {
   const defined = (xs: Array<number | undefined>) => xs.filter((x): x is number => x !== undefined);
-  const row = (suffix: string, values: number[], paired: number[], sys: { ours: number[]; theirs: number[] }, caseBaselineOf: string, note: string): CaseResult => {
+  const row = (suffix: string, values: number[], paired: number[], sys: { ours: number[]; theirs: number[] }, caseBaselineOf: string, note: string, whyOver?: (split: CpuSplit | undefined) => string): CaseResult => {
     const value = values.length ? median(values) : null;
     // the verified copy made right after each run when there is one; else the case's, earlier in the run
     const caseBaseline = valueOf(ctx, caseBaselineOf);
@@ -135,17 +142,16 @@ export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): C
     const baselineOf = paired.length ? `${caseBaselineOf} (paired: a verified copy right after each run)` : caseBaselineOf;
     const ratio = ratioOf(value, baseline);
     // where the difference sits: kernel (system) or user space, ours against the baseline's
-    const split = value !== null && baseline !== null && sys.ours.length && sys.theirs.length ? { sys: median(sys.ours), user: value - median(sys.ours), baselineSys: median(sys.theirs), baselineUser: baseline - median(sys.theirs) } : undefined;
+    const split: CpuSplit | undefined = value !== null && baseline !== null && sys.ours.length && sys.theirs.length ? { sys: median(sys.ours), user: value - median(sys.ours), baselineSys: median(sys.theirs), baselineUser: baseline - median(sys.theirs) } : undefined;
     const splitText = split ? `; user ${split.user.toFixed(2)} + system ${split.sys.toFixed(2)} against the baseline's ${split.baselineUser.toFixed(2)} + ${split.baselineSys.toFixed(2)}` : '';
     const detail = { pairedBaselines: paired, [`${caseBaselineOf}-case`]: caseBaseline, sysRuns: sys.ours, baselineSysRuns: sys.theirs, split };
     const pass = judge(ratio, CPU_TARGET, 'atMost');
-    const why = pass === false && suffix === '-seed-cpu' ? SEED_CPU_WHY : '';
-    return { name: `${name}${suffix}`, value, unit: 's/GiB', baseline, baselineOf, ratio, target: CPU_TARGET, direction: 'atMost', pass, runs: values, detail, note: note + splitText + why };
+    return { name: `${name}${suffix}`, value, unit: 's/GiB', baseline, baselineOf, ratio, target: CPU_TARGET, direction: 'atMost', pass, runs: values, detail, note: note + splitText + (pass === false && whyOver ? whyOver(split) : '') };
   };
   const sysOfRuns = (ours: (r: DownloadRun) => number | undefined, theirs: (r: DownloadRun) => number | undefined) => ({ ours: defined(runs.map(ours)), theirs: defined(runs.map(theirs)) });
   return [
     row('-cpu', defined(runs.map((r) => r.cpuPerGiB)), defined(runs.map((r) => r.paired?.recvCpuPerGiB)), sysOfRuns((r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB), 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file'),
-    row('-seed-cpu', defined(runs.map((r) => r.seedCpuPerGiB)), defined(runs.map((r) => r.paired?.sendCpuPerGiB)), sysOfRuns((r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB), 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served'),
+    row('-seed-cpu', defined(runs.map((r) => r.seedCpuPerGiB)), defined(runs.map((r) => r.paired?.sendCpuPerGiB)), sysOfRuns((r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB), 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', seedCpuWhy),
   ];
 }
 

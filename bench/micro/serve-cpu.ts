@@ -1,18 +1,19 @@
 // Micro-bench of the seeder's serve path without the peer daemon around it: a ChunkServer in a
 // child process serves a file to a PeerConnection here (8 chunk requests in flight, answers
 // dropped), against the same child pushing the same file to a plain socket (the bench's
-// file-to-socket sender: 1 MiB reads, one write each). Prints the child's CPU seconds per GiB,
+// file-to-socket sender, bench/lib/file-push.ts). Prints the child's CPU seconds per GiB,
 // user and system, of its main thread and of its other threads (V8's compiler and GC, the libuv
 // pool), from /proc, for each run: the first run of a fresh child includes its JIT warm-up.
 // Run: node --import tsx bench/micro/serve-cpu.ts [file (default: 1 GiB of random bytes in $TMPDIR)] [runs]
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pushFile } from '../lib/file-push.js';
 import { createLogger } from '../../src/logger.js';
 import { chunkLength, fileIdOf, hashFile } from '../../src/store/manifest.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
@@ -42,23 +43,12 @@ async function child(file: string): Promise<void> {
   const served = { fileId, path: file, manifest };
   const server = new ChunkServer({ logger: silent, resolve: (id) => (id === fileId ? served : undefined) }, { host: '127.0.0.1', port: 0, maxConnections: 4, idleTimeoutMs: 600_000 });
   const { port } = await server.start();
-  // the plain sender: 1 MiB reads into a few buffers, each written once read (as bench/procs/tcp-source.ts)
-  const plain = createServer(async (socket) => {
-    const fh = await open(file, 'r');
-    const pool = Array.from({ length: 8 }, () => Buffer.allocUnsafe(CHUNK));
-    let wake: (() => void) | undefined;
-    for (let at = 0; at < manifest.size; at += CHUNK) {
-      while (pool.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      const buf = pool.pop()!;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, manifest.size - at), at);
-      const ok = socket.write(buf.subarray(0, bytesRead), () => {
-        pool.push(buf);
-        wake?.();
-      });
-      if (!ok) await new Promise((resolve) => socket.once('drain', resolve));
-    }
-    socket.end();
-    await fh.close();
+  // the plain sender (bench/lib/file-push.ts, as verified-copy's sender)
+  const plain = createServer((socket) => {
+    pushFile(socket, file, manifest.size).then(
+      () => socket.end(),
+      () => socket.destroy(),
+    );
   });
   await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
   const plainPort = (plain.address() as { port: number }).port;

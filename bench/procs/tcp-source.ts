@@ -3,17 +3,13 @@
 // limit) or the contents of --file read into a small pool of buffers (a file server's work: the
 // plain file-to-socket sender a seeder's CPU per GiB is compared with). Prints `done {json}` with
 // the CPU seconds (user + system, every thread) from the connection to the last byte flushed.
-import { open } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { drained, pushFile } from '../lib/file-push.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, bytes: { type: 'string' }, file: { type: 'string' } } });
 const total = Number(values.bytes);
 const BLOCK = 1024 * 1024;
-
-function drained(socket: Socket): Promise<void> {
-  return new Promise((resolve) => socket.once('drain', resolve));
-}
 
 async function pushPooled(socket: Socket): Promise<void> {
   const block = Buffer.alloc(BLOCK, 0x5a);
@@ -24,34 +20,9 @@ async function pushPooled(socket: Socket): Promise<void> {
   }
 }
 
-async function pushFile(socket: Socket, path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  const pool: Buffer[] = Array.from({ length: 8 }, () => Buffer.allocUnsafe(BLOCK));
-  let wake: (() => void) | undefined;
-  const release = (buf: Buffer) => {
-    pool.push(buf);
-    wake?.();
-  };
-  try {
-    for (let offset = 0; offset < total; ) {
-      while (pool.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      const buf = pool.pop()!;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, total - offset), offset);
-      if (bytesRead === 0) throw new Error(`${path} is shorter than ${total} bytes`);
-      offset += bytesRead;
-      // the buffer goes back to the pool once the kernel has it
-      const ok = socket.write(buf.subarray(0, bytesRead), () => release(buf));
-      if (!ok) await drained(socket);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
 const socket = connect({ host: '127.0.0.1', port: Number(values.port), noDelay: true }, () => {
   const cpuAtStart = process.cpuUsage();
-  (values.file ? pushFile(socket, values.file) : pushPooled(socket)).then(
+  (values.file ? pushFile(socket, values.file, total) : pushPooled(socket)).then(
     () =>
       socket.end(() => {
         const cpu = process.cpuUsage(cpuAtStart);
