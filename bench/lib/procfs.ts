@@ -45,8 +45,17 @@ export function cpuSeconds(pid: number): number | undefined {
 
 /** A process's user and system CPU seconds so far, every thread (undefined once it is gone). */
 export function cpuTimes(pid: number): { user: number; sys: number; minorFaults: number } | undefined {
+  return statTimes(`/proc/${pid}/stat`);
+}
+
+/** One thread's user and system CPU seconds so far (`tid` = `pid` for the main thread). */
+export function threadCpuTimes(pid: number, tid: number): { user: number; sys: number; minorFaults: number } | undefined {
+  return statTimes(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statTimes(path: string): { user: number; sys: number; minorFaults: number } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     // fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks, 100 per second)
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // minflt is field 10: page faults served without I/O (fresh anonymous memory, among others)

@@ -7,13 +7,14 @@
 // Run: node --import tsx bench/micro/serve-cpu.ts [file (default: 1 GiB of random bytes in $TMPDIR)] [runs]
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pushFile } from '../lib/file-push.js';
+import { cpuTimes, threadCpuTimes } from '../lib/procfs.js';
 import { createLogger } from '../../src/logger.js';
 import { chunkLength, fileIdOf, hashFile } from '../../src/store/manifest.js';
 import { PeerConnection } from '../../src/transport/chunk-client.js';
@@ -26,14 +27,10 @@ const silent = createLogger({ level: 'silent' });
 
 /** utime and stime of the main thread and of all threads of `pid`, in seconds. */
 function threadCpu(pid: number): { mainUser: number; mainSys: number; user: number; sys: number } {
-  const fields = (path: string) => {
-    const s = readFileSync(path, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return [Number(f[11]) / 100, Number(f[12]) / 100] as const;
-  };
-  const [mainUser, mainSys] = fields(`/proc/${pid}/task/${pid}/stat`);
-  const [user, sys] = fields(`/proc/${pid}/stat`);
-  return { mainUser, mainSys, user, sys };
+  const main = threadCpuTimes(pid, pid);
+  const all = cpuTimes(pid);
+  if (!main || !all) throw new Error(`process ${pid} is gone`);
+  return { mainUser: main.user, mainSys: main.sys, user: all.user, sys: all.sys };
 }
 
 /** The child: serves `file` both ways and says where. */
