@@ -109,6 +109,7 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       sources: usable(input.sources),
       partial: work.partial,
       pipeline: config.pipeline,
+      neighbourInFlightBytes: config.neighbourInFlightBytes,
       chunkTimeoutMs: config.chunkTimeoutMs,
       maxStrikes: config.maxStrikes,
       progressMs: config.progressMs,

@@ -161,6 +161,7 @@ export const RULES: Rules = {
     retryMaxMs: ms,
     maxRetries: int(0, 1_000_000),
     pipeline: int(1, 64),
+    neighbourInFlightBytes: int(1, 1024 * 1024 * 1024),
     chunkTimeoutMs: ms,
     maxStrikes: int(1, 100),
     progressMs: ms,

@@ -54,8 +54,10 @@ export interface FetchOptions {
   /** sources that have the whole file (from the tracker) */
   sources: Source[];
   partial: ChunkSink;
-  /** requests in flight per source */
+  /** requests in flight per complete source (a partial one: see neighbourInFlightBytes) */
   pipeline: number;
+  /** chunk bytes in flight per partial source (a neighbour still downloading), at least one chunk, at most `pipeline` (default NEIGHBOUR_INFLIGHT_BYTES, 2 MiB) */
+  neighbourInFlightBytes?: number;
   /** connect timeout; a request fails when its connection is silent this long */
   chunkTimeoutMs: number;
   /** floor rate of a whole answer (bytes/s; default chunk-client's DEFAULT_MIN_RATE_BPS): slower is a timeout */

@@ -8,7 +8,7 @@ import type { Source } from '../protocol/messages.js';
 import { chunkLength } from '../store/manifest.js';
 import type { FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
 import { ChunkPicker, type HaveUpdate, type SourceHave } from './picker.js';
-import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, type SourceState } from './source.js';
+import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, requestDepth, type SourceState } from './source.js';
 import { RateWindow } from './rate-window.js';
 
 /**
@@ -106,7 +106,8 @@ export class ChunkScheduler {
     const now = this.now;
     for (const s of this.sources.values()) {
       if (s.status !== 'live' || s.busyUntil > now) continue;
-      while (s.requests.size < this.pipeline && this.writes.size < this.maxPendingWrites) {
+      const depth = requestDepth(this.picker.isComplete(s.source.peerId), this.pipeline, this.opts.manifest.chunkSize, this.opts.neighbourInFlightBytes);
+      while (s.requests.size < depth && this.writes.size < this.maxPendingWrites) {
         const index = this.picker.pick(s.source.peerId, now);
         if (index === undefined) break;
         const closed = s.conn!.closeReason;

@@ -11,6 +11,23 @@ import type { HaveUpdate, SourceHave } from './picker.js';
 export const MAX_MISSES = 32;
 /** Connections to one source closed in a row without a chunk before it is dropped. */
 export const MAX_RECONNECTS = 3;
+/**
+ * Chunk bytes asked of one partial source (a neighbour still downloading) at once, by default.
+ * A neighbour's uplink is shared by everyone downloading from it: requests queued there behind
+ * others wait seconds, and a chunk asked of it cannot be taken from another neighbour that gets
+ * it meanwhile. With few asked at a time, the rest stay in the pool for whoever has them first
+ * (bench/README.md, "The swarm targets": lan-swarm 35.0 → 30.3 s median).
+ */
+export const NEIGHBOUR_INFLIGHT_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Requests in flight to one source: `pipeline` for a complete source; for a partial one as many
+ * chunks as fit in `neighbourBytes`, at least 1, at most `pipeline`.
+ */
+export function requestDepth(complete: boolean, pipeline: number, chunkSize: number, neighbourBytes = NEIGHBOUR_INFLIGHT_BYTES): number {
+  if (complete) return pipeline;
+  return Math.max(1, Math.min(pipeline, Math.floor(neighbourBytes / chunkSize)));
+}
 
 export interface SourceState {
   source: Source;

@@ -9,7 +9,7 @@ import type { Source } from '../../src/protocol/messages.js';
 import { createLogger } from '../../src/logger.js';
 import { ChunkScheduler } from '../../src/download/scheduler.js';
 import type { ChunkConnection, ChunkSink, FetchOptions, FetchOutcome } from '../../src/download/fetch-options.js';
-import { MAX_RECONNECTS, PENDING_WRITE_BYTES, busyBackoffMs, pendingWritesFor } from '../../src/download/source.js';
+import { MAX_RECONNECTS, NEIGHBOUR_INFLIGHT_BYTES, PENDING_WRITE_BYTES, busyBackoffMs, pendingWritesFor, requestDepth } from '../../src/download/source.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 
 const CHUNK = 16;
@@ -301,4 +301,40 @@ test('verified chunks waiting for the disk: bounded in bytes (2 MiB), at least 2
   t.is(pendingWritesFor(6, 256 * KiB), 8);
   t.is(pendingWritesFor(6, 16 * KiB), 12);
   t.is(pendingWritesFor(2, 16 * KiB), 8);
+});
+
+test('a neighbour still downloading is asked for neighbourInFlightBytes at a time; a complete source for `pipeline`', async (t) => {
+  const seeder = new FakePeer(() => 'hold');
+  const neighbour = new FakePeer(() => 'hold');
+  // 16-byte chunks: 40 bytes in flight per neighbour is 2 chunks; the seeder keeps 6 out
+  const s = start(t, { seeder, neighbour }, { chunks: 32, sources: ['seeder'], options: { pipeline: 6, neighbourInFlightBytes: 40 } });
+  await settle();
+  const bits = new Uint8Array(bitfieldBytes(32));
+  for (let i = 16; i < 32; i++) setBit(bits, i);
+  s.scheduler.updateSource(source('neighbour'), { kind: 'bits', bits });
+  await settle(20);
+  t.is(seeder.asked.length, 6, `the seeder: ${seeder.asked}`);
+  t.is(neighbour.asked.length, 2, `the neighbour: ${neighbour.asked}`);
+  // one answer frees one slot: the next request goes out, never a third at once
+  const [first] = neighbour.connections[0]!.open.splice(0, 1);
+  first!.resolve();
+  await settle(20);
+  t.is(neighbour.asked.length, 3);
+  t.is(neighbour.connections[0]!.open.length, 2);
+  // once it has the whole file, it is a complete source: `pipeline` of them
+  s.scheduler.updateSource(source('neighbour'), { kind: 'all' });
+  neighbour.release();
+  await settle(20);
+  t.is(neighbour.connections[0]!.open.length, 6);
+});
+
+test('requests in flight per source: pipeline for a complete one; for a neighbour the chunks that fit in the bytes, 1 to pipeline', (t) => {
+  const MiB = 1024 * 1024;
+  t.is(NEIGHBOUR_INFLIGHT_BYTES, 2 * MiB);
+  t.is(requestDepth(true, 6, MiB), 6);
+  t.is(requestDepth(false, 6, MiB), 2, 'big files: two 1 MiB chunks');
+  t.is(requestDepth(false, 6, 4 * MiB), 1, 'at least one');
+  t.is(requestDepth(false, 6, 64 * 1024), 6, 'at most pipeline');
+  t.is(requestDepth(false, 6, 512 * 1024), 4);
+  t.is(requestDepth(false, 6, MiB, 6 * MiB), 6);
 });
