@@ -16,7 +16,8 @@ import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
 import { infoHash, makeTorrent } from '../lib/torrent.js';
 import { toolbox, type Toolbox } from '../lib/tools.js';
-import { idealRow, idealSeconds, LAN_DOWNLOADERS, LAN_RATE, lanLab, placeFile } from './lan-swarm.js';
+import { idealRow, idealSeconds, LAN_DOWNLOADERS, LAN_RATE, lanLab, medianShares, placeFile } from './lan-swarm.js';
+import { cpuShares, machineJiffies, sharesText, type CpuShares } from '../lib/procfs.js';
 
 const TRACKER_PORT = 6969;
 
@@ -37,7 +38,7 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   }
 }
 
-async function clientRun(ctx: BenchContext, tools: Toolbox, client: BtClient, file: string, rep: number): Promise<number> {
+async function clientRun(ctx: BenchContext, tools: Toolbox, client: BtClient, file: string, rep: number): Promise<{ ms: number; cpu: CpuShares; tcp: string }> {
   return withScope(ctx.scope, async (scope: Scope) => {
     const lan = await lanLab(scope);
     const work = join(ctx.work, `lan-${client.name}-${rep}`);
@@ -61,6 +62,7 @@ async function clientRun(ctx: BenchContext, tools: Toolbox, client: BtClient, fi
     const ds = Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`);
     for (const h of ds) await mkdir(join(work, h), { recursive: true });
     const started = performance.now();
+    const jiffies0 = machineJiffies();
     const procs = await Promise.all(
       ds.map((h) => client.start(scope, 'get', { torrent, dir: join(work, h), state: join(work, `${h}.state`), marker: join(work, `${h}.done`), host: hostOf(h) }, tools.found)),
     );
@@ -71,10 +73,11 @@ async function clientRun(ctx: BenchContext, tools: Toolbox, client: BtClient, fi
       return ds.every((h) => existsSync(join(work, `${h}.done`)));
     });
     const ms = performance.now() - started;
+    const cpu = cpuShares(jiffies0, machineJiffies());
     for (const h of ds) {
       if (statSync(join(work, h, basename(file))).size !== statSync(file).size) throw new Error(`${client.name} ${h}: incomplete file`);
     }
-    return ms;
+    return { ms, cpu, tcp: await lan.congestion() };
   });
 }
 
@@ -107,12 +110,18 @@ export const lanExternal: BenchCase = {
       }
       try {
         const runs: number[] = [];
+        const cpu: CpuShares[] = [];
+        let tcp = '?';
         for (let i = 0; i < ctx.opts.externalReps; i++) {
-          runs.push((await clientRun(ctx, tools, r.client, file, i + 1)) / 1000);
-          ctx.log(`${r.name} run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s)`);
+          const run = await clientRun(ctx, tools, r.client, file, i + 1);
+          runs.push(run.ms / 1000);
+          cpu.push(run.cpu);
+          tcp = run.tcp;
+          ctx.log(`${r.name} run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); ${sharesText(run.cpu)}`);
         }
         const value = median(runs);
-        rows.push(idealRow(r.name, runs, ideal, `${r.client.name} ${tools.versions[r.client.name] ?? ''}, same lab and caps as lan-swarm${p2p !== null ? `; p2p took ${(p2p / value).toFixed(2)}× this` : ''}`));
+        const row = idealRow(r.name, runs, ideal, `${r.client.name} ${tools.versions[r.client.name] ?? ''}, same lab and caps as lan-swarm${p2p !== null ? `; p2p took ${(p2p / value).toFixed(2)}× this` : ''}; ${sharesText(medianShares(cpu))} over the run; TCP ${tcp}`);
+        rows.push({ ...row, detail: { cpuShares: cpu, tcp } });
         // lan-swarm must be ahead of every client measured in the same run: a check on its row
         if (p2pRow && p2p !== null) {
           const ratio = p2p / value;

@@ -5,6 +5,7 @@
 // Where the lab cannot run (no root, no iproute2) the row is skipped with the reason.
 import { mkdir, link, copyFile, rm } from 'node:fs/promises';
 import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BenchCase, BenchContext } from '../lib/context.js';
@@ -15,6 +16,7 @@ import { CLI } from '../lib/p2p.js';
 import { judge, skippedRow, type CaseResult } from '../lib/report.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
+import { cpuShares, machineJiffies, sharesText, type CpuShares } from '../lib/procfs.js';
 import { chooseChunkSize as chunkSizeFor } from '../../src/store/manifest.js';
 
 export const LAN_RATE = '100mbit';
@@ -28,12 +30,17 @@ interface LanRun {
   ms: number;
   seederSent: number;
   downloadersSent: number[];
+  /** how the machine's CPU time went while the clock ran (every process, the links' emulation too) */
+  cpu: CpuShares;
+  /** the lab hosts' TCP congestion control */
+  tcp: string;
 }
 
 /** The lab for one lan-swarm run: ctl (NATS + tracker), seed, d1..d8; every peer host capped. */
 export async function lanLab(scope: Scope): Promise<Lan> {
   const hosts = ['ctl', 'seed', ...Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`)];
-  const lan = await Lan.create(scope, { hosts });
+  // BENCH_LAN_CC: every lab host's TCP congestion control (default: the machine's)
+  const lan = await Lan.create(scope, { hosts, congestion: process.env.BENCH_LAN_CC || undefined });
   for (const h of hosts.slice(1)) await lan.cap(h, LAN_RATE);
   return lan;
 }
@@ -68,9 +75,11 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
     await Promise.all(ds.map((h) => ready(peer(h), /peer ready/)));
     const trace = startLanTrace(lan, `lan-swarm-${rep}`, 'seed');
     const t0 = performance.now();
+    const jiffies0 = machineJiffies();
     const gets = ds.map((h) => node(h, ['get', basename(file), '--peer', h, '--json', '--quiet', '--timeout', '600']));
     const codes = await Promise.all(gets.map((g) => g.exited));
     const ms = performance.now() - t0;
+    const cpu = cpuShares(jiffies0, machineJiffies());
     if (trace) ctx.log(`lan-swarm run ${rep}: ${await trace.stop()}`);
     const bad = codes.findIndex((c) => c !== 0);
     if (bad >= 0) throw new Error(`d${bad + 1}: p2p get exited ${codes[bad]}: ${gets[bad]!.lines.slice(-3).join(' | ')}`);
@@ -87,8 +96,14 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
         return Number.NaN;
       }
     };
-    return { ms, seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
+    return { ms, cpu, tcp: await lan.congestion(), seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
   });
+}
+
+/** The shares of the machine's CPU over a case's runs, field by field the median. */
+export function medianShares(runs: CpuShares[]): CpuShares {
+  const m = (f: keyof CpuShares) => median(runs.map((r) => r[f]));
+  return { idle: m('idle'), softirq: m('softirq'), user: m('user'), system: m('system') };
 }
 
 /** The ideal: every downloader receives the whole file at the full link rate. */
@@ -120,7 +135,7 @@ export const lanSwarm: BenchCase = {
       runs.push(run.ms / 1000);
       flows.push(run);
       const shares = run.downloadersSent.map((n) => (n / chunks).toFixed(2)).join(', ');
-      ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×`);
+      ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×; ${sharesText(run.cpu)}`);
     }
     const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`);
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
@@ -130,8 +145,8 @@ export const lanSwarm: BenchCase = {
         target: LAN_TARGET,
         direction: 'atMost',
         pass: judge(row.ratio, LAN_TARGET, 'atMost'),
-        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file`,
-        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, seederSentX: sentX, flows },
+        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, 9 peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}`,
+        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, seederSentX: sentX, cpuShares: flows.map((f) => f.cpu), tcp: flows[0]?.tcp, flows },
       },
     ];
   },

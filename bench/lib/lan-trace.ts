@@ -3,10 +3,10 @@
 // split (/proc/stat), written as JSON lines to DIR/<name>.jsonl, with a one-line summary: how
 // long the seeder's uplink stayed busy, how long the last 10 % of the bytes took, CPU idle and
 // softirq. A measuring aid (bench/README.md "The swarm targets"), off unless the variable is set.
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lan } from './lan.js';
+import { machineJiffies } from './procfs.js';
 
 interface Sample {
   t: number;
@@ -32,7 +32,7 @@ export function startLanTrace(lan: Lan, name: string, seeder: string): LanTrace 
     busy = true;
     try {
       const hosts = await lan.linkBytes();
-      const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+      const cpu = machineJiffies();
       samples.push({ t: Date.now(), hosts, cpu });
     } catch {
       // a sample missed: the next one covers it

@@ -92,6 +92,19 @@ export interface LabProcess {
 export interface LanOptions {
   /** host names, e.g. ['nats', 'tracker', 'seed', 'leech'] */
   hosts: string[];
+  /** TCP congestion control of every host (one of the machine's net.ipv4.tcp_allowed_congestion_control); default: the machine's */
+  congestion?: string;
+}
+
+/** Set a host's TCP congestion control, with the reason when the machine does not allow it. */
+async function setCongestion(ns: string, name: string): Promise<void> {
+  if (!/^[a-z0-9_]{1,16}$/.test(name)) throw new Error(`TCP congestion control ${JSON.stringify(name)}: not a name`);
+  try {
+    await sh('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_congestion_control=${name}`]);
+  } catch (err) {
+    const allowed = await sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.tcp_allowed_congestion_control']).catch(() => '?');
+    throw new Error(`TCP congestion control ${name} is not allowed in a lab host (allowed: ${allowed.trim()}): ${(err as Error).message}`);
+  }
 }
 
 /** A lab: `await Lan.create(t, { hosts })`. */
@@ -122,11 +135,11 @@ export class Lan {
     else t.defer(() => lan.destroy());
     process.setMaxListeners(Math.max(process.getMaxListeners(), 100));
     process.once('exit', lan.onExit);
-    await lan.build(opts.hosts);
+    await lan.build(opts.hosts, opts.congestion);
     return lan;
   }
 
-  private async build(names: string[]): Promise<void> {
+  private async build(names: string[], congestion: string | undefined): Promise<void> {
     await sh('ip', ['netns', 'add', this.switchNs]);
     await sh('ip', ['-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
     await sh('ip', ['-n', this.switchNs, 'link', 'set', 'br0', 'up']);
@@ -140,10 +153,18 @@ export class Lan {
       await sh('ip', ['link', 'add', 'eth0', 'netns', host.ns, 'type', 'veth', 'peer', 'name', host.port, 'netns', this.switchNs]);
       await sh('ip', ['-n', host.ns, 'addr', 'add', `${host.addr}/24`, 'dev', 'eth0']);
       await sh('ip', ['-n', host.ns, 'link', 'set', 'lo', 'up']);
+      if (congestion) await setCongestion(host.ns, congestion);
       await sh('ip', ['-n', host.ns, 'link', 'set', 'eth0', 'up']);
       await sh('ip', ['-n', this.switchNs, 'link', 'set', host.port, 'master', 'br0']);
       await sh('ip', ['-n', this.switchNs, 'link', 'set', host.port, 'up']);
     }
+  }
+
+  /** The TCP congestion control the lab's hosts use (read in the first host). */
+  async congestion(): Promise<string> {
+    const first = this.allHosts()[0];
+    if (!first) return '?';
+    return (await sh('ip', ['netns', 'exec', first.ns, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control']).catch(() => '?')).trim();
   }
 
   host(name: string): LanHost {

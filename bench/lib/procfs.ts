@@ -37,6 +37,33 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number | undefin
   };
 }
 
+/** The machine's CPU time so far, /proc/stat's first line: user nice system idle iowait irq softirq steal (jiffies). */
+export function machineJiffies(): number[] {
+  return readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+}
+
+/** Shares of the machine's CPU time between two machineJiffies() readings, in per cent. */
+export interface CpuShares {
+  idle: number;
+  softirq: number;
+  /** user and nice */
+  user: number;
+  /** system and irq */
+  system: number;
+}
+
+export function cpuShares(before: number[], after: number[]): CpuShares {
+  const d = after.map((v, i) => v - (before[i] ?? 0));
+  const all = d.reduce((a, b) => a + b, 0) || 1;
+  const pct = (v: number) => Math.round((100 * v) / all);
+  return { idle: pct(d[3]! + d[4]!), softirq: pct(d[6]!), user: pct(d[0]! + d[1]!), system: pct(d[2]! + d[5]!) };
+}
+
+/** "CPU idle 6 % (softirq 24, user 45, system 25)" */
+export function sharesText(s: CpuShares): string {
+  return `CPU idle ${s.idle} % (softirq ${s.softirq}, user ${s.user}, system ${s.system})`;
+}
+
 /** User + system CPU seconds the process has used so far (undefined when it is gone). */
 export function cpuSeconds(pid: number): number | undefined {
   const t = cpuTimes(pid);

@@ -1,6 +1,7 @@
 // The lab trace's summary (bench/lib/lan-trace.ts): pure arithmetic over link counters and CPU jiffies.
 import test from 'ava';
 import { summarize } from '../../bench/lib/lan-trace.js';
+import { cpuShares, machineJiffies, sharesText } from '../../bench/lib/procfs.js';
 
 const cpu = (user: number, idle: number, softirq: number) => [user, 0, 0, idle, 0, 0, softirq, 0];
 
@@ -22,4 +23,17 @@ test('summary: when the data ended, how long its last 10 % took, the seeder busy
 
 test('summary: too few samples says so', (t) => {
   t.is(summarize([], 'seed'), 'lab trace: too few samples');
+});
+
+test("the machine's CPU shares between two /proc/stat readings: idle with iowait, user with nice, system with irq", (t) => {
+  //             user nice system idle iowait irq softirq steal
+  const before = [100, 0, 50, 1000, 0, 0, 10, 0];
+  const after = [140, 10, 70, 1010, 10, 10, 50, 0];
+  // deltas: user 40 + nice 10, system 20 + irq 10, idle 10 + iowait 10, softirq 40: 140 in all
+  t.deepEqual(cpuShares(before, after), { idle: 14, softirq: 29, user: 36, system: 21 });
+  t.is(sharesText(cpuShares(before, after)), 'CPU idle 14 % (softirq 29, user 36, system 21)');
+  t.deepEqual(cpuShares(before, before), { idle: 0, softirq: 0, user: 0, system: 0 }, 'no time passed: no division by zero');
+  const now = machineJiffies();
+  t.is(now.length, 8);
+  t.true(now.every((v) => Number.isFinite(v) && v >= 0));
 });
