@@ -16,8 +16,8 @@ import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
 import { infoHash, makeTorrent } from '../lib/torrent.js';
 import { toolbox, type Toolbox } from '../lib/tools.js';
-import { idealRow, idealSeconds, LAN_DOWNLOADERS, LAN_RATE, lanLab, medianShares, placeFile } from './lan-swarm.js';
-import { cpuShares, machineJiffies, sharesText, type CpuShares } from '../lib/procfs.js';
+import { idealRow, idealSeconds, LAN_DOWNLOADERS, LAN_RATE, lanLab, placeFile } from './lan-swarm.js';
+import { cpuShares, machineJiffies, medianShares, sharesText, type CpuShares } from '../lib/procfs.js';
 
 const TRACKER_PORT = 6969;
 

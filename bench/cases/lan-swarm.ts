@@ -16,7 +16,7 @@ import { CLI } from '../lib/p2p.js';
 import { judge, skippedRow, type CaseResult } from '../lib/report.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
-import { cpuShares, machineJiffies, sharesText, type CpuShares } from '../lib/procfs.js';
+import { cpuShares, machineJiffies, medianShares, sharesText, type CpuShares } from '../lib/procfs.js';
 import { chooseChunkSize as chunkSizeFor } from '../../src/store/manifest.js';
 
 export const LAN_RATE = '100mbit';
@@ -100,12 +100,6 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
   });
 }
 
-/** The shares of the machine's CPU over a case's runs, field by field the median. */
-export function medianShares(runs: CpuShares[]): CpuShares {
-  const m = (f: keyof CpuShares) => median(runs.map((r) => r[f]));
-  return { idle: m('idle'), softirq: m('softirq'), user: m('user'), system: m('system') };
-}
-
 /** The ideal: every downloader receives the whole file at the full link rate. */
 export function idealSeconds(sizeBytes: number): number {
   return (sizeBytes * 8) / parseRate(LAN_RATE);
@@ -145,7 +139,7 @@ export const lanSwarm: BenchCase = {
         target: LAN_TARGET,
         direction: 'atMost',
         pass: judge(row.ratio, LAN_TARGET, 'atMost'),
-        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, 9 peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}`,
+        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}`,
         detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, seederSentX: sentX, cpuShares: flows.map((f) => f.cpu), tcp: flows[0]?.tcp, flows },
       },
     ];

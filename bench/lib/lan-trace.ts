@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lan } from './lan.js';
-import { machineJiffies } from './procfs.js';
+import { cpuShares, machineJiffies } from './procfs.js';
 
 interface Sample {
   t: number;
@@ -68,11 +68,9 @@ export function summarize(samples: Sample[], seeder: string): string {
     const sent = (samples[i]!.hosts[seeder]?.[0] ?? 0) - (samples[i - 1]!.hosts[seeder]?.[0] ?? 0);
     if (sent > 100_000) seederBusyUntil = samples[i]!;
   }
-  const cpu = samples.at(-1)!.cpu.map((v, i) => v - first.cpu[i]!);
-  const jiffies = cpu.reduce((a, b) => a + b, 0) || 1;
-  const pct = (v: number) => `${Math.round((100 * v) / jiffies)}%`;
+  const cpu = cpuShares(first.cpu, samples.at(-1)!.cpu);
   return (
     `lab trace: data until ${at(end)} s, last 10 % of the bytes ${((end.t - at90.t) / 1000).toFixed(1)} s, ` +
-    `seeder uplink busy until ${at(seederBusyUntil)} s; CPU idle ${pct(cpu[3]!)}, softirq ${pct(cpu[6]!)}, user ${pct(cpu[0]!)}`
+    `seeder uplink busy until ${at(seederBusyUntil)} s; CPU idle ${cpu.idle}%, softirq ${cpu.softirq}%, user ${cpu.user}%`
   );
 }

@@ -1,6 +1,7 @@
 // What /proc says about a child process: peak resident memory (VmHWM, the kernel's own
 // high-water mark, read at the end, and VmRSS polled meanwhile as a cross-check) and CPU time.
 import { readFileSync } from 'node:fs';
+import { median } from './stats.js';
 
 function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   try {
@@ -57,6 +58,12 @@ export function cpuShares(before: number[], after: number[]): CpuShares {
   const all = d.reduce((a, b) => a + b, 0) || 1;
   const pct = (v: number) => Math.round((100 * v) / all);
   return { idle: pct(d[3]! + d[4]!), softirq: pct(d[6]!), user: pct(d[0]! + d[1]!), system: pct(d[2]! + d[5]!) };
+}
+
+/** The shares over a case's runs, field by field the median. */
+export function medianShares(runs: CpuShares[]): CpuShares {
+  const m = (f: keyof CpuShares) => median(runs.map((r) => r[f]));
+  return { idle: m('idle'), softirq: m('softirq'), user: m('user'), system: m('system') };
 }
 
 /** "CPU idle 6 % (softirq 24, user 45, system 25)" */

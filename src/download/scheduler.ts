@@ -12,10 +12,9 @@ import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnl
 import { RateWindow } from './rate-window.js';
 
 /**
- * Fetches every chunk `partial` is missing. `done` resolves `complete` (all verified and
- * flushed) or `exhausted` (every source dropped, or none had anything we need for
- * chunkTimeoutMs; verified chunks stay for a resume). It rejects with CancelledError when
- * `signal` aborts, DiskFullError/IoError when the disk fails.
+ * Fetches every chunk `partial` is missing. `done` resolves `complete` (all verified and flushed)
+ * or `exhausted` (every source dropped, or none had what we need for chunkTimeoutMs; verified
+ * chunks stay for a resume); rejects with CancelledError on `signal`, DiskFullError/IoError on disk failure.
  */
 export class ChunkScheduler {
   readonly done: Promise<FetchOutcome>;

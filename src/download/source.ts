@@ -16,7 +16,7 @@ export const MAX_RECONNECTS = 3;
  * A neighbour's uplink is shared by everyone downloading from it: requests queued there behind
  * others wait seconds, and a chunk asked of it cannot be taken from another neighbour that gets
  * it meanwhile. With few asked at a time, the rest stay in the pool for whoever has them first
- * (bench/README.md, "The swarm targets": lan-swarm 35.0 → 30.3 s median).
+ * (bench/README.md, "Two chunks at a time from a neighbour": lan-swarm 35.0 → 31.3 s median).
  */
 export const NEIGHBOUR_INFLIGHT_BYTES = 2 * 1024 * 1024;
 
