@@ -180,6 +180,9 @@ export const download1to1: BenchCase = {
     const ratio = ratioOf(value, verified);
     const tcpRatio = ratioOf(value, tcp);
     const checks = [{ baselineOf: 'tcp-limit', baseline: tcp, ratio: tcpRatio, target: 0.6, direction: 'atLeast' as const, pass: judge(tcpRatio, 0.6, 'atLeast') }];
+    // the verified copy made right after each run, as the CPU rows use: how far the machine moved since the case's
+    const pairedRates = runs.flatMap((r) => (r.paired ? [r.paired.rate] : []));
+    const pairedRatio = pairedRates.length ? ratioOf(value, median(pairedRates)) : null;
     const p1 = judge(ratio, RATE_TARGET, 'atLeast');
     const row: CaseResult = {
       name: 'download-1to1',
@@ -193,8 +196,8 @@ export const download1to1: BenchCase = {
       pass: p1 === null || checks[0]!.pass === null ? null : p1 && checks[0]!.pass,
       runs: runs.map((r) => r.rate),
       checks,
-      detail: detailOf(runs),
-      note: `wall (incl. CLI start) ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s`,
+      detail: { ...detailOf(runs), pairedVerifiedCopyMBps: pairedRates.map(Math.round), ratioToPaired: pairedRatio },
+      note: `wall (incl. CLI start) ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s` + (pairedRatio !== null ? `; ${pairedRatio.toFixed(2)}× the verified copy made right after each run (${median(pairedRates).toFixed(0)} MB/s)` : ''),
     };
     return [row, ...cpuRows(ctx, 'download-1to1', runs)];
   },

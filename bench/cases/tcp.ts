@@ -52,6 +52,8 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
 
 /** A verified copy's receiver and sender: CPU seconds per GiB, and the system time in them. */
 export interface PairedCopy {
+  /** the copy's rate, MB/s (SHA-256 + write + fsync, as verified-copy's) */
+  rate: number;
   recvCpuPerGiB?: number;
   recvSysPerGiB?: number;
   sendCpuPerGiB?: number;
@@ -66,7 +68,7 @@ export async function pairedCopy(ctx: BenchContext, file: string, bytes: number,
   const out = join(ctx.work, `paired-${tag}.bin`);
   try {
     const r = await transfer(ctx, bytes, { file, out });
-    return { recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined };
+    return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined };
   } finally {
     await rm(out, { force: true });
   }
