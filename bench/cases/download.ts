@@ -182,7 +182,8 @@ export const download1to1: BenchCase = {
     const checks = [{ baselineOf: 'tcp-limit', baseline: tcp, ratio: tcpRatio, target: 0.6, direction: 'atLeast' as const, pass: judge(tcpRatio, 0.6, 'atLeast') }];
     // the verified copy made right after each run, as the CPU rows use: how far the machine moved since the case's
     const pairedRates = runs.flatMap((r) => (r.paired ? [r.paired.rate] : []));
-    const pairedRatio = pairedRates.length ? ratioOf(value, median(pairedRates)) : null;
+    const pairedRate = pairedRates.length ? median(pairedRates) : null;
+    const pairedRatio = ratioOf(value, pairedRate);
     const p1 = judge(ratio, RATE_TARGET, 'atLeast');
     const row: CaseResult = {
       name: 'download-1to1',
@@ -197,7 +198,7 @@ export const download1to1: BenchCase = {
       runs: runs.map((r) => r.rate),
       checks,
       detail: { ...detailOf(runs), pairedVerifiedCopyMBps: pairedRates.map(Math.round), ratioToPaired: pairedRatio },
-      note: `wall (incl. CLI start) ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s` + (pairedRatio !== null ? `; ${pairedRatio.toFixed(2)}× the verified copy made right after each run (${median(pairedRates).toFixed(0)} MB/s)` : ''),
+      note: `wall (incl. CLI start) ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s` + (pairedRatio !== null && pairedRate !== null ? `; ${pairedRatio.toFixed(2)}× the verified copy made right after each run (${pairedRate.toFixed(0)} MB/s)` : ''),
     };
     return [row, ...cpuRows(ctx, 'download-1to1', runs)];
   },

@@ -50,7 +50,7 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
   });
 }
 
-/** A verified copy's receiver and sender: CPU seconds per GiB, and the system time in them. */
+/** A verified copy made beside a run: its rate, and its receiver's and sender's CPU seconds per GiB with the system time in them. */
 export interface PairedCopy {
   /** the copy's rate, MB/s (SHA-256 + write + fsync, as verified-copy's) */
   rate: number;
