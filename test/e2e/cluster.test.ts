@@ -5,25 +5,16 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { natsBinary, startNats } from '../helpers/nats.js';
 import { lastJson, runCli, startDaemon } from '../helpers/processes.js';
 import type { Teardown } from '../helpers/scope.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const CONF = new URL('../../config/nats-cluster/', import.meta.url);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** nats-server -c FILE, killed in teardown; resolves when ready. */
 async function natsNode(t: Teardown, file: string): Promise<void> {
