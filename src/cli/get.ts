@@ -21,6 +21,8 @@ interface GetFlags {
 }
 
 const FINAL = new Set(['done', 'already-present', 'failed', 'cancelled']);
+/** How long `get` waits for a progress event before it asks the peer for the download's status. */
+const STATUS_POLL_MS = 2000;
 
 export function getCommand(program: Command): void {
   program
@@ -116,11 +118,13 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
     await poll();
     while (!interrupted && (!latest || !FINAL.has(latest.status))) {
       if (Date.now() >= deadline) break;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(2000, Math.max(0, deadline - Date.now())));
+      // woken by a progress event (or Ctrl-C): show it; only a wait with no news asks the peer
+      // for its status, so a running download costs no status request per progress event
+      const news = await new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => resolve(false), Math.min(STATUS_POLL_MS, Math.max(0, deadline - Date.now())));
         wake = () => {
           clearTimeout(t);
-          resolve();
+          resolve(true);
         };
       });
       wake = undefined;
@@ -128,7 +132,7 @@ async function follow(nc: NatsConnection, s: Subjects, config: Config, peer: str
         ui.update(latest);
         waiting(latest);
       }
-      if (!interrupted && (!latest || !FINAL.has(latest.status))) await poll();
+      if (!news && !interrupted && (!latest || !FINAL.has(latest.status))) await poll();
     }
   } finally {
     process.removeListener('SIGINT', onInterrupt);

@@ -13,6 +13,7 @@ import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { CLI, FAST_ENV, lastJson, loadedFiles, runCli, startDaemon, type CliResult } from '../helpers/processes.js';
 import { readFileSync } from 'node:fs';
+import { connect } from 'nats';
 import { freePort } from '../helpers/ports.js';
 import { Scope } from '../helpers/scope.js';
 
@@ -22,6 +23,7 @@ test.after.always(() => t0.run());
 let common: string[];
 let url: string;
 let broker: Awaited<ReturnType<typeof startNats>>;
+let seedDir: string;
 const cli = (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) => runCli([...args, ...common], { env, timeoutMs });
 const MiB = 1024 * 1024;
 
@@ -33,6 +35,7 @@ test.before(async () => {
   common = ['--nats', nats.url, '--prefix', 'clix'];
   await startDaemon(t0, ['tracker', ...common, '--log-file', join(root, 'tracker.jsonl')], { ready: /tracker ready/ });
   const seed = join(root, 'seed');
+  seedDir = seed;
   await mkdir(join(seed, 'shared'), { recursive: true });
   await writeFile(join(seed, 'shared', 'movie.mkv'), randomBytes(2 * MiB));
   for (const f of ['slow1.bin', 'slow2.bin', 'slow3.bin', 'slow4.bin']) await writeFile(join(seed, 'shared', f), randomBytes(24 * MiB));
@@ -210,6 +213,29 @@ test.serial('Ctrl-C on get: the download goes on in the peer, with the commands 
   t.is(c.code, 0, c.stderr);
   t.regex(c.stdout, new RegExp(`cancelled ${id} \\(slow1\\.bin\\)`));
   await until('cancelled', async () => (await download('slow1.bin'))?.status === 'cancelled');
+});
+
+test.serial('get follows a running download by its progress events: no status request per event, one when the events stop', async (t) => {
+  const nc = await connect({ servers: url });
+  t0.teardown(() => nc.close());
+  const seen = { status: 0, progress: 0 };
+  nc.subscribe('clix.peer.dl.status', { callback: () => void seen.status++ });
+  nc.subscribe('clix.peer.dl.progress.>', { callback: () => void seen.progress++ });
+  await nc.flush();
+  // a file of its own, shared now: the files the other tests count are left as they are
+  await writeFile(join(seedDir, 'shared', 'slow5.bin'), randomBytes(24 * MiB));
+  await until('slow5.bin in the swarm', async () => lastJson<{ files: Array<{ name: string }> }>(await cli(['ls', '--json'])).files.some((f) => f.name === 'slow5.bin'));
+  const get = start(['get', 'slow5.bin', '--peer', 'dl', '--cancel-on-interrupt']);
+  await get.line(/started download (dl-\S+)/);
+  await until('bytes arriving', async () => ((await download('slow5.bin'))?.bytes ?? 0) > 0);
+  const at = { ...seen };
+  await new Promise((r) => setTimeout(r, 6000));
+  const during = { status: seen.status - at.status, progress: seen.progress - at.progress };
+  get.child.kill('SIGINT');
+  t.is((await get.exit).code, 130);
+  t.true(during.progress >= 6, `progress events kept coming (${during.progress} in 6 s)`);
+  // counted after the test's own `status --json` probes: these would be get's polls
+  t.true(during.status <= 1, `${during.status} status requests in 6 s of progress events`);
 });
 
 test.serial('get --cancel-on-interrupt: Ctrl-C cancels the download in the peer', async (t) => {
