@@ -17,7 +17,7 @@ import { median } from '../lib/stats.js';
 import { infoHash, makeTorrent } from '../lib/torrent.js';
 import { toolbox, type Toolbox } from '../lib/tools.js';
 import { idealRow, idealSeconds, LAN_DOWNLOADERS, LAN_RATE, lanLab, placeFile } from './lan-swarm.js';
-import { cpuShares, machineJiffies, medianShares, sharesText, type CpuShares } from '../lib/procfs.js';
+import { cpuShares, machineJiffies, machineSeconds, medianShares, sharesText, type CpuShares } from '../lib/procfs.js';
 
 const TRACKER_PORT = 6969;
 
@@ -38,7 +38,7 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   }
 }
 
-async function clientRun(ctx: BenchContext, tools: Toolbox, client: BtClient, file: string, rep: number): Promise<{ ms: number; cpu: CpuShares; tcp: string }> {
+async function clientRun(ctx: BenchContext, tools: Toolbox, client: BtClient, file: string, rep: number): Promise<{ ms: number; cpu: CpuShares; busy: number; tcp: string }> {
   return withScope(ctx.scope, async (scope: Scope) => {
     const lan = await lanLab(scope);
     const work = join(ctx.work, `lan-${client.name}-${rep}`);
@@ -73,11 +73,13 @@ async function clientRun(ctx: BenchContext, tools: Toolbox, client: BtClient, fi
       return ds.every((h) => existsSync(join(work, `${h}.done`)));
     });
     const ms = performance.now() - started;
-    const cpu = cpuShares(jiffies0, machineJiffies());
+    const jiffies1 = machineJiffies();
+    const cpu = cpuShares(jiffies0, jiffies1);
+    const busy = machineSeconds(jiffies0, jiffies1).busy;
     for (const h of ds) {
       if (statSync(join(work, h, basename(file))).size !== statSync(file).size) throw new Error(`${client.name} ${h}: incomplete file`);
     }
-    return { ms, cpu, tcp: await lan.congestion() };
+    return { ms, cpu, busy, tcp: await lan.congestion() };
   });
 }
 
@@ -111,17 +113,19 @@ export const lanExternal: BenchCase = {
       try {
         const runs: number[] = [];
         const cpu: CpuShares[] = [];
+        const busy: number[] = [];
         let tcp = '?';
         for (let i = 0; i < ctx.opts.externalReps; i++) {
           const run = await clientRun(ctx, tools, r.client, file, i + 1);
           runs.push(run.ms / 1000);
           cpu.push(run.cpu);
+          busy.push(run.busy);
           tcp = run.tcp;
-          ctx.log(`${r.name} run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); ${sharesText(run.cpu)}`);
+          ctx.log(`${r.name} run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); ${sharesText(run.cpu)}; the machine busy ${run.busy.toFixed(0)} CPU s`);
         }
         const value = median(runs);
-        const row = idealRow(r.name, runs, ideal, `${r.client.name} ${tools.versions[r.client.name] ?? ''}, same lab and caps as lan-swarm${p2p !== null ? `; p2p took ${(p2p / value).toFixed(2)}× this` : ''}; ${sharesText(medianShares(cpu))} over the run; TCP ${tcp}`);
-        rows.push({ ...row, detail: { cpuShares: cpu, tcp } });
+        const row = idealRow(r.name, runs, ideal, `${r.client.name} ${tools.versions[r.client.name] ?? ''}, same lab and caps as lan-swarm${p2p !== null ? `; p2p took ${(p2p / value).toFixed(2)}× this` : ''}; ${sharesText(medianShares(cpu))} over the run, the machine busy ${median(busy).toFixed(0)} CPU s; TCP ${tcp}`);
+        rows.push({ ...row, detail: { cpuShares: cpu, busyCpuS: busy, tcp } });
         // lan-swarm must be ahead of every client measured in the same run: a check on its row
         if (p2pRow && p2p !== null) {
           const ratio = p2p / value;

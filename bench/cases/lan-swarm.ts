@@ -16,7 +16,7 @@ import { CLI } from '../lib/p2p.js';
 import { judge, skippedRow, type CaseResult } from '../lib/report.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
-import { cpuShares, machineJiffies, medianShares, sharesText, type CpuShares } from '../lib/procfs.js';
+import { cpuShares, cpuTimes, machineJiffies, machineSeconds, medianShares, reapedChildrenCpu, sharesText, type CpuShares } from '../lib/procfs.js';
 import { chooseChunkSize as chunkSizeFor } from '../../src/store/manifest.js';
 
 export const LAN_RATE = '100mbit';
@@ -34,6 +34,39 @@ interface LanRun {
   cpu: CpuShares;
   /** the lab hosts' TCP congestion control */
   tcp: string;
+  /** who used the CPU while the clock ran, in CPU seconds */
+  cpuSeconds: LabCpu;
+}
+
+/** CPU seconds over one run's clock, by role: what the work cost, and what else ran. */
+export interface LabCpu {
+  /** the machine's busy time (every process, every core) and its softirq part (the links' emulation, mostly; some of it
+   *  runs in a process's context and counts in that process's system time too) */
+  busy: number;
+  softirq: number;
+  /** each downloading peer (user + system) and its user part */
+  downloaders: number[];
+  downloadersUser: number[];
+  seeder: number;
+  tracker: number;
+  broker: number;
+  /** the 8 `p2p get` commands together (start-up included) */
+  gets: number;
+  /** busy time none of the processes above took (the bench itself, other jobs, softirq run outside them) */
+  other: number;
+}
+
+/** CPU seconds of `pids` between two readings (0 for one that is gone). */
+function procSeconds(pids: Array<number | undefined>): () => Array<{ user: number; all: number }> {
+  const at = () => pids.map((pid) => (pid === undefined ? undefined : cpuTimes(pid)));
+  const before = at();
+  return () => at().map((t, i) => ({ user: (t?.user ?? 0) - (before[i]?.user ?? 0), all: (t ? t.user + t.sys : 0) - (before[i] ? before[i]!.user + before[i]!.sys : 0) }));
+}
+
+/** "CPU s over the run: downloaders 5.9 each (user 3.0), seeder 2.2, …; the machine busy 64 s (on 2 cores ≥ 32 s)" */
+export function labCpuText(c: LabCpu, cores: number): string {
+  const each = (xs: number[]) => median(xs).toFixed(1);
+  return `CPU s over the run: downloaders ${each(c.downloaders)} each (user ${each(c.downloadersUser)}), seeder ${c.seeder.toFixed(1)}, tracker ${c.tracker.toFixed(1)}, broker ${c.broker.toFixed(1)}, the gets ${c.gets.toFixed(1)}, other ${c.other.toFixed(1)}; the machine busy ${c.busy.toFixed(0)} s, which ${cores} cores need ${(c.busy / cores).toFixed(1)} s of wall time for (softirq ${c.softirq.toFixed(1)} s of it)`;
 }
 
 /** The lab for one lan-swarm run: ctl (NATS + tracker), seed, d1..d8; every peer host capped. */
@@ -67,19 +100,45 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
     const env = { ...process.env, P2P_LOG_LEVEL: 'info' };
     const node = (host: string, args: string[]) => lan.spawn(host, process.execPath, [CLI, ...args, ...common], { env });
     const ready = async (p: LabProcess, re: RegExp) => void (await p.waitFor(re, 120_000));
-    await ready(node('ctl', ['tracker', '--log-file', join(work, 'tracker.jsonl')]), /tracker ready/);
+    const tracker = node('ctl', ['tracker', '--log-file', join(work, 'tracker.jsonl')]);
+    await ready(tracker, /tracker ready/);
     await placeFile(file, join(work, 'seed', 'shared'));
     const peer = (h: string) => node(h, ['peer', '--dir', join(work, h), '--id', h, '--host', lan.host(h).addr]);
-    await ready(peer('seed'), /peer ready/);
+    const seeder = peer('seed');
+    await ready(seeder, /peer ready/);
     const ds = Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`);
-    await Promise.all(ds.map((h) => ready(peer(h), /peer ready/)));
+    const peers = ds.map(peer);
+    await Promise.all(peers.map((p) => ready(p, /peer ready/)));
     const trace = startLanTrace(lan, `lan-swarm-${rep}`, 'seed');
+    // `ip netns exec` execs its command: each child's pid is the process's own
+    const procs = procSeconds([...peers, seeder, tracker, nats].map((p) => p.child.pid));
+    const reaped0 = reapedChildrenCpu();
     const t0 = performance.now();
     const jiffies0 = machineJiffies();
     const gets = ds.map((h) => node(h, ['get', basename(file), '--peer', h, '--json', '--quiet', '--timeout', '600']));
     const codes = await Promise.all(gets.map((g) => g.exited));
     const ms = performance.now() - t0;
-    const cpu = cpuShares(jiffies0, machineJiffies());
+    const jiffies1 = machineJiffies();
+    const cpu = cpuShares(jiffies0, jiffies1);
+    const used = procs();
+    const reaped1 = reapedChildrenCpu();
+    const machine = machineSeconds(jiffies0, jiffies1);
+    const downloaders = used.slice(0, ds.length);
+    const [seed, trk, broker] = used.slice(ds.length).map((u) => u.all) as [number, number, number];
+    // the gets are this process's only children to exit while the clock runs (the trace's commands aside)
+    const getsCpu = reaped1.user + reaped1.sys - reaped0.user - reaped0.sys;
+    const ours = downloaders.reduce((a, d) => a + d.all, 0) + seed + trk + broker + getsCpu;
+    const cpuSeconds: LabCpu = {
+      busy: machine.busy,
+      softirq: machine.softirq,
+      downloaders: downloaders.map((d) => d.all),
+      downloadersUser: downloaders.map((d) => d.user),
+      seeder: seed,
+      tracker: trk,
+      broker,
+      gets: getsCpu,
+      other: Math.max(0, machine.busy - ours),
+    };
     if (trace) ctx.log(`lan-swarm run ${rep}: ${await trace.stop()}`);
     const bad = codes.findIndex((c) => c !== 0);
     if (bad >= 0) throw new Error(`d${bad + 1}: p2p get exited ${codes[bad]}: ${gets[bad]!.lines.slice(-3).join(' | ')}`);
@@ -96,7 +155,7 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
         return Number.NaN;
       }
     };
-    return { ms, cpu, tcp: await lan.congestion(), seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
+    return { ms, cpu, cpuSeconds, tcp: await lan.congestion(), seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
   });
 }
 
@@ -129,17 +188,18 @@ export const lanSwarm: BenchCase = {
       runs.push(run.ms / 1000);
       flows.push(run);
       const shares = run.downloadersSent.map((n) => (n / chunks).toFixed(2)).join(', ');
-      ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×; ${sharesText(run.cpu)}`);
+      ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, availableParallelism())}`);
     }
     const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`);
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
+    const middle = [...flows].sort((a, b) => a.ms - b.ms)[Math.floor((flows.length - 1) / 2)]!;
     return [
       {
         ...row,
         target: LAN_TARGET,
         direction: 'atMost',
         pass: judge(row.ratio, LAN_TARGET, 'atMost'),
-        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}`,
+        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}; the median run's ${labCpuText(middle.cpuSeconds, availableParallelism())}`,
         detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, seederSentX: sentX, cpuShares: flows.map((f) => f.cpu), tcp: flows[0]?.tcp, flows },
       },
     ];

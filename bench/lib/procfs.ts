@@ -71,6 +71,20 @@ export function sharesText(s: CpuShares): string {
   return `CPU idle ${s.idle} % (softirq ${s.softirq}, user ${s.user}, system ${s.system})`;
 }
 
+/** CPU seconds between two machineJiffies() readings (100 ticks a second): busy (all but idle and iowait) and softirq. */
+export function machineSeconds(before: number[], after: number[]): { busy: number; softirq: number } {
+  const d = after.map((v, i) => v - (before[i] ?? 0));
+  const all = d.reduce((a, b) => a + b, 0);
+  return { busy: (all - d[3]! - d[4]!) / 100, softirq: d[6]! / 100 };
+}
+
+/** User and system CPU seconds of this process's children that have exited and been waited for (cutime, cstime). */
+export function reapedChildrenCpu(): { user: number; sys: number } {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[13]) / 100, sys: Number(fields[14]) / 100 };
+}
+
 /** User + system CPU seconds the process has used so far (undefined when it is gone). */
 export function cpuSeconds(pid: number): number | undefined {
   const t = cpuTimes(pid);

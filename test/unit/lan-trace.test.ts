@@ -1,7 +1,8 @@
 // The lab trace's summary (bench/lib/lan-trace.ts): pure arithmetic over link counters and CPU jiffies.
 import test from 'ava';
 import { summarize } from '../../bench/lib/lan-trace.js';
-import { cpuShares, machineJiffies, sharesText } from '../../bench/lib/procfs.js';
+import { spawn } from 'node:child_process';
+import { cpuShares, machineJiffies, machineSeconds, reapedChildrenCpu, sharesText } from '../../bench/lib/procfs.js';
 
 const cpu = (user: number, idle: number, softirq: number) => [user, 0, 0, idle, 0, 0, softirq, 0];
 
@@ -36,4 +37,17 @@ test("the machine's CPU shares between two /proc/stat readings: idle with iowait
   const now = machineJiffies();
   t.is(now.length, 8);
   t.true(now.every((v) => Number.isFinite(v) && v >= 0));
+});
+
+test("the machine's busy and softirq CPU seconds between two readings; this process's reaped children's CPU", async (t) => {
+  const before = [100, 0, 50, 1000, 0, 0, 10, 0];
+  const after = [140, 10, 70, 1010, 10, 10, 50, 0];
+  // busy = everything but idle and iowait: 50 + 20 + 10 + 40 = 120 ticks at 100 a second
+  t.deepEqual(machineSeconds(before, after), { busy: 1.2, softirq: 0.4 });
+  const r0 = reapedChildrenCpu();
+  // a child that burns ~0.3 s of CPU, then is waited for: its time lands in ours
+  const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 300; while (Date.now() < end);']);
+  await new Promise((resolve) => child.once('exit', resolve));
+  const r1 = reapedChildrenCpu();
+  t.true(r1.user + r1.sys - r0.user - r0.sys >= 0.2, JSON.stringify({ r0, r1 }));
 });
