@@ -56,14 +56,18 @@ export interface LabCpu {
   other: number;
 }
 
-/** CPU seconds of `pids` between two readings (0 for one that is gone). */
+/** The CPU seconds each of `pids` uses from now until the returned function is called (0 for one gone by then). */
 function procSeconds(pids: Array<number | undefined>): () => Array<{ user: number; all: number }> {
-  const at = () => pids.map((pid) => (pid === undefined ? undefined : cpuTimes(pid)));
-  const before = at();
-  return () => at().map((t, i) => ({ user: (t?.user ?? 0) - (before[i]?.user ?? 0), all: (t ? t.user + t.sys : 0) - (before[i] ? before[i]!.user + before[i]!.sys : 0) }));
+  const read = () => pids.map((pid) => (pid === undefined ? undefined : cpuTimes(pid)));
+  const before = read();
+  return () =>
+    read().map((t, i) => {
+      const b = before[i];
+      return t && b ? { user: t.user - b.user, all: t.user + t.sys - b.user - b.sys } : { user: 0, all: 0 };
+    });
 }
 
-/** "CPU s over the run: downloaders 5.9 each (user 3.0), seeder 2.2, …; the machine busy 64 s (on 2 cores ≥ 32 s)" */
+/** "CPU s over the run: downloaders 5.0 each (user 2.5), seeder 0.9, …; the machine busy 50 s, which 2 cores need 24.8 s of wall time for (…)" */
 export function labCpuText(c: LabCpu, cores: number): string {
   const each = (xs: number[]) => median(xs).toFixed(1);
   return `CPU s over the run: downloaders ${each(c.downloaders)} each (user ${each(c.downloadersUser)}), seeder ${c.seeder.toFixed(1)}, tracker ${c.tracker.toFixed(1)}, broker ${c.broker.toFixed(1)}, the gets ${c.gets.toFixed(1)}, other ${c.other.toFixed(1)}; the machine busy ${c.busy.toFixed(0)} s, which ${cores} cores need ${(c.busy / cores).toFixed(1)} s of wall time for (softirq ${c.softirq.toFixed(1)} s of it)`;
