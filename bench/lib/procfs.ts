@@ -53,8 +53,13 @@ export interface CpuShares {
   system: number;
 }
 
+/** The ticks each field of machineJiffies() gained between two readings. */
+function jiffyDeltas(before: number[], after: number[]): number[] {
+  return after.map((v, i) => v - (before[i] ?? 0));
+}
+
 export function cpuShares(before: number[], after: number[]): CpuShares {
-  const d = after.map((v, i) => v - (before[i] ?? 0));
+  const d = jiffyDeltas(before, after);
   const all = d.reduce((a, b) => a + b, 0) || 1;
   const pct = (v: number) => Math.round((100 * v) / all);
   return { idle: pct(d[3]! + d[4]!), softirq: pct(d[6]!), user: pct(d[0]! + d[1]!), system: pct(d[2]! + d[5]!) };
@@ -73,15 +78,15 @@ export function sharesText(s: CpuShares): string {
 
 /** CPU seconds between two machineJiffies() readings (100 ticks a second): busy (all but idle and iowait) and softirq. */
 export function machineSeconds(before: number[], after: number[]): { busy: number; softirq: number } {
-  const d = after.map((v, i) => v - (before[i] ?? 0));
+  const d = jiffyDeltas(before, after);
   const all = d.reduce((a, b) => a + b, 0);
   return { busy: (all - d[3]! - d[4]!) / 100, softirq: d[6]! / 100 };
 }
 
 /** User and system CPU seconds of this process's children that have exited and been waited for (cutime, cstime). */
 export function reapedChildrenCpu(): { user: number; sys: number } {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // cutime is field 16, cstime 17
+  const fields = statFields('/proc/self/stat');
   return { user: Number(fields[13]) / 100, sys: Number(fields[14]) / 100 };
 }
 
@@ -101,11 +106,16 @@ export function threadCpuTimes(pid: number, tid: number): { user: number; sys: n
   return statTimes(`/proc/${pid}/task/${tid}/stat`);
 }
 
+/** A stat file's fields after "(comm)": [0] is field 3 (state); times are in clock ticks, 100 a second. */
+function statFields(path: string): string[] {
+  const stat = readFileSync(path, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 function statTimes(path: string): { user: number; sys: number; minorFaults: number } | undefined {
   try {
-    const stat = readFileSync(path, 'utf8');
-    // fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks, 100 per second)
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime is field 14, stime 15
+    const fields = statFields(path);
     // minflt is field 10: page faults served without I/O (fresh anonymous memory, among others)
     return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100, minorFaults: Number(fields[7]) };
   } catch {
