@@ -12,7 +12,7 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { Lan, labUnavailable, parseRate, type LabProcess } from '../lib/lan.js';
 import { startLanTrace } from '../lib/lan-trace.js';
 import { findNatsServer } from '../lib/nats.js';
-import { CLI } from '../lib/p2p.js';
+import { CLI, nodeArgs } from '../lib/p2p.js';
 import { judge, skippedRow, type CaseResult } from '../lib/report.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
@@ -102,12 +102,13 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
     await nats.waitFor(/Server is ready/, 15_000);
     const common = ['--nats', `nats://${ctl}:4222`, '--prefix', PREFIX];
     const env = { ...process.env, P2P_LOG_LEVEL: 'info' };
-    const node = (host: string, args: string[]) => lan.spawn(host, process.execPath, [CLI, ...args, ...common], { env });
+    // BENCH_P2P_NODE_ARGS reach the daemons (tracker, peers), not the gets
+    const node = (host: string, args: string[], flags: string[] = []) => lan.spawn(host, process.execPath, [...flags, CLI, ...args, ...common], { env });
     const ready = async (p: LabProcess, re: RegExp) => void (await p.waitFor(re, 120_000));
-    const tracker = node('ctl', ['tracker', '--log-file', join(work, 'tracker.jsonl')]);
+    const tracker = node('ctl', ['tracker', '--log-file', join(work, 'tracker.jsonl')], nodeArgs());
     await ready(tracker, /tracker ready/);
     await placeFile(file, join(work, 'seed', 'shared'));
-    const peer = (h: string) => node(h, ['peer', '--dir', join(work, h), '--id', h, '--host', lan.host(h).addr]);
+    const peer = (h: string) => node(h, ['peer', '--dir', join(work, h), '--id', h, '--host', lan.host(h).addr], nodeArgs());
     const seeder = peer('seed');
     await ready(seeder, /peer ready/);
     const ds = Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`);
@@ -159,7 +160,10 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
         return Number.NaN;
       }
     };
-    return { ms, cpu, cpuSeconds, tcp: await lan.congestion(), seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
+    const flow = { ms, cpu, cpuSeconds, tcp: await lan.congestion(), seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
+    // profiling flags (--cpu-prof) write their files on a clean exit, not on the lab's SIGKILL
+    if (nodeArgs().length > 0) await Promise.all([...peers, seeder, tracker].map((p) => p.stop()));
+    return flow;
   });
 }
 

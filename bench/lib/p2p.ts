@@ -24,7 +24,7 @@ export interface Swarm {
  * Extra node flags for the tracker and peers, e.g. BENCH_P2P_NODE_ARGS="--cpu-prof" or
  * "--trace-gc" (node refuses those in NODE_OPTIONS): for profiling a case, not for results.
  */
-function nodeArgs(): string[] {
+export function nodeArgs(): string[] {
   return (process.env.BENCH_P2P_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 }
 

@@ -5,7 +5,8 @@
 // downloaders active now (ourselves and every partial source that gained a chunk lately and has
 // at least half as many as we do), so every downloader's view gives the same owner without a
 // message about it. The owner forwards the chunk to the others, whose upload would otherwise
-// stay idle.
+// stay idle. Each owner asks for its share in an order every downloader can compute, so a
+// downloader done with its own share can take over the far end of a slower owner's (seederPick).
 import { hasBit } from '../protocol/bitfield.js';
 
 /** Options of the swarm rules (part of PickerOptions). */
@@ -18,6 +19,8 @@ export interface SwarmPickOptions {
   ownerActiveMs?: number;
   /** no chunk completed this long (or twice the endgame's wait): the rules are off, the seeder is asked for anything (5000 ms) */
   stallMs?: number;
+  /** an owner's next chunks in its order, taken to be asked of the seeder already, that others never take over from it (8) */
+  ownerAhead?: number;
 }
 
 /** A source as the picker keeps it. */
@@ -47,12 +50,30 @@ export interface SwarmView {
   failedBy: ReadonlyMap<number, ReadonlySet<string>>;
 }
 
+/** What seederPick reads of our own chunks. */
+export interface SeederPickInput {
+  /** per chunk: 0 wanted (asked of nobody), 1 asked of someone, 2 done */
+  state: Uint8Array;
+  /** may this source be asked for `index` (it did not fail it, or every holder did)? */
+  askable: (index: number) => boolean;
+  /** an owner's next chunks in its order, taken to be asked of the seeder already: never taken from it */
+  ownerAhead: number;
+}
+
 /**
- * Which chunks a complete source is not to be asked for at `now`: those a usable neighbour has
- * (and did not fail to give us), and those another active downloader owns. Undefined when no
- * usable neighbour is known (the rules change nothing then).
+ * The chunk to ask a complete source (the seeder) for at `now`; undefined when nothing is ours
+ * to ask it for; 'off' when no usable neighbour is known (the rules change nothing then: pick
+ * freely). A chunk a usable neighbour has (and did not fail to give us) is never asked of the
+ * seeder. Of the rest, our own share (rendezvous hashing over the active downloaders) comes
+ * first, in a fixed order: highest weight first. So every downloader can tell which of an
+ * owner's chunks it is asking for now (its next `ownerAhead` in that order), and once our own
+ * share is all asked for we take over the far end of an owner's share that lies beyond that
+ * (and beyond what we still wait for ourselves): the chunks we are the runner-up for, the
+ * furthest first. An owner the seeder reaches slowly keeps only what it is already fetching,
+ * and the downloaders the seeder reaches fast fetch the rest (bench/README.md, "The seeder's
+ * slow connections").
  */
-export function seederSkip(v: SwarmView, now: number): ((index: number) => boolean) | undefined {
+export function seederPick(v: SwarmView, now: number, input: SeederPickInput): number | undefined | 'off' {
   const neighbours: Array<[string, Uint8Array]> = [];
   const seeds = [v.selfSeed];
   for (const [id, e] of v.sources) {
@@ -61,14 +82,56 @@ export function seederSkip(v: SwarmView, now: number): ((index: number) => boole
     // a downloader far behind us (its own download capped, say) does not keep its share from us
     if (now - e.lastGainAt <= v.ownerActiveMs && 2 * e.held >= v.ourDone) seeds.push(e.seed);
   }
-  if (neighbours.length === 0) return undefined;
-  return (index) => {
-    if (v.partialCount[index]! > 0) {
-      const failed = v.failedBy.get(index);
-      for (const [id, bits] of neighbours) if (hasBit(bits, index) && !failed?.has(id)) return true;
+  if (neighbours.length === 0) return 'off';
+  const { state, askable } = input;
+  let own: number | undefined;
+  let ownWeight = -1;
+  let ownLeft = 0;
+  // per other owner: the weights of its chunks nobody has yet (its order), and the chunks we may take over
+  const left: number[][] = seeds.map(() => []);
+  const takeable: Array<[index: number, owner: number, weight: number]> = [];
+  for (let index = 0; index < state.length; index++) {
+    if (state[index] === 2 || heldNearby(v, neighbours, index)) continue;
+    owner(seeds, index);
+    if (best === 0) {
+      ownLeft++;
+      if (state[index] === 0 && bestWeight > ownWeight && askable(index)) [own, ownWeight] = [index, bestWeight];
+      continue;
     }
-    return seeds.length > 1 && ownerOf(seeds, index) !== 0;
-  };
+    left[best]!.push(bestWeight);
+    if (second === 0 && state[index] === 0 && askable(index)) takeable.push([index, best, bestWeight]);
+  }
+  if (own !== undefined) return own;
+  // an owner's chunks from rank `from` on (0: the next it asks for) are beyond its reach for now
+  const from = input.ownerAhead + ownLeft;
+  let take: number | undefined;
+  let takeRank = -1;
+  for (const list of left) list.sort((a, b) => b - a);
+  for (const [index, o, w] of takeable) {
+    const rank = rankIn(left[o]!, w);
+    if (rank >= from && rank > takeRank) [take, takeRank] = [index, rank];
+  }
+  return take;
+}
+
+/** Does a usable neighbour have chunk `index` (and did not fail to give it to us)? */
+function heldNearby(v: SwarmView, neighbours: ReadonlyArray<[string, Uint8Array]>, index: number): boolean {
+  if (v.partialCount[index]! === 0) return false;
+  const failed = v.failedBy.get(index);
+  for (const [id, bits] of neighbours) if (hasBit(bits, index) && !failed?.has(id)) return true;
+  return false;
+}
+
+/** How many weights in `desc` (sorted high to low) are above `w`. */
+function rankIn(desc: readonly number[], w: number): number {
+  let lo = 0;
+  let hi = desc.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (desc[mid]! > w) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Has every source holding chunk `index` failed it (`failed`)? Then any of them may try again. */
@@ -95,16 +158,30 @@ export function weight(seed: number, index: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+// owner()'s answer, kept in module variables: it runs for every chunk of every pick
+let best = 0;
+let bestWeight = -1;
+let second = -1;
+
 /** Among `seeds` (ours first), whose chunk `index` is: the index in `seeds` of the highest weight (ties: the lower seed). */
 export function ownerOf(seeds: readonly number[], index: number): number {
-  let best = 0;
-  let bestWeight = -1;
-  for (let k = 0; k < seeds.length; k++) {
+  owner(seeds, index);
+  return best;
+}
+
+/** Sets `best` (the owner of chunk `index`: highest weight, ties to the lower seed), its `bestWeight`, and `second`, the runner-up (-1: none). */
+function owner(seeds: readonly number[], index: number): void {
+  best = 0;
+  bestWeight = weight(seeds[0]!, index);
+  second = -1;
+  let secondWeight = -1;
+  for (let k = 1; k < seeds.length; k++) {
     const w = weight(seeds[k]!, index);
     if (w > bestWeight || (w === bestWeight && seeds[k]! < seeds[best]!)) {
-      best = k;
-      bestWeight = w;
+      [second, secondWeight] = [best, bestWeight];
+      [best, bestWeight] = [k, w];
+    } else if (w > secondWeight || (w === secondWeight && second >= 0 && seeds[k]! < seeds[second]!)) {
+      [second, secondWeight] = [k, w];
     }
   }
-  return best;
 }

@@ -6,7 +6,7 @@
 // is asked only for what no neighbour has and is ours to fetch (picker-swarm.ts: super-seeding).
 import { bitfieldBytes, clearBit, forEachDiff, hasBit, setBit } from '../protocol/bitfield.js';
 import { ChunkPool } from './picker-pool.js';
-import { everyHolderFailed, idSeed, seederSkip, type SwarmSource } from './picker-swarm.js';
+import { everyHolderFailed, idSeed, seederPick, type SwarmSource } from './picker-swarm.js';
 
 export type { HaveUpdate, PickerOptions, SourceHave } from './picker-types.js';
 import type { HaveUpdate, PickerOptions, SourceHave } from './picker-types.js';
@@ -39,7 +39,7 @@ export class ChunkPicker {
   private readonly maxRequesters: number;
   private readonly scanLimit: number;
   /** the swarm rules' settings (picker-swarm.ts); no selfSeed: off */
-  private readonly swarm: { selfSeed: number | undefined; ready: (id: string) => boolean; ownerActiveMs: number; stallMs: number };
+  private readonly swarm: { selfSeed: number | undefined; ready: (id: string) => boolean; ownerActiveMs: number; stallMs: number; ownerAhead: number };
   /** when a chunk last completed (or the first pick) */
   private lastProgressAt: number | undefined;
 
@@ -51,7 +51,7 @@ export class ChunkPicker {
     this.maxRequesters = Math.max(1, opts.maxRequesters ?? 3);
     this.scanLimit = Math.max(1, opts.scanLimit ?? 4096);
     const selfSeed = opts.selfId === undefined ? undefined : idSeed(opts.selfId);
-    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000 };
+    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000, ownerAhead: opts.ownerAhead ?? 8 };
     this.state = new Uint8Array(this.count);
     this.pool = new ChunkPool(this.count, this.random);
     this.partialCount = new Uint32Array(this.count);
@@ -153,7 +153,7 @@ export class ChunkPicker {
     const s = this.sources.get(id);
     if (!s) return undefined;
     this.lastProgressAt ??= now;
-    const fresh = this.pickFresh(id, s, this.swarmSkip(s, now));
+    const fresh = this.pickNew(id, s, now);
     if (fresh !== undefined) {
       this.pool.remove(fresh);
       this.state[fresh] = IN_FLIGHT;
@@ -218,12 +218,19 @@ export class ChunkPicker {
     return true;
   }
 
-  /** For a complete source: which chunks not to ask it for (picker-swarm.ts), unless nothing completed lately. */
-  private swarmSkip(s: SwarmSource, now: number): ((index: number) => boolean) | undefined {
-    const { selfSeed, ready, ownerActiveMs } = this.swarm;
-    if (!s.all || selfSeed === undefined || this.stalled(now)) return undefined;
-    const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy };
-    return seederSkip({ ...view, ourDone: this.count - this.left }, now);
+  /** A chunk nobody is fetching for source `id`; for a complete source the swarm rules choose (picker-swarm.ts), unless nothing completed lately. */
+  private pickNew(id: string, s: SwarmSource, now: number): number | undefined {
+    const { selfSeed, ready, ownerActiveMs, ownerAhead } = this.swarm;
+    if (!s.all || selfSeed === undefined || this.stalled(now)) return this.pickFresh(id, s);
+    const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy, ourDone: this.count - this.left };
+    const choice = seederPick(view, now, { state: this.state, askable: (index) => this.askable(id, index), ownerAhead });
+    return choice === 'off' ? this.pickFresh(id, s) : choice;
+  }
+
+  /** Not failed by `id`, or failed by every holder (then any of them may try again). */
+  private askable(id: string, index: number): boolean {
+    const failed = this.failedBy.get(index);
+    return !failed?.has(id) || everyHolderFailed(this.sources, failed, index);
   }
 
   /** Nothing completed for stallMs (or twice the endgame's wait, if longer). */
@@ -231,7 +238,7 @@ export class ChunkPicker {
     return now - this.lastProgressAt! >= Math.max(this.swarm.stallMs, 2 * this.endgameAfterMs());
   }
 
-  private pickFresh(id: string, s: SwarmSource, skip: ((index: number) => boolean) | undefined): number | undefined {
+  private pickFresh(id: string, s: SwarmSource): number | undefined {
     const n = Math.min(this.pool.size, this.scanLimit);
     if (n === 0) return undefined;
     // the rarest a chunk this source has can be: held by every complete source (and it)
@@ -243,8 +250,7 @@ export class ChunkPicker {
     for (let k = 0; k < n; k++) {
       const index = this.pool.at((start + k) % this.pool.size);
       if (!s.all && !hasBit(s.bits!, index)) continue;
-      if (this.failedBy.get(index)?.has(id) && !everyHolderFailed(this.sources, this.failedBy.get(index)!, index)) continue;
-      if (skip?.(index)) continue;
+      if (!this.askable(id, index)) continue;
       const avail = this.allCount + this.partialCount[index]!;
       if (avail < bestAvail) {
         best = index;

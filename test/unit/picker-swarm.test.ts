@@ -5,7 +5,7 @@
 import test from 'ava';
 import { ChunkPicker, type PickerOptions } from '../../src/download/picker.js';
 import { bits, seeded } from '../helpers/picker-inputs.js';
-import { idSeed, ownerOf } from '../../src/download/picker-swarm.js';
+import { idSeed, ownerOf, weight } from '../../src/download/picker-swarm.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
@@ -58,7 +58,8 @@ test('rendezvous ownership: three downloaders ask the seeder for disjoint shares
   const ids = ['d1', 'd2', 'd3'];
   // each already holds one chunk (its index in ids) and has told the others: all three are active
   const shares = ids.map((self, k) => {
-    const p = picker({ chunkCount: count, selfId: self, have: (i) => i === k, random: seeded(k + 1), stallMs: 60_000 });
+    // each asks for its whole share at once here (not a pipeline's worth): nobody may take over another's
+    const p = picker({ chunkCount: count, selfId: self, have: (i) => i === k, random: seeded(k + 1), stallMs: 60_000, ownerAhead: count });
     p.addSource('seed', { kind: 'all' });
     ids.forEach((other, j) => other !== self && p.addSource(other, { kind: 'bits', bits: bits(count, [j]) }, 0));
     return drain(p, 'seed', 100);
@@ -131,4 +132,54 @@ test('a neighbour far behind us (under half our chunks) has no share: a slow dow
   q.addSource('even', { kind: 'bits', bits: bits(count, range(0, 10)) }, 0);
   const share = drain(q, 'seed', 100).length;
   t.true(share > 20 && share < 60, `10 against our 20: it keeps its share, about half of the 80: ${share}`);
+});
+
+test('an owner asks the seeder for its share in a fixed order: highest rendezvous weight first', (t) => {
+  const p = picker({ chunkCount: 200, stallMs: 60_000 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(200, [0]) }, 0);
+  const mine = drain(p, 'seed', 10);
+  const me = idSeed('me');
+  t.true(mine.length > 50, `a share: ${mine.length}`);
+  t.deepEqual(mine, [...mine].sort((a, b) => weight(me, b) - weight(me, a)), 'in the order every downloader can compute');
+});
+
+/** The shares of `ids` (all active) and each owner's order: its chunks, highest rendezvous weight first. */
+function orders(ids: string[], count: number): number[][] {
+  const seeds = ids.map(idSeed);
+  return seeds.map((seed, k) => range(0, count).filter((i) => ownerOf(seeds, i) === k).sort((x, y) => weight(seed, y) - weight(seed, x)));
+}
+
+test('a downloader done with its share takes over the far end of a slower owner\'s share, never the next chunks it fetches', (t) => {
+  const count = 200;
+  const ahead = 8;
+  const [fastOrder, slowOrder] = orders(['fast', 'slow'], count) as [number[], number[]];
+  // fast has its share but its last 3; slow has those of fast's chunks and the first 20 of its own
+  const fastHas = fastOrder.slice(0, -3);
+  const fast = picker({ chunkCount: count, selfId: 'fast', have: (i) => fastHas.includes(i), stallMs: 60_000, ownerAhead: ahead });
+  fast.addSource('seed', { kind: 'all' });
+  fast.addSource('slow', { kind: 'bits', bits: bits(count, [...fastHas, ...slowOrder.slice(0, 20)]) }, 0);
+  const first = drain(fast, 'seed', 10);
+  t.deepEqual(first.slice(0, 3), fastOrder.slice(-3), 'its own share first');
+  t.deepEqual(first.slice(3), slowOrder.slice(20 + ahead + 3).reverse(), 'then the slow owner\'s far end, beyond its next 8 and the 3 we still wait for');
+  for (const i of fastOrder.slice(-3)) fast.completed(i, 'seed', 20);
+  t.deepEqual(drain(fast, 'seed', 30), slowOrder.slice(20 + ahead, 20 + ahead + 3).reverse(), 'our own share done: all but its next 8');
+  t.deepEqual(drain(fast, 'seed', 40), [], 'the 8 the slow owner fetches now stay its own');
+});
+
+test('two downloaders done with their shares take over disjoint parts of a slow owner\'s share', (t) => {
+  const count = 400;
+  const ids = ['a', 'b', 'slow'];
+  const [aOrder, bOrder, slowOrder] = orders(ids, count) as [number[], number[], number[]];
+  // a and b have both their shares; slow has them too and the first 30 of its own
+  const has: Record<string, number[]> = { a: [...aOrder, ...bOrder], b: [...aOrder, ...bOrder], slow: [...aOrder, ...bOrder, ...slowOrder.slice(0, 30)] };
+  const taken = ['a', 'b'].map((self, k) => {
+    const p = picker({ chunkCount: count, selfId: self, have: (i) => has[self]!.includes(i), random: seeded(k + 5), stallMs: 60_000, ownerAhead: 8 });
+    p.addSource('seed', { kind: 'all' });
+    for (const other of ids) if (other !== self) p.addSource(other, { kind: 'bits', bits: bits(count, has[other]!) }, 0);
+    return drain(p, 'seed', 10);
+  });
+  t.true(taken[0]!.length > 20 && taken[1]!.length > 20, `each takes some: ${taken.map((x) => x.length)}`);
+  t.deepEqual(taken[0]!.filter((i) => taken[1]!.includes(i)), [], 'no chunk taken over twice');
+  t.deepEqual(taken.flat().sort((x, y) => x - y), slowOrder.slice(38).sort((x, y) => x - y), 'together: the slow owner\'s share but the 30 it has and the 8 it fetches next');
 });
