@@ -51,3 +51,11 @@ test("the machine's busy and softirq CPU seconds between two readings; this proc
   const r1 = reapedChildrenCpu();
   t.true(r1.user + r1.sys - r0.user - r0.sys >= 0.2, JSON.stringify({ r0, r1 }));
 });
+
+test("the lab's CPU text gives the CPU floor: the busy seconds over the cores, against the ideal", async (t) => {
+  const { labCpuText } = await import('../../bench/cases/lan-swarm.js');
+  const c = { busy: 60, softirq: 18, downloaders: [5, 6, 5.5], downloadersUser: [2.5, 2.7, 2.6], seeder: 1.2, tracker: 0.4, broker: 1.1, gets: 3.5, other: 4 };
+  const text = labCpuText(c, 2, 20);
+  t.regex(text, /downloaders 5\.5 each \(user 2\.6\)/);
+  t.regex(text, /the machine busy 60 s, which 2 cores need 30\.0 s of wall time for \(1\.50 × the ideal; softirq 18\.0 s of it\)/);
+});
