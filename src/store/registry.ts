@@ -211,7 +211,8 @@ export class MemoryRegistry implements Registry {
         this.sorted = undefined;
       }
     }
-    peer.files.add(meta.fileId);
+    // the entry's own string: a million copies of the same 100 000 ids would each be a live object
+    peer.files.add(entry.fileId);
     if (!hasName(entry, meta.name)) {
       (entry.more ??= new Set()).add(meta.name);
       this.indexName(meta.name, meta.fileId);
