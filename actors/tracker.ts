@@ -1,6 +1,6 @@
 // The tracker actor: keeps the registry of peers and their files, answers announce, heartbeat,
 // lookup and list over NATS, drops peers that say bye or fall silent, and says hello on start.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
@@ -162,7 +162,8 @@ export class Tracker {
    * is checked (the same bytes carry the same peer id). Anything else: undefined, the full path.
    */
   private async repeatedAnnounce(meta: MessageMeta): Promise<Ack | undefined> {
-    meta.digest = createHash('sha256').update(meta.data).digest('base64');
+    // one-shot: no Hash object per announce
+    meta.digest = hash('sha256', meta.data, 'base64');
     const peer = this.store.repeated?.(meta.digest);
     if (!peer) return undefined;
     await this.authorize(peer.peerId, meta);
