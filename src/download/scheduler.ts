@@ -71,7 +71,6 @@ export class ChunkScheduler {
   }
 
   private get now(): number { return this.components.clock.now(); }
-
   private event = (peerId: string, kind: SourceEventKind, detail?: string) => this.opts.onSourceEvent?.({ peerId, kind, detail });
   private live = () => [...this.sources.values()].filter((s) => s.status === 'live');
 
