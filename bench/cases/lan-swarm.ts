@@ -176,6 +176,17 @@ export function idealSeconds(sizeBytes: number): number {
   return (sizeBytes * 8) / parseRate(LAN_RATE);
 }
 
+/**
+ * TCP payload per byte a capped link carries: a full 1500-byte IP packet carries 1448 bytes of TCP
+ * payload (20 IP + 20 TCP + 12 timestamp option) in a 1514-byte frame, the length tbf charges.
+ */
+export const TCP_PAYLOAD_SHARE = 1448 / 1514;
+
+/** The best any TCP transfer can do: every downloader receives the file's bytes at the link's payload rate. */
+export function tcpBoundSeconds(sizeBytes: number): number {
+  return idealSeconds(sizeBytes) / TCP_PAYLOAD_SHARE;
+}
+
 /** A lab row timed against the ideal (size ÷ link rate): the fields every lan-* row shares. */
 export function idealRow(name: string, runs: number[], ideal: number, note: string): CaseResult {
   const value = median(runs);
@@ -202,7 +213,8 @@ export const lanSwarm: BenchCase = {
       const shares = run.downloadersSent.map((n) => (n / chunks).toFixed(2)).join(', ');
       ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, availableParallelism(), ideal)}`);
     }
-    const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf)`);
+    const bound = tcpBoundSeconds(size);
+    const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf); TCP's own bound ${bound.toFixed(1)} s (${(bound / ideal).toFixed(3)} × the ideal: 1448 payload bytes per 1514-byte frame)`);
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
     const middle = [...flows].sort((a, b) => a.ms - b.ms)[Math.floor((flows.length - 1) / 2)]!;
     const floors = flows.map((f) => f.cpuSeconds.busy / availableParallelism());
@@ -214,7 +226,7 @@ export const lanSwarm: BenchCase = {
         pass: judge(row.ratio, LAN_TARGET, 'atMost'),
         note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}; the median run's ${labCpuText(middle.cpuSeconds, availableParallelism(), ideal)}`,
         // each run's CPU floor (busy CPU s ÷ cores) and how far past it the run went
-        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, seederSentX: sentX, cpuShares: flows.map((f) => f.cpu), tcp: flows[0]?.tcp, flows, cpuFloorS: floors, overCpuFloorS: runs.map((r, i) => r - floors[i]!) },
+        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, tcpBoundS: bound, seederSentX: sentX, cpuShares: flows.map((f) => f.cpu), tcp: flows[0]?.tcp, flows, cpuFloorS: floors, overCpuFloorS: runs.map((r, i) => r - floors[i]!) },
       },
     ];
   },

@@ -59,3 +59,11 @@ test("the lab's CPU text gives the CPU floor: the busy seconds over the cores, a
   t.regex(text, /downloaders 5\.5 each \(user 2\.6\)/);
   t.regex(text, /the machine busy 60 s, which 2 cores need 30\.0 s of wall time for \(1\.50 × the ideal; softirq 18\.0 s of it\)/);
 });
+
+test("the lab's TCP bound: the file at the link's payload rate, 1448 bytes per 1514-byte frame", async (t) => {
+  const { idealSeconds, tcpBoundSeconds } = await import('../../bench/cases/lan-swarm.js');
+  const size = 256 * 1024 ** 2;
+  t.is(idealSeconds(size).toFixed(2), '21.47');
+  t.is(tcpBoundSeconds(size).toFixed(2), '22.45');
+  t.true(tcpBoundSeconds(size) / idealSeconds(size) > 1.045 && tcpBoundSeconds(size) / idealSeconds(size) < 1.046);
+});
