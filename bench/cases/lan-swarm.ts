@@ -177,14 +177,15 @@ export function idealSeconds(sizeBytes: number): number {
 }
 
 /**
- * TCP payload per byte a capped link carries: a full 1500-byte IP packet carries 1448 bytes of TCP
+ * What a capped link carries per full frame: a 1500-byte IP packet carries 1448 bytes of TCP
  * payload (20 IP + 20 TCP + 12 timestamp option) in a 1514-byte frame, the length tbf charges.
  */
-export const TCP_PAYLOAD_SHARE = 1448 / 1514;
+export const TCP_PAYLOAD_BYTES = 1448;
+export const TCP_FRAME_BYTES = 1514;
 
 /** The best any TCP transfer can do: every downloader receives the file's bytes at the link's payload rate. */
 export function tcpBoundSeconds(sizeBytes: number): number {
-  return idealSeconds(sizeBytes) / TCP_PAYLOAD_SHARE;
+  return (idealSeconds(sizeBytes) * TCP_FRAME_BYTES) / TCP_PAYLOAD_BYTES;
 }
 
 /** A lab row timed against the ideal (size ÷ link rate): the fields every lan-* row shares. */
@@ -214,7 +215,7 @@ export const lanSwarm: BenchCase = {
       ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, availableParallelism(), ideal)}`);
     }
     const bound = tcpBoundSeconds(size);
-    const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf); TCP's own bound ${bound.toFixed(1)} s (${(bound / ideal).toFixed(3)} × the ideal: 1448 payload bytes per 1514-byte frame)`);
+    const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf); TCP's own bound ${bound.toFixed(1)} s (${(bound / ideal).toFixed(3)} × the ideal: ${TCP_PAYLOAD_BYTES} payload bytes per ${TCP_FRAME_BYTES}-byte frame)`);
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
     const middle = [...flows].sort((a, b) => a.ms - b.ms)[Math.floor((flows.length - 1) / 2)]!;
     const floors = flows.map((f) => f.cpuSeconds.busy / availableParallelism());

@@ -61,9 +61,9 @@ test("the lab's CPU text gives the CPU floor: the busy seconds over the cores, a
 });
 
 test("the lab's TCP bound: the file at the link's payload rate, 1448 bytes per 1514-byte frame", async (t) => {
-  const { idealSeconds, tcpBoundSeconds } = await import('../../bench/cases/lan-swarm.js');
+  const { idealSeconds, tcpBoundSeconds, TCP_FRAME_BYTES, TCP_PAYLOAD_BYTES } = await import('../../bench/cases/lan-swarm.js');
   const size = 256 * 1024 ** 2;
   t.is(idealSeconds(size).toFixed(2), '21.47');
   t.is(tcpBoundSeconds(size).toFixed(2), '22.45');
-  t.true(tcpBoundSeconds(size) / idealSeconds(size) > 1.045 && tcpBoundSeconds(size) / idealSeconds(size) < 1.046);
+  t.is((tcpBoundSeconds(size) / idealSeconds(size)).toFixed(6), (TCP_FRAME_BYTES / TCP_PAYLOAD_BYTES).toFixed(6));
 });
