@@ -206,7 +206,7 @@ export class Tracker {
   /** A page of peers; at most 1000 per reply (each well under 200 bytes), callers page on. */
   private onPeers(m: PeersRequest): PeersReply {
     const page = this.store.listPeers(m.offset, m.limit);
-    const peers = page.peers.map((p) => ({ peerId: p.peerId, endpoint: { ...p.endpoint }, files: p.files.size, lastSeen: p.lastSeen }));
+    const peers = page.peers.map((p) => ({ peerId: p.peerId, endpoint: { ...p.endpoint }, files: p.files.length, lastSeen: p.lastSeen }));
     return { v: PROTOCOL_VERSION, ok: true, total: page.total, peers };
   }
 

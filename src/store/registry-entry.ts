@@ -2,6 +2,7 @@
 // record, so a lookup reaches a source's endpoint and lastSeen without a second map lookup; and
 // the listed metadata, what most sources claim.
 import type { Endpoint, FileMeta, SourceClaims } from '../protocol/messages.js';
+import { eachSource, sourceCount, type SourceSlots } from './source-list.js';
 
 /** One live peer as the tracker knows it. */
 export interface PeerRecord {
@@ -9,8 +10,11 @@ export interface PeerRecord {
   endpoint: Endpoint;
   /** clock time of the last announce or heartbeat */
   lastSeen: number;
-  /** fileIds this peer has announced */
-  files: Set<string>;
+  /**
+   * fileIds this peer has announced, each once (the entry's own string). An array, not a Set: a
+   * peer's files are added and dropped together, and whether it holds one is its entry's question.
+   */
+  files: string[];
   /** digest of the last announce applied, while nothing else changed this peer (see `repeated`) */
   announced?: string;
   /**
@@ -27,19 +31,18 @@ export function sameOr(held: Endpoint, next: Endpoint): Endpoint {
   return held.host === next.host && held.port === next.port ? held : next;
 }
 
-/** A file of the registry (a view for readers such as the lookup reply writer: do not mutate). */
-export interface FileEntry {
+/**
+ * A file of the registry (a view for readers such as the lookup reply writer: do not mutate).
+ * Its sources (source-list.ts): each source's own claims, by its peer record, in announce order.
+ * A record leaves every entry when its peer is dropped, so every source is a live peer.
+ */
+export interface FileEntry extends SourceSlots<PeerRecord> {
   fileId: string;
   /**
    * What most sources claim (ties: the earliest claim), for listing; recomputed lazily. Never the
    * first announcer's word alone (issue 9, class 1): every source keeps its own claims.
    */
   meta: FileMeta | undefined;
-  /**
-   * each source's own claims, by its peer record, in announce order. A record leaves every entry
-   * when its peer is dropped, so every key here is a live peer.
-   */
-  sources: Map<PeerRecord, SourceClaims>;
   /** the first name this file was announced under; `more` has any other (a Set only when needed) */
   name: string;
   more?: Set<string>;
@@ -58,13 +61,13 @@ export function metaOf(entry: FileEntry): FileMeta {
   if (entry.meta) return entry.meta;
   const counts = new Map<string, { claims: SourceClaims; n: number }>();
   let best: { claims: SourceClaims; n: number } | undefined;
-  for (const claims of entry.sources.values()) {
+  eachSource(entry, (_peer, claims) => {
     const key = `${claims.size}/${claims.chunkSize}/${claims.chunkCount}/${claims.name}`;
     let c = counts.get(key);
     if (!c) counts.set(key, (c = { claims, n: 0 }));
     c.n++;
     if (!best || c.n > best.n) best = c;
-  }
+  });
   // an entry without sources is removed at once, so `best` is set
   entry.meta = { fileId: entry.fileId, ...best!.claims };
   return entry.meta;
@@ -72,7 +75,7 @@ export function metaOf(entry: FileEntry): FileMeta {
 
 /** Most sources first, then by fileId: the order of a lookup by name. */
 export function bySourcesThenId(a: FileEntry, b: FileEntry): number {
-  return b.sources.size - a.sources.size || compare(a.fileId, b.fileId);
+  return sourceCount(b) - sourceCount(a) || compare(a.fileId, b.fileId);
 }
 
 /** Plain code-unit order: stable across locales, unlike localeCompare. */

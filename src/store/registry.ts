@@ -2,6 +2,7 @@
 // An interface so a shared store (JetStream KV) can replace the in-memory one for many trackers.
 import type { AnnounceRequest, Endpoint, FileMeta, ListEntry, LookupMatch, Source } from '../protocol/messages.js';
 import { bySourcesThenId, compare, hasName, metaOf, sameClaims, sameOr, type FileEntry, type PeerRecord } from './registry-entry.js';
+import { appendSource, claimsOf, eachSource, firstClaims, removeSourceOf, sourceCount } from './source-list.js';
 
 export type { FileEntry, PeerRecord } from './registry-entry.js';
 
@@ -57,7 +58,7 @@ export class MemoryRegistry implements Registry {
     if (peer) this.forgetDigest(peer);
     const joined = peer === undefined;
     if (!peer) {
-      peer = { peerId: req.peerId, endpoint: req.endpoint, lastSeen: now, files: new Set() };
+      peer = { peerId: req.peerId, endpoint: req.endpoint, lastSeen: now, files: [] };
       this.peers.set(req.peerId, peer);
     }
     peer.endpoint = sameOr(peer.endpoint, req.endpoint);
@@ -68,14 +69,9 @@ export class MemoryRegistry implements Registry {
     peer.announced = digest;
     if (!joined && req.replace && req.removed.length === 0 && this.holdsExactly(peer, req.files)) return false;
     // a peer without files (every first announce) has nothing to forget: no Set of its new ids
-    if (req.replace && peer.files.size > 0) {
-      const keep = new Set(req.files.map((f) => f.fileId));
-      for (const fileId of peer.files) {
-        if (!keep.has(fileId)) this.removeSource(peer, fileId);
-      }
-    }
+    if (req.replace && peer.files.length > 0) this.forgetFiles(peer, new Set(req.files.map((f) => f.fileId)), true);
     for (const meta of req.files) this.addSource(peer, meta);
-    for (const fileId of req.removed) this.removeSource(peer, fileId);
+    if (req.removed.length > 0) this.forgetFiles(peer, new Set(req.removed), false);
     return joined;
   }
 
@@ -98,7 +94,8 @@ export class MemoryRegistry implements Registry {
   drop(peerId: string): boolean {
     const peer = this.peers.get(peerId);
     if (!peer) return false;
-    for (const fileId of peer.files) this.removeSource(peer, fileId);
+    for (const fileId of peer.files) this.unlink(peer, fileId);
+    peer.files = [];
     this.forgetDigest(peer);
     this.peers.delete(peerId);
     return true;
@@ -151,7 +148,7 @@ export class MemoryRegistry implements Registry {
     const page = this.sorted.slice(Math.max(0, offset), Math.max(0, offset) + Math.max(0, limit));
     const files = page.map((fileId) => {
       const entry = this.files.get(fileId)!;
-      return { ...metaOf(entry), sources: entry.sources.size };
+      return { ...metaOf(entry), sources: sourceCount(entry) };
     });
     return { total: this.sorted.length, files };
   }
@@ -177,13 +174,17 @@ export class MemoryRegistry implements Registry {
 
   /** `peer` is a source of exactly these files, with these claims, already indexed under these names. */
   private holdsExactly(peer: PeerRecord, files: FileMeta[]): boolean {
-    if (peer.files.size !== files.length) return false;
+    if (peer.files.length !== files.length) return false;
+    // as many files as it holds, each held (a source of it), so exactly these (fileIds are unique
+    // in peer.files; a repeated one in `files` would leave one of the peer's unmatched)
+    const seen = new Set<string>();
     for (let i = 0; i < files.length; i++) {
       const meta = files[i]!;
-      if (!peer.files.has(meta.fileId)) return false;
+      if (seen.has(meta.fileId)) return false;
+      seen.add(meta.fileId);
       const entry = this.files.get(meta.fileId);
       if (!entry || !hasName(entry, meta.name)) return false;
-      const claims = entry.sources.get(peer);
+      const claims = claimsOf(entry, peer);
       if (!claims || !sameClaims(claims, meta)) return false;
     }
     return true;
@@ -192,19 +193,19 @@ export class MemoryRegistry implements Registry {
   private addSource(peer: PeerRecord, meta: FileMeta): void {
     let entry = this.files.get(meta.fileId);
     if (!entry) {
-      entry = { fileId: meta.fileId, meta: undefined, sources: new Map(), name: meta.name };
+      entry = { fileId: meta.fileId, meta: undefined, flat: [], name: meta.name };
       this.indexName(meta.name, meta.fileId);
       this.files.set(meta.fileId, entry);
     }
     // a source's new claims replace its old ones (and go last: the earliest claim wins ties); a
     // re-announce of the same claims (the common case) changes nothing, not even list()'s order
-    const old = entry.sources.get(peer);
+    const old = claimsOf(entry, peer);
     if (!old || !sameClaims(old, meta)) {
       // sources usually agree: share the first source's claims object rather than copy it
-      const first = entry.sources.size > 0 ? entry.sources.values().next().value : undefined;
+      const first = firstClaims(entry);
       const claims = first && sameClaims(first, meta) ? first : { name: meta.name, size: meta.size, chunkSize: meta.chunkSize, chunkCount: meta.chunkCount };
-      if (old) entry.sources.delete(peer); // so that set() puts it last
-      entry.sources.set(peer, claims);
+      if (old) removeSourceOf(entry, peer); // so that appendSource() puts it last
+      appendSource(entry, peer, claims);
       // one more source agreeing with the listed claims leaves them listed
       if (old || !entry.meta || !sameClaims(entry.meta, meta)) {
         entry.meta = undefined;
@@ -212,7 +213,7 @@ export class MemoryRegistry implements Registry {
       }
     }
     // the entry's own string: a million copies of the same 100 000 ids would each be a live object
-    peer.files.add(entry.fileId);
+    if (!old) peer.files.push(entry.fileId);
     if (!hasName(entry, meta.name)) {
       (entry.more ??= new Set()).add(meta.name);
       this.indexName(meta.name, meta.fileId);
@@ -226,14 +227,27 @@ export class MemoryRegistry implements Registry {
     else if (ids !== fileId) this.byName.set(name, new Set([ids, fileId]));
   }
 
-  private removeSource(peer: PeerRecord, fileId: string): void {
-    peer.files.delete(fileId);
+  /**
+   * Drop the peer's files that are (`keep` true) or are not (false) in `ids`: one pass over its
+   * list, however many go.
+   */
+  private forgetFiles(peer: PeerRecord, ids: Set<string>, keep: boolean): void {
+    const left: string[] = [];
+    for (const fileId of peer.files) {
+      if (ids.has(fileId) === keep) left.push(fileId);
+      else this.unlink(peer, fileId);
+    }
+    peer.files = left;
+  }
+
+  /** The file's side of a peer leaving it as a source (the caller updates peer.files). */
+  private unlink(peer: PeerRecord, fileId: string): void {
     const entry = this.files.get(fileId);
     if (!entry) return;
-    if (!entry.sources.delete(peer)) return;
+    if (!removeSourceOf(entry, peer)) return;
     entry.meta = undefined;
     this.sorted = undefined;
-    if (entry.sources.size > 0) return;
+    if (sourceCount(entry) > 0) return;
     // last source gone: the file leaves every index
     this.files.delete(fileId);
     this.sorted = undefined;
@@ -251,6 +265,6 @@ export class MemoryRegistry implements Registry {
 /** A file and its sources as a LookupMatch (sharing the registry's endpoint and claims objects). */
 function match(entry: FileEntry): LookupMatch {
   const sources: Source[] = [];
-  for (const [peer, claims] of entry.sources) sources.push({ peerId: peer.peerId, endpoint: peer.endpoint, claims });
+  eachSource(entry, (peer, claims) => void sources.push({ peerId: peer.peerId, endpoint: peer.endpoint, claims }));
   return { file: metaOf(entry), sources };
 }

@@ -7,6 +7,7 @@ import { Encoded, MAX_MESSAGE_BYTES } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type Endpoint, type SourceClaims } from '../protocol/messages.js';
 import { MsgpackWriter, strBytes } from '../protocol/msgpack-write.js';
 import { metaOf, type FileEntry, type PeerRecord } from '../store/registry-entry.js';
+import { eachSource, sourceCount, sourcePairs } from '../store/source-list.js';
 
 /** Most matches a lookup reply carries (LookupReply's schema limit). */
 export const MAX_MATCHES = 1000;
@@ -183,32 +184,38 @@ export class LookupReplyWriter {
     w.raw(NAME);
     writeNamed(w, meta);
     w.raw(SOURCES);
-    const over = entry.sources.size > this.maxSources;
-    const list = over ? freshest(entry.sources, this.maxSources) : entry.sources;
-    const expected = over ? this.maxSources : entry.sources.size;
+    const count = sourceCount(entry);
+    const over = count > this.maxSources;
+    const list = over ? freshest(entry, this.maxSources) : undefined;
+    const expected = over ? this.maxSources : count;
     const countAt = w.pos;
     w.array(expected);
     // the match's bytes with k sources: what precedes the array, its header for k, the sources
     const before = countAt - start;
     const items = w.pos;
     let kept = 0;
-    for (const [peer, claims] of list) {
+    /** one source, unless it would go over the budget (then false: stop) */
+    const one = (peer: PeerRecord, claims: SourceClaims | undefined): boolean => {
       const at = w.pos;
       w.raw(claims ? SOURCE_HEAD : SOURCE_HEAD_NO_CLAIMS);
       w.latin1(peerBytes(peer));
       if (claims) writeClaims(w, claims);
       if (before + MsgpackWriter.arrayHeaderBytes(kept + 1) + (w.pos - items) > budget) {
         w.pos = at;
-        break;
+        return false;
       }
       kept++;
-    }
+      return true;
+    };
+    if (list) {
+      for (const [peer, claims] of list) if (!one(peer, claims)) break;
+    } else eachSource(entry, one);
     if (kept !== expected) w.patchArray(countAt, expected, kept);
     return kept;
   }
 }
 
 /** The `max` most recently seen sources, latest first (announce order among equals). */
-function freshest(sources: Map<PeerRecord, SourceClaims>, max: number): Array<[PeerRecord, SourceClaims]> {
-  return [...sources].sort((a, b) => b[0].lastSeen - a[0].lastSeen).slice(0, max);
+function freshest(entry: FileEntry, max: number): Array<[PeerRecord, SourceClaims]> {
+  return sourcePairs(entry).sort((a, b) => b[0].lastSeen - a[0].lastSeen).slice(0, max);
 }

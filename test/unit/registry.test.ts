@@ -179,6 +179,26 @@ test('scales to 10 000 peers × 100 files', (t) => {
   t.true(elapsed < 60_000);
 });
 
+test('a replace that names one file twice is not taken for the files the peer holds', (t) => {
+  const r = new MemoryRegistry();
+  r.announce(announce('alice', [file(1), file(2)]), 0);
+  // as many entries as alice holds, every one held: but file 2 is not among them
+  r.announce(announce('alice', [file(1), file(1)], { replace: true }), 1);
+  t.deepEqual([...r.peer('alice')!.files], [file(1).fileId]);
+  t.is(r.lookupById(file(2).fileId), undefined, 'its sole source replaced it away');
+  t.deepEqual(sourceIds(r, 1), ['alice']);
+});
+
+test('a file with more sources than the flat list holds keeps them all, in order, through drops', (t) => {
+  const r = new MemoryRegistry();
+  for (let p = 0; p < 60; p++) r.announce(announce(`p${String(p).padStart(2, '0')}`, [file(1)]), p);
+  t.is(r.lookupById(file(1).fileId)!.sources.length, 60);
+  for (let p = 0; p < 60; p += 2) r.drop(`p${String(p).padStart(2, '0')}`);
+  const left = r.lookupById(file(1).fileId)!.sources.map((s) => s.peerId);
+  t.deepEqual(left, Array.from({ length: 30 }, (_, i) => `p${String(i * 2 + 1).padStart(2, '0')}`), 'announce order kept');
+  t.is(r.list(0, 10).files[0]!.sources, 30);
+});
+
 test('listPeers pages the live peers sorted by id, with their files and last seen', (t) => {
   const r = new MemoryRegistry();
   r.announce(announce('carol', [file(1)]), 5);
@@ -186,7 +206,7 @@ test('listPeers pages the live peers sorted by id, with their files and last see
   r.announce(announce('bob', []), 9);
   const all = r.listPeers(0, 10);
   t.is(all.total, 3);
-  t.deepEqual(all.peers.map((p) => [p.peerId, p.files.size, p.lastSeen]), [['alice', 2, 7], ['bob', 0, 9], ['carol', 1, 5]]);
+  t.deepEqual(all.peers.map((p) => [p.peerId, p.files.length, p.lastSeen]), [['alice', 2, 7], ['bob', 0, 9], ['carol', 1, 5]]);
   t.deepEqual(r.listPeers(1, 1).peers.map((p) => p.peerId), ['bob']);
   t.deepEqual(r.listPeers(5, 10), { total: 3, peers: [] });
   r.drop('bob');
