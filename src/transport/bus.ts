@@ -1,7 +1,7 @@
 // The NATS side of every actor: connect, serve a request subject with validation and error
 // replies, request with typed replies, publish and subscribe to validated messages. Wraps the
 // `nats` client's errors into ours at this boundary.
-import { connect, type MsgHdrs, type NatsConnection, type Subscription, type ConnectionOptions } from 'nats';
+import { connect, type Msg, type MsgHdrs, type NatsConnection, type Subscription, type ConnectionOptions } from 'nats';
 import type { z } from 'zod';
 import type { Logger } from 'winston';
 import { decode, decodeLight, decodeRaw, encode, errorReply } from '../protocol/codec.js';
@@ -82,6 +82,33 @@ export interface ServeOptions {
   shortcut?: (meta: MessageMeta) => unknown;
 }
 
+/** Replies waiting for the end of this turn of the event loop (see queueReply). */
+let pendingReplies: Array<{ m: Msg; data: Uint8Array; subject: string; log: Logger }> = [];
+
+/**
+ * Send a reply once the requests that arrived with this one have been answered too: the broker
+ * client writes what is published within one microtask run in one write, and the answers of one
+ * socket read come out over several (each handler awaits), so replied at once each went out in a
+ * write of its own (bench/README.md, "the tracker's replies"). setImmediate runs right after this
+ * turn's I/O callbacks and their microtasks: no timer, no added wait beyond the batch itself.
+ */
+function queueReply(m: Msg, data: Uint8Array, subject: string, log: Logger): void {
+  pendingReplies.push({ m, data, subject, log });
+  if (pendingReplies.length === 1) setImmediate(flushReplies);
+}
+
+function flushReplies(): void {
+  const batch = pendingReplies;
+  pendingReplies = [];
+  for (const r of batch) {
+    try {
+      r.m.respond(r.data);
+    } catch (e) {
+      r.log.warn('reply failed', { subject: r.subject, err: (e as Error).message });
+    }
+  }
+}
+
 /**
  * Answer requests on `subject`: decode + validate with `schema`, call `handler`, reply with its
  * result or with `{ ok: false, code, message }`. Publishes (no reply subject) that fail are
@@ -114,11 +141,7 @@ export function serve<S extends z.ZodType>(
           reply = errorReply(p);
         }
         if (!m.reply) return;
-        try {
-          m.respond(fitsOrError(nc, reply, subject, opts.log));
-        } catch (e) {
-          opts.log.warn('reply failed', { subject, err: (e as Error).message });
-        }
+        queueReply(m, fitsOrError(nc, reply, subject, opts.log), subject, opts.log);
       })();
     },
   });
