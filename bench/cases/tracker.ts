@@ -37,7 +37,7 @@ const ANNOUNCE_RATE_TARGET = 1000;
 function roundStages(st: AnnounceStages): AnnounceStages {
   const one = (v: number) => Math.round(v * 10) / 10;
   const r = (x: AnnounceStages['first']) => ({ decode: one(x.decode), verify: one(x.verify), registry: one(x.registry), total: one(x.total) });
-  return { peers: st.peers, first: r(st.first), again: r(st.again), atScale: { peers: st.atScale.peers, registry: one(st.atScale.registry), heapMB: Math.round(st.atScale.heapMB) } };
+  return { peers: st.peers, first: r(st.first), again: r(st.again), atScale: { peers: st.atScale.peers, registry: one(st.atScale.registry) } };
 }
 
 /**

@@ -24,7 +24,7 @@ export interface AnnounceStages {
    * registration of every announce given, into one fresh store, mean rather than min: what a
    * tracker pays as its index grows, which the minimum over early batches above does not see.
    */
-  atScale: { peers: number; registry: number; heapMB: number };
+  atScale: { peers: number; registry: number };
 }
 
 /** This process's CPU time (user + sys), µs. */
@@ -69,7 +69,7 @@ export async function announceStages(peers = 2000, log: (line: string) => void =
     rounds.push(r);
   }
   const atScale = await registryAtScale(full);
-  log(`registry at full size, ${atScale.peers} first announces: ${atScale.registry.toFixed(1)} µs each (mean, GC included), heap ${atScale.heapMB.toFixed(0)} MB after`);
+  log(`registry at full size, ${atScale.peers} first announces: ${atScale.registry.toFixed(1)} µs each (mean, GC included)`);
   return { peers, first: rounds[0]!, again: rounds[1]!, atScale };
 }
 
@@ -81,7 +81,6 @@ async function registryAtScale(announces: Announce[]): Promise<AnnounceStages['a
   const t0 = cpuUs();
   for (let i = 0; i < decoded.length; i++) await store.announce(decoded[i]!, Date.now());
   const registry = (cpuUs() - t0) / decoded.length;
-  const heapMB = process.memoryUsage().heapUsed / 1024 / 1024;
   await store.stop();
-  return { peers: decoded.length, registry, heapMB };
+  return { peers: decoded.length, registry };
 }
