@@ -7,7 +7,7 @@
 // Run: node --import tsx bench/micro/serve-cpu.ts [file (default: 1 GiB of random bytes in $TMPDIR)] [runs]
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,11 +26,16 @@ const IN_FLIGHT = 8;
 const silent = createLogger({ level: 'silent' });
 
 /** utime and stime of the main thread and of all threads of `pid`, in seconds. */
-function threadCpu(pid: number): { mainUser: number; mainSys: number; user: number; sys: number } {
+function threadCpu(pid: number): { mainUser: number; mainSys: number; user: number; sys: number; minflt: number; ctxt: number } {
   const main = threadCpuTimes(pid, pid);
   const all = cpuTimes(pid);
   if (!main || !all) throw new Error(`process ${pid} is gone`);
-  return { mainUser: main.user, mainSys: main.sys, user: all.user, sys: all.sys };
+  // minor page faults (field 10 of /proc/PID/stat) and context switches, all threads
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const minflt = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const ctxt = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  return { mainUser: main.user, mainSys: main.sys, user: all.user, sys: all.sys, minflt, ctxt };
 }
 
 /** The child: serves `file` both ways and says where. */
@@ -105,7 +110,7 @@ async function main(): Promise<void> {
       const after = threadCpu(c.pid!);
       const per = (k: keyof typeof before) => ((after[k] - before[k]) / (size / GiB)).toFixed(2);
       const total = ((after.user + after.sys - before.user - before.sys) / (size / GiB)).toFixed(2);
-      console.log(`${way.padEnd(12)} run ${r}: ${total} s/GiB (user ${per('user')}, sys ${per('sys')}); main thread user ${per('mainUser')}, sys ${per('mainSys')}`);
+      console.log(`${way.padEnd(12)} run ${r}: ${total} s/GiB (user ${per('user')}, sys ${per('sys')}); main thread user ${per('mainUser')}, sys ${per('mainSys')}; minor faults ${after.minflt - before.minflt}, context switches ${after.ctxt - before.ctxt}`);
     }
     c.kill();
   }
