@@ -110,6 +110,7 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       partial: work.partial,
       pipeline: config.pipeline,
       neighbourInFlightBytes: config.neighbourInFlightBytes,
+      seederReliefChunks: config.seederReliefChunks,
       chunkTimeoutMs: config.chunkTimeoutMs,
       maxStrikes: config.maxStrikes,
       progressMs: config.progressMs,

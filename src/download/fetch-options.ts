@@ -58,6 +58,8 @@ export interface FetchOptions {
   pipeline: number;
   /** chunk bytes in flight per partial source (a neighbour still downloading), at least one chunk, at most `pipeline` (default NEIGHBOUR_INFLIGHT_BYTES, 2 MiB) */
   neighbourInFlightBytes?: number;
+  /** once every chunk we still want is at a neighbour, chunks a complete source may be asked for at once (the tail's relief, rarest first; 0: never; default 1) */
+  seederReliefChunks?: number;
   /** connect timeout; a request fails when its connection is silent this long */
   chunkTimeoutMs: number;
   /** floor rate of a whole answer (bytes/s; default chunk-client's DEFAULT_MIN_RATE_BPS): slower is a timeout */

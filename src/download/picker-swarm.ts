@@ -21,6 +21,8 @@ export interface SwarmPickOptions {
   stallMs?: number;
   /** an owner's next chunks in its order, taken to be asked of the seeder already, that others never take over from it (8) */
   ownerAhead?: number;
+  /** once every chunk we want is at a neighbour, chunks asked of the seeder at once for the tail (the rarest first; 0: never) (1) */
+  seederRelief?: number;
 }
 
 /** A source as the picker keeps it. */
@@ -58,6 +60,8 @@ export interface SeederPickInput {
   askable: (index: number) => boolean;
   /** an owner's next chunks in its order, taken to be asked of the seeder already: never taken from it */
   ownerAhead: number;
+  /** may a chunk a neighbour has be asked of the seeder (the tail's relief) if nothing else is left to ask it? */
+  relief: boolean;
 }
 
 /**
@@ -90,8 +94,19 @@ export function seederPick(v: SwarmView, now: number, input: SeederPickInput): n
   // per other owner: the weights of its chunks nobody has yet (its order), and the chunks we may take over
   const left: number[][] = seeds.map(() => []);
   const takeable: Array<[index: number, owner: number, weight: number]> = [];
+  // the tail's relief: of the chunks a neighbour has and nobody fetches for us, the rarest (ties: our own order)
+  let relief: number | undefined;
+  let reliefHolders = Infinity;
+  let reliefWeight = -1;
   for (let index = 0; index < state.length; index++) {
-    if (state[index] === 2 || heldNearby(v, neighbours, index)) continue;
+    if (state[index] === 2) continue;
+    if (heldNearby(v, neighbours, index)) {
+      const holders = v.partialCount[index]!;
+      if (!input.relief || state[index] !== 0 || holders > reliefHolders) continue;
+      const w = weight(v.selfSeed, index);
+      if ((holders < reliefHolders || w > reliefWeight) && askable(index)) [relief, reliefHolders, reliefWeight] = [index, holders, w];
+      continue;
+    }
     owner(seeds, index);
     if (best === 0) {
       ownLeft++;
@@ -111,6 +126,9 @@ export function seederPick(v: SwarmView, now: number, input: SeederPickInput): n
     const rank = rankIn(left[o]!, w);
     if (rank >= from && rank > takeRank) [take, takeRank] = [index, rank];
   }
+  // the seeder's first pass is out (every chunk we want is at a neighbour): its uplink idles while
+  // the last holders' uplinks carry the tail, so it may send one of those chunks again
+  if (take === undefined && ownLeft === 0 && left.every((l) => l.length === 0)) return relief;
   return take;
 }
 

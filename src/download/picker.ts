@@ -39,7 +39,7 @@ export class ChunkPicker {
   private readonly maxRequesters: number;
   private readonly scanLimit: number;
   /** the swarm rules' settings (picker-swarm.ts); no selfSeed: off */
-  private readonly swarm: { selfSeed: number | undefined; ready: (id: string) => boolean; ownerActiveMs: number; stallMs: number; ownerAhead: number };
+  private readonly swarm: { selfSeed: number | undefined; ready: (id: string) => boolean; ownerActiveMs: number; stallMs: number; ownerAhead: number; seederRelief: number };
   /** when a chunk last completed (or the first pick) */
   private lastProgressAt: number | undefined;
 
@@ -51,7 +51,7 @@ export class ChunkPicker {
     this.maxRequesters = Math.max(1, opts.maxRequesters ?? 3);
     this.scanLimit = Math.max(1, opts.scanLimit ?? 4096);
     const selfSeed = opts.selfId === undefined ? undefined : idSeed(opts.selfId);
-    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000, ownerAhead: opts.ownerAhead ?? 8 };
+    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000, ownerAhead: opts.ownerAhead ?? 8, seederRelief: opts.seederRelief ?? 1 };
     this.state = new Uint8Array(this.count);
     this.pool = new ChunkPool(this.count, this.random);
     this.partialCount = new Uint32Array(this.count);
@@ -69,10 +69,10 @@ export class ChunkPicker {
     return this.left;
   }
 
-  /** Requests out now (a duplicated chunk counts once per requester). */
-  inFlight(): number {
+  /** Requests out now (a duplicated chunk counts once per requester), or those to source `id`. */
+  inFlight(id?: string): number {
     let n = 0;
-    for (const reqs of this.inflight.values()) n += reqs.size;
+    for (const reqs of this.inflight.values()) n += id === undefined ? reqs.size : Number(reqs.has(id));
     return n;
   }
 
@@ -220,10 +220,10 @@ export class ChunkPicker {
 
   /** A chunk nobody is fetching for source `id`; for a complete source the swarm rules choose (picker-swarm.ts), unless nothing completed lately. */
   private pickNew(id: string, s: SwarmSource, now: number): number | undefined {
-    const { selfSeed, ready, ownerActiveMs, ownerAhead } = this.swarm;
+    const { selfSeed, ready, ownerActiveMs, ownerAhead, seederRelief } = this.swarm;
     if (!s.all || selfSeed === undefined || this.stalled(now)) return this.pickFresh(id, s);
     const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy, ourDone: this.count - this.left };
-    const choice = seederPick(view, now, { state: this.state, askable: (index) => this.askable(id, index), ownerAhead });
+    const choice = seederPick(view, now, { state: this.state, askable: (index) => this.askable(id, index), ownerAhead, relief: this.inFlight(id) < seederRelief });
     return choice === 'off' ? this.pickFresh(id, s) : choice;
   }
 

@@ -41,7 +41,7 @@ export class ChunkScheduler {
     // a neighbour BUSY or gone does not keep us from asking the seeder for what it has; an owner is
     // taken to have its pipeline out at the seeder (and two more done, not yet announced)
     const ready = (id: string) => (this.sources.get(id)?.busyUntil ?? Infinity) <= this.now;
-    this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs, selfId: opts.selfId, ready, ownerAhead: this.pipeline + 2 });
+    this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs, selfId: opts.selfId, ready, ownerAhead: this.pipeline + 2, seederRelief: opts.seederReliefChunks });
     this.rate = new RateWindow(Math.max(3000, 4 * opts.progressMs), { at: components.clock.now(), bytes: partial.verifiedBytes() });
     this.done = new Promise<FetchOutcome>((resolve, reject) => (this.settle = { resolve, reject }));
   }

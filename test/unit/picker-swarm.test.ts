@@ -32,11 +32,12 @@ test('the seeder is not asked for what a neighbour has: the neighbour is', (t) =
 
 test('a BUSY neighbour (not ready) does not hold the seeder back', (t) => {
   let nReady = false;
-  const p = picker({ chunkCount: 4, stallMs: 60_000, ready: (id) => id !== 'n' || nReady });
+  // seederRelief 0: the rule alone (the tail's relief is tested below)
+  const p = picker({ chunkCount: 4, stallMs: 60_000, seederRelief: 0, ready: (id) => id !== 'n' || nReady });
   p.addSource('seed', { kind: 'all' });
   p.addSource('n', { kind: 'bits', bits: bits(4, [0, 1, 2, 3]) }, 0);
   t.is(drain(p, 'seed', 10).length, 4, 'n cannot serve now: the seeder is asked for all of it');
-  const q = picker({ chunkCount: 4, stallMs: 60_000, ready: (id) => id !== 'n' || nReady });
+  const q = picker({ chunkCount: 4, stallMs: 60_000, seederRelief: 0, ready: (id) => id !== 'n' || nReady });
   q.addSource('seed', { kind: 'all' });
   q.addSource('n', { kind: 'bits', bits: bits(4, [0, 1, 2, 3]) }, 0);
   nReady = true;
@@ -44,7 +45,7 @@ test('a BUSY neighbour (not ready) does not hold the seeder back', (t) => {
 });
 
 test('a chunk a neighbour failed to give us comes from the seeder', (t) => {
-  const p = picker({ chunkCount: 1, stallMs: 60_000 });
+  const p = picker({ chunkCount: 1, stallMs: 60_000, seederRelief: 0 });
   p.addSource('seed', { kind: 'all' });
   p.addSource('n', { kind: 'bits', bits: bits(1, [0]) }, 0);
   t.is(p.pick('seed', 1), undefined);
@@ -88,7 +89,7 @@ test('a neighbour quiet for ownerActiveMs loses its share to us', (t) => {
 });
 
 test('no progress for stallMs: the seeder may be asked for anything (a neighbour that never delivers cannot stall us)', (t) => {
-  const p = picker({ chunkCount: 3, stallMs: 2000, endgameMinMs: 100 });
+  const p = picker({ chunkCount: 3, stallMs: 2000, endgameMinMs: 100, seederRelief: 0 });
   p.addSource('seed', { kind: 'all' });
   p.addSource('n', { kind: 'bits', bits: bits(3, [0, 1, 2]) }, 0);
   // n has it all but has not answered yet (connecting, say): nothing is in flight anywhere
@@ -182,4 +183,51 @@ test('two downloaders done with their shares take over disjoint parts of a slow 
   t.true(taken[0]!.length > 20 && taken[1]!.length > 20, `each takes some: ${taken.map((x) => x.length)}`);
   t.deepEqual(taken[0]!.filter((i) => taken[1]!.includes(i)), [], 'no chunk taken over twice');
   t.deepEqual(taken.flat().sort((x, y) => x - y), slowOrder.slice(38).sort((x, y) => x - y), 'together: the slow owner\'s share but the 30 it has and the 8 it fetches next');
+});
+
+test('the tail\'s relief: once every chunk we want is at a neighbour, the seeder is asked for seederRelief at a time, the rarest first', (t) => {
+  const p = picker({ chunkCount: 6, stallMs: 60_000 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n1', { kind: 'bits', bits: bits(6, range(0, 6)) }, 0);
+  p.addSource('n2', { kind: 'bits', bits: bits(6, [0, 1, 2]) }, 0);
+  const first = p.pick('seed', 10);
+  t.true(first !== undefined && first >= 3, `one of the chunks only n1 has: ${first}`);
+  t.is(p.pick('seed', 10), undefined, 'one at a time (default seederRelief 1)');
+  p.completed(first!, 'seed', 20);
+  const second = p.pick('seed', 30);
+  t.true(second !== undefined && second >= 3 && second !== first, `the next rarest: ${second}`);
+  // the neighbours are still asked for the rest
+  t.true(drain(p, 'n1', 30).length > 0);
+  const two = picker({ chunkCount: 6, stallMs: 60_000, seederRelief: 2 });
+  two.addSource('seed', { kind: 'all' });
+  two.addSource('n1', { kind: 'bits', bits: bits(6, range(0, 6)) }, 0);
+  t.is(drain(two, 'seed', 10).length, 2, 'seederRelief 2: two at a time');
+});
+
+test('the tail\'s relief waits for the seeder\'s first pass: nothing a neighbour has while any chunk is at nobody', (t) => {
+  const p = picker({ chunkCount: 10, stallMs: 60_000, seederRelief: 4 });
+  p.addSource('seed', { kind: 'all' });
+  p.addSource('n', { kind: 'bits', bits: bits(10, range(0, 6)) }, 0);
+  const fromSeed = drain(p, 'seed', 10);
+  t.true(fromSeed.length > 0 && fromSeed.every((i) => i >= 6), `only chunks nobody has (ours), no relief: ${fromSeed}`);
+  for (const i of fromSeed) p.completed(i, 'seed', 20);
+  // n gets the rest of 6..9 (its share): now every chunk we want is at n
+  p.update('n', { kind: 'gained', ranges: [[6, 10]] }, 30);
+  const relief = drain(p, 'seed', 40);
+  t.is(relief.length, Math.min(4, 10 - fromSeed.length), `now the seeder helps: ${relief}`);
+});
+
+test('the tail\'s relief: downloaders ask the seeder for different chunks (each its own highest weight among the rarest)', (t) => {
+  const count = 64;
+  const picks = range(0, 8).map((k) => {
+    const self = `d${k}`;
+    const p = picker({ chunkCount: count, selfId: self, stallMs: 60_000 });
+    p.addSource('seed', { kind: 'all' });
+    p.addSource('n', { kind: 'bits', bits: bits(count, range(0, count)) }, 0);
+    const pick = p.pick('seed', 10)!;
+    const best = range(0, count).reduce((a, i) => (weight(idSeed(self), i) > weight(idSeed(self), a) ? i : a), 0);
+    t.is(pick, best, `${self} asks for its highest-weight chunk`);
+    return pick;
+  });
+  t.true(new Set(picks).size >= 6, `mostly distinct: ${picks}`);
 });
