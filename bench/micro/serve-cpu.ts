@@ -30,7 +30,7 @@ function threadCpu(pid: number): { mainUser: number; mainSys: number; user: numb
   const main = threadCpuTimes(pid, pid);
   const all = cpuTimes(pid);
   if (!main || !all) throw new Error(`process ${pid} is gone`);
-  // minor page faults (field 10 of /proc/PID/stat) and context switches, all threads
+  // minor page faults (field 10 of /proc/PID/stat: all threads) and context switches (/proc/PID/status: the main thread)
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const minflt = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
       const after = threadCpu(c.pid!);
       const per = (k: keyof typeof before) => ((after[k] - before[k]) / (size / GiB)).toFixed(2);
       const total = ((after.user + after.sys - before.user - before.sys) / (size / GiB)).toFixed(2);
-      console.log(`${way.padEnd(12)} run ${r}: ${total} s/GiB (user ${per('user')}, sys ${per('sys')}); main thread user ${per('mainUser')}, sys ${per('mainSys')}; minor faults ${after.minflt - before.minflt}, context switches ${after.ctxt - before.ctxt}`);
+      console.log(`${way.padEnd(12)} run ${r}: ${total} s/GiB (user ${per('user')}, sys ${per('sys')}); main thread user ${per('mainUser')}, sys ${per('mainSys')}; minor faults ${after.minflt - before.minflt}, main thread context switches ${after.ctxt - before.ctxt}`);
     }
     c.kill();
   }

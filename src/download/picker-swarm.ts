@@ -21,7 +21,7 @@ export interface SwarmPickOptions {
   stallMs?: number;
   /** an owner's next chunks in its order, taken to be asked of the seeder already, that others never take over from it (8) */
   ownerAhead?: number;
-  /** once every chunk we want is at a neighbour, chunks asked of the seeder at once for the tail (the rarest first; 0: never) (1) */
+  /** once every chunk we want is at a neighbour, chunks asked of the seeder at once for the tail (the rarest first; 0: never) (0) */
   seederRelief?: number;
 }
 

@@ -51,7 +51,7 @@ export class ChunkPicker {
     this.maxRequesters = Math.max(1, opts.maxRequesters ?? 3);
     this.scanLimit = Math.max(1, opts.scanLimit ?? 4096);
     const selfSeed = opts.selfId === undefined ? undefined : idSeed(opts.selfId);
-    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000, ownerAhead: opts.ownerAhead ?? 8, seederRelief: opts.seederRelief ?? 1 };
+    this.swarm = { selfSeed, ready: opts.ready ?? (() => true), ownerActiveMs: opts.ownerActiveMs ?? 5000, stallMs: opts.stallMs ?? 5000, ownerAhead: opts.ownerAhead ?? 8, seederRelief: opts.seederRelief ?? 0 };
     this.state = new Uint8Array(this.count);
     this.pool = new ChunkPool(this.count, this.random);
     this.partialCount = new Uint32Array(this.count);

@@ -32,12 +32,11 @@ test('the seeder is not asked for what a neighbour has: the neighbour is', (t) =
 
 test('a BUSY neighbour (not ready) does not hold the seeder back', (t) => {
   let nReady = false;
-  // seederRelief 0: the rule alone (the tail's relief is tested below)
-  const p = picker({ chunkCount: 4, stallMs: 60_000, seederRelief: 0, ready: (id) => id !== 'n' || nReady });
+  const p = picker({ chunkCount: 4, stallMs: 60_000, ready: (id) => id !== 'n' || nReady });
   p.addSource('seed', { kind: 'all' });
   p.addSource('n', { kind: 'bits', bits: bits(4, [0, 1, 2, 3]) }, 0);
   t.is(drain(p, 'seed', 10).length, 4, 'n cannot serve now: the seeder is asked for all of it');
-  const q = picker({ chunkCount: 4, stallMs: 60_000, seederRelief: 0, ready: (id) => id !== 'n' || nReady });
+  const q = picker({ chunkCount: 4, stallMs: 60_000, ready: (id) => id !== 'n' || nReady });
   q.addSource('seed', { kind: 'all' });
   q.addSource('n', { kind: 'bits', bits: bits(4, [0, 1, 2, 3]) }, 0);
   nReady = true;
@@ -45,7 +44,7 @@ test('a BUSY neighbour (not ready) does not hold the seeder back', (t) => {
 });
 
 test('a chunk a neighbour failed to give us comes from the seeder', (t) => {
-  const p = picker({ chunkCount: 1, stallMs: 60_000, seederRelief: 0 });
+  const p = picker({ chunkCount: 1, stallMs: 60_000 });
   p.addSource('seed', { kind: 'all' });
   p.addSource('n', { kind: 'bits', bits: bits(1, [0]) }, 0);
   t.is(p.pick('seed', 1), undefined);
@@ -89,7 +88,7 @@ test('a neighbour quiet for ownerActiveMs loses its share to us', (t) => {
 });
 
 test('no progress for stallMs: the seeder may be asked for anything (a neighbour that never delivers cannot stall us)', (t) => {
-  const p = picker({ chunkCount: 3, stallMs: 2000, endgameMinMs: 100, seederRelief: 0 });
+  const p = picker({ chunkCount: 3, stallMs: 2000, endgameMinMs: 100 });
   p.addSource('seed', { kind: 'all' });
   p.addSource('n', { kind: 'bits', bits: bits(3, [0, 1, 2]) }, 0);
   // n has it all but has not answered yet (connecting, say): nothing is in flight anywhere
@@ -186,13 +185,17 @@ test('two downloaders done with their shares take over disjoint parts of a slow 
 });
 
 test('the tail\'s relief: once every chunk we want is at a neighbour, the seeder is asked for seederRelief at a time, the rarest first', (t) => {
-  const p = picker({ chunkCount: 6, stallMs: 60_000 });
+  const off = picker({ chunkCount: 6, stallMs: 60_000 });
+  off.addSource('seed', { kind: 'all' });
+  off.addSource('n1', { kind: 'bits', bits: bits(6, range(0, 6)) }, 0);
+  t.deepEqual(drain(off, 'seed', 10), [], 'off by default: nothing a neighbour has');
+  const p = picker({ chunkCount: 6, stallMs: 60_000, seederRelief: 1 });
   p.addSource('seed', { kind: 'all' });
   p.addSource('n1', { kind: 'bits', bits: bits(6, range(0, 6)) }, 0);
   p.addSource('n2', { kind: 'bits', bits: bits(6, [0, 1, 2]) }, 0);
   const first = p.pick('seed', 10);
   t.true(first !== undefined && first >= 3, `one of the chunks only n1 has: ${first}`);
-  t.is(p.pick('seed', 10), undefined, 'one at a time (default seederRelief 1)');
+  t.is(p.pick('seed', 10), undefined, 'one at a time (seederRelief 1)');
   p.completed(first!, 'seed', 20);
   const second = p.pick('seed', 30);
   t.true(second !== undefined && second >= 3 && second !== first, `the next rarest: ${second}`);
@@ -221,7 +224,7 @@ test('the tail\'s relief: downloaders ask the seeder for different chunks (each 
   const count = 64;
   const picks = range(0, 8).map((k) => {
     const self = `d${k}`;
-    const p = picker({ chunkCount: count, selfId: self, stallMs: 60_000 });
+    const p = picker({ chunkCount: count, selfId: self, stallMs: 60_000, seederRelief: 1 });
     p.addSource('seed', { kind: 'all' });
     p.addSource('n', { kind: 'bits', bits: bits(count, range(0, count)) }, 0);
     const pick = p.pick('seed', 10)!;
