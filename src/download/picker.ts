@@ -223,7 +223,7 @@ export class ChunkPicker {
     const { selfSeed, ready, ownerActiveMs, ownerAhead, seederRelief } = this.swarm;
     if (!s.all || selfSeed === undefined || this.stalled(now)) return this.pickFresh(id, s);
     const view = { selfSeed, sources: this.sources, ready, ownerActiveMs, partialCount: this.partialCount, failedBy: this.failedBy, ourDone: this.count - this.left };
-    const choice = seederPick(view, now, { state: this.state, askable: (index) => this.askable(id, index), ownerAhead, relief: this.inFlight(id) < seederRelief });
+    const choice = seederPick(view, now, { state: this.state, askable: (index) => this.askable(id, index), ownerAhead, relief: seederRelief > 0 && this.inFlight(id) < seederRelief });
     return choice === 'off' ? this.pickFresh(id, s) : choice;
   }
 
