@@ -20,6 +20,12 @@ import { cpuShares, cpuTimes, machineJiffies, machineSeconds, medianShares, reap
 import { chooseChunkSize as chunkSizeFor } from '../../src/store/manifest.js';
 
 export const LAN_RATE = '100mbit';
+/**
+ * The half-rate lab (one run in a full bench): the same swarm at half the link rate, which halves
+ * the CPU the lab needs per second, so that on a 2-core machine the swarm's own time shows, not
+ * the cores' (bench/README.md, "The half-rate lab").
+ */
+export const LAN_HALF_RATE = '50mbit';
 export const LAN_DOWNLOADERS = 8;
 const PREFIX = 'lanb';
 /** lan-swarm against the ideal: at most this (and ahead of the BitTorrent clients: lan-external adds those checks) */
@@ -78,11 +84,11 @@ export function labCpuText(c: LabCpu, cores: number, ideal: number): string {
 }
 
 /** The lab for one lan-swarm run: ctl (NATS + tracker), seed, d1..d8; every peer host capped. */
-export async function lanLab(scope: Scope): Promise<Lan> {
+export async function lanLab(scope: Scope, rate = LAN_RATE): Promise<Lan> {
   const hosts = ['ctl', 'seed', ...Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`)];
   // BENCH_LAN_CC: every lab host's TCP congestion control (default: the machine's)
   const lan = await Lan.create(scope, { hosts, congestion: process.env.BENCH_LAN_CC || undefined });
-  for (const h of hosts.slice(1)) await lan.cap(h, LAN_RATE);
+  for (const h of hosts.slice(1)) await lan.cap(h, rate);
   return lan;
 }
 
@@ -94,9 +100,9 @@ export async function placeFile(file: string, dir: string): Promise<string> {
   return to;
 }
 
-async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<LanRun> {
+async function p2pRun(ctx: BenchContext, file: string, rep: number | string, rate = LAN_RATE): Promise<LanRun> {
   return withScope(ctx.scope, async (scope) => {
-    const lan = await lanLab(scope);
+    const lan = await lanLab(scope, rate);
     const work = join(ctx.work, `lan-p2p-${rep}`);
     scope.defer(() => rm(work, { recursive: true, force: true }));
     const ctl = lan.host('ctl').addr;
@@ -172,8 +178,8 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number): Promise<Lan
 }
 
 /** The ideal: every downloader receives the whole file at the full link rate. */
-export function idealSeconds(sizeBytes: number): number {
-  return (sizeBytes * 8) / parseRate(LAN_RATE);
+export function idealSeconds(sizeBytes: number, rate = LAN_RATE): number {
+  return (sizeBytes * 8) / parseRate(rate);
 }
 
 /**
@@ -184,14 +190,14 @@ export const TCP_PAYLOAD_BYTES = 1448;
 export const TCP_FRAME_BYTES = 1514;
 
 /** The best any TCP transfer can do: every downloader receives the file's bytes at the link's payload rate. */
-export function tcpBoundSeconds(sizeBytes: number): number {
-  return (idealSeconds(sizeBytes) * TCP_FRAME_BYTES) / TCP_PAYLOAD_BYTES;
+export function tcpBoundSeconds(sizeBytes: number, rate = LAN_RATE): number {
+  return (idealSeconds(sizeBytes, rate) * TCP_FRAME_BYTES) / TCP_PAYLOAD_BYTES;
 }
 
 /** A lab row timed against the ideal (size ÷ link rate): the fields every lan-* row shares. */
-export function idealRow(name: string, runs: number[], ideal: number, note: string): CaseResult {
+export function idealRow(name: string, runs: number[], ideal: number, note: string, rate = LAN_RATE): CaseResult {
   const value = median(runs);
-  return { name, value, unit: 's', baseline: ideal, baselineOf: `ideal: size ÷ ${LAN_RATE}`, ratio: value / ideal, target: null, pass: null, runs, note };
+  return { name, value, unit: 's', baseline: ideal, baselineOf: `ideal: size ÷ ${rate}`, ratio: value / ideal, target: null, pass: null, runs, note };
 }
 
 export const lanSwarm: BenchCase = {
@@ -219,6 +225,7 @@ export const lanSwarm: BenchCase = {
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
     const middle = [...flows].sort((a, b) => a.ms - b.ms)[Math.floor((flows.length - 1) / 2)]!;
     const floors = flows.map((f) => f.cpuSeconds.busy / availableParallelism());
+    const half = ctx.opts.quick ? [] : [await halfRateRow(ctx, file, chunks)];
     return [
       {
         ...row,
@@ -229,6 +236,38 @@ export const lanSwarm: BenchCase = {
         // each run's CPU floor (busy CPU s ÷ cores) and how far past it the run went
         detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, tcpBoundS: bound, seederSentX: sentX, cpuShares: flows.map((f) => f.cpu), tcp: flows[0]?.tcp, flows, cpuFloorS: floors, overCpuFloorS: runs.map((r, i) => r - floors[i]!) },
       },
+      ...half,
     ];
   },
 };
+
+/**
+ * One run of the same swarm with every link at LAN_HALF_RATE: the lab then needs about half the
+ * CPU per second, so on a machine whose cores bound the full-rate lab this row shows what the
+ * swarm itself leaves against the ideal (start, middle, tail), judged by the same target.
+ */
+async function halfRateRow(ctx: BenchContext, file: string, chunks: number): Promise<CaseResult> {
+  const size = statSync(file).size;
+  const ideal = idealSeconds(size, LAN_HALF_RATE);
+  const run = await p2pRun(ctx, file, 'half', LAN_HALF_RATE);
+  const seconds = run.ms / 1000;
+  const cores = availableParallelism();
+  const floor = run.cpuSeconds.busy / cores;
+  const sentX = run.seederSent / chunks;
+  ctx.log(`lan-swarm at ${LAN_HALF_RATE}: ${seconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`);
+  const bound = tcpBoundSeconds(size, LAN_HALF_RATE);
+  const row = idealRow(
+    `lan-swarm-${LAN_HALF_RATE}`,
+    [seconds],
+    ideal,
+    `one run, the lan-swarm lab with every link at ${LAN_HALF_RATE}: about half the CPU per second, so the swarm's own time shows where the full-rate lab is bound by ${cores} cores; TCP's own bound ${bound.toFixed(1)} s; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)} over the run; ${labCpuText(run.cpuSeconds, cores, ideal)}`,
+    LAN_HALF_RATE,
+  );
+  return {
+    ...row,
+    target: LAN_TARGET,
+    direction: 'atMost',
+    pass: judge(row.ratio, LAN_TARGET, 'atMost'),
+    detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_HALF_RATE, chunks, tcpBoundS: bound, seederSentX: sentX, cpuShares: [run.cpu], tcp: run.tcp, flows: [run], cpuFloorS: [floor], overCpuFloorS: [seconds - floor] },
+  };
+}
