@@ -224,7 +224,6 @@ export const lanSwarm: BenchCase = {
     const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf); TCP's own bound ${bound.toFixed(1)} s (${(bound / ideal).toFixed(3)} × the ideal: ${TCP_PAYLOAD_BYTES} payload bytes per ${TCP_FRAME_BYTES}-byte frame)`);
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
     const middle = [...flows].sort((a, b) => a.ms - b.ms)[Math.floor((flows.length - 1) / 2)]!;
-    const floors = flows.map((f) => f.cpuSeconds.busy / availableParallelism());
     const half = ctx.opts.quick ? [] : [await halfRateRow(ctx, file, chunks)];
     return [
       {
@@ -233,8 +232,7 @@ export const lanSwarm: BenchCase = {
         direction: 'atMost',
         pass: judge(row.ratio, LAN_TARGET, 'atMost'),
         note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}; the median run's ${labCpuText(middle.cpuSeconds, availableParallelism(), ideal)}`,
-        // each run's CPU floor (busy CPU s ÷ cores) and how far past it the run went
-        detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_RATE, chunks, tcpBoundS: bound, seederSentX: sentX, cpuShares: flows.map((f) => f.cpu), tcp: flows[0]?.tcp, flows, cpuFloorS: floors, overCpuFloorS: runs.map((r, i) => r - floors[i]!) },
+        detail: labDetail(size, LAN_RATE, chunks, flows),
       },
       ...half,
     ];
@@ -252,7 +250,6 @@ async function halfRateRow(ctx: BenchContext, file: string, chunks: number): Pro
   const run = await p2pRun(ctx, file, 'half', LAN_HALF_RATE);
   const seconds = run.ms / 1000;
   const cores = availableParallelism();
-  const floor = run.cpuSeconds.busy / cores;
   const sentX = run.seederSent / chunks;
   ctx.log(`lan-swarm at ${LAN_HALF_RATE}: ${seconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`);
   const bound = tcpBoundSeconds(size, LAN_HALF_RATE);
@@ -268,6 +265,24 @@ async function halfRateRow(ctx: BenchContext, file: string, chunks: number): Pro
     target: LAN_TARGET,
     direction: 'atMost',
     pass: judge(row.ratio, LAN_TARGET, 'atMost'),
-    detail: { sizeBytes: size, downloaders: LAN_DOWNLOADERS, linkRate: LAN_HALF_RATE, chunks, tcpBoundS: bound, seederSentX: sentX, cpuShares: [run.cpu], tcp: run.tcp, flows: [run], cpuFloorS: [floor], overCpuFloorS: [seconds - floor] },
+    detail: labDetail(size, LAN_HALF_RATE, chunks, [run]),
+  };
+}
+
+/** The `detail` of a lan-swarm row: the chunk flow, CPU shares, and each run's CPU floor (busy CPU s ÷ cores) and how far past it the run went. */
+function labDetail(size: number, rate: string, chunks: number, flows: LanRun[]): Record<string, unknown> {
+  const floors = flows.map((f) => f.cpuSeconds.busy / availableParallelism());
+  return {
+    sizeBytes: size,
+    downloaders: LAN_DOWNLOADERS,
+    linkRate: rate,
+    chunks,
+    tcpBoundS: tcpBoundSeconds(size, rate),
+    seederSentX: median(flows.map((f) => f.seederSent)) / chunks,
+    cpuShares: flows.map((f) => f.cpu),
+    tcp: flows[0]?.tcp,
+    flows,
+    cpuFloorS: floors,
+    overCpuFloorS: flows.map((f, i) => f.ms / 1000 - floors[i]!),
   };
 }
