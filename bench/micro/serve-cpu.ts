@@ -1,10 +1,11 @@
 // Micro-bench of the seeder's serve path without the peer daemon around it: a ChunkServer in a
-// child process serves a file to a PeerConnection here (8 chunk requests in flight, answers
+// child process serves a file to a PeerConnection here (8 MiB of chunk requests in flight, answers
 // dropped), against the same child pushing the same file to a plain socket (the bench's
 // file-to-socket sender, bench/lib/file-push.ts). Prints the child's CPU seconds per GiB,
 // user and system, of its main thread and of its other threads (V8's compiler and GC, the libuv
 // pool), from /proc, for each run: the first run of a fresh child includes its JIT warm-up.
 // Run: node --import tsx bench/micro/serve-cpu.ts [file (default: 1 GiB of random bytes in $TMPDIR)] [runs]
+// SERVE_CPU_CHUNK=524288 serves in chunks of that size (default 1 MiB), with the same 8 MiB in flight.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
@@ -21,8 +22,10 @@ import { PeerConnection } from '../../src/transport/chunk-client.js';
 import { ChunkServer } from '../../src/transport/chunk-server.js';
 
 const GiB = 1024 ** 3;
-const CHUNK = 1024 * 1024;
-const IN_FLIGHT = 8;
+const MiB = 1024 * 1024;
+const CHUNK = Number(process.env.SERVE_CPU_CHUNK ?? MiB);
+if (!Number.isInteger(CHUNK) || CHUNK < 1024 || CHUNK > 64 * MiB) throw new Error('SERVE_CPU_CHUNK must be a byte count from 1024 to 64 MiB');
+const IN_FLIGHT = Math.max(1, Math.floor((8 * MiB) / CHUNK));
 const silent = createLogger({ level: 'silent' });
 
 /** utime and stime of the main thread and of all threads of `pid`, in seconds. */
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
     file = join(tmpdir(), 'p2p-serve-cpu-1GiB.bin');
     if (!(await stat(file).catch(() => undefined))) {
       const out = createWriteStream(file);
-      for (let i = 0; i < 1024; i++) if (!out.write(randomBytes(CHUNK))) await new Promise<void>((r) => out.once('drain', () => r()));
+      for (let i = 0; i < 1024; i++) if (!out.write(randomBytes(MiB))) await new Promise<void>((r) => out.once('drain', () => r()));
       await new Promise<void>((r) => out.end(() => r()));
     }
   }

@@ -29,5 +29,11 @@ export function newDownloadId(now = Date.now()): string {
 
 /** Bytes of a SHA-256 (chunk hashes and fileIds). */
 export const HASH_BYTES = 32;
+/**
+ * The default `peer.minChunkSize` (config/default.json holds the same number; a unit test keeps
+ * them equal). 512 KiB rather than 1 MiB: in the LAN lab a downloader can relay a chunk twice as
+ * soon, and the tail spreads in smaller pieces (bench/README.md, "Half-size chunks").
+ */
+export const DEFAULT_MIN_CHUNK_SIZE = 512 * 1024;
 /** Chunks are never larger than this (also bounds every TCP frame). */
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;

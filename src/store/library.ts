@@ -133,14 +133,16 @@ export class Library {
       const key = this.cacheKey(path);
       const cached = this.cache.get(key);
       let manifest: Manifest | undefined;
-      if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {
+      const chunkSize = chooseChunkSize(st.size, this.options.minChunkSize, this.options.maxChunks);
+      // a shared file's id follows the chunk settings in force (hashes cached under others are
+      // stale); a download keeps the chunk size of the swarm it came from
+      if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs && (origin === 'downloads' || cached.chunkSize === chunkSize)) {
         manifest = manifestOfEntry(cached);
       } else {
         if (settle && now - st.mtimeMs < SETTLE_MS) {
           seen.delete(path); // not yet: it may still be being written
           continue;
         }
-        const chunkSize = chooseChunkSize(st.size, this.options.minChunkSize, this.options.maxChunks);
         try {
           const started = Date.now();
           manifest = await hashFile(path, chunkSize);

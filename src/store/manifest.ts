@@ -13,11 +13,11 @@ export interface Manifest {
 }
 
 export { HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
-import { HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
+import { DEFAULT_MIN_CHUNK_SIZE, HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
 const MAGIC = Buffer.from('p2p-manifest/1\n', 'ascii');
 
 /** Smallest power of two ≥ minChunkSize that keeps the chunk count ≤ maxChunks. */
-export function chooseChunkSize(size: number, minChunkSize = 1024 * 1024, maxChunks = 8192): number {
+export function chooseChunkSize(size: number, minChunkSize = DEFAULT_MIN_CHUNK_SIZE, maxChunks = 8192): number {
   let chunk = minChunkSize;
   while (Math.ceil(size / chunk) > maxChunks && chunk < MAX_CHUNK_SIZE) chunk *= 2;
   return chunk;

@@ -12,6 +12,7 @@ import { startNats } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { lastJson, runCli, startDaemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
+import { defaultChunks } from '../helpers/default-chunks.js';
 import { browserMissing, launchBrowser, screenshotDir } from '../helpers/browser.js';
 
 const HOSTILE = '<img src=x onerror=alert(1)>.bin';
@@ -77,12 +78,12 @@ browserTest('the swarm view lists the files (a hostile name as text, a new one a
   t.is(await page.$$eval('img', (els) => els.length), 0, 'no element came out of a file name');
   const movie = page.locator('#files tr[data-name="movie.bin"] canvas');
   await page.waitForFunction(() => document.querySelector('#files tr[data-name="movie.bin"] canvas')?.getAttribute('data-min') === '1', undefined, { timeout: 10_000 });
-  t.is(await movie.getAttribute('data-available'), '16');
-  t.is(await movie.getAttribute('data-chunks'), '16');
+  t.is(await movie.getAttribute('data-available'), String(defaultChunks(16 * MiB)));
+  t.is(await movie.getAttribute('data-chunks'), String(defaultChunks(16 * MiB)));
   // a file shared now appears without reloading
   await writeFile(join(root, 'alice', 'shared', 'fresh.bin'), randomBytes(3 * MiB + 5));
   await page.waitForSelector('#files tr[data-name="fresh.bin"]', { timeout: 20_000 });
-  t.is(await page.locator('#files tr[data-name="fresh.bin"] canvas').getAttribute('data-chunks'), '4');
+  t.is(await page.locator('#files tr[data-name="fresh.bin"] canvas').getAttribute('data-chunks'), String(defaultChunks(3 * MiB + 5)));
   await page.waitForSelector('.card[data-peer="bob"]', { timeout: 10_000 });
   t.deepEqual((await page.$$eval('.card .peer-id', (els) => els.map((e) => e.textContent))).sort(), ['alice', 'bob', 'carol']);
   await shoot(page, '1-swarm.png');

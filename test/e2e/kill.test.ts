@@ -11,6 +11,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { lastJson, runCli, startDaemon, type CliResult, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
 import { writtenOutside } from '../helpers/outside.js';
+import { defaultChunks } from '../helpers/default-chunks.js';
 
 const MiB = 1024 * 1024;
 const CAP = String(6 * MiB); // bytes/s per seeder
@@ -88,23 +89,24 @@ test.after.always(() => scope.run());
 test.serial('a seeder killed (SIGKILL) half way: the download finishes from the other seeder', async (t) => {
   const w = await world(scope, 'kill-one');
   const { content, seeders, get } = await downloadUnderWay(w, { mib: 24, seeders: ['s1', 's2'] });
-  const at = await untilVerified(w, 'd', 'film.bin', 8);
+  const at = await untilVerified(w, 'd', 'film.bin', defaultChunks(8 * MiB));
   seeders[0]!.child.kill('SIGKILL');
   await assertIdentical(t, w, await get, content);
-  t.log(`s1 killed at ${at}/24 chunks; finished from s2`);
+  t.log(`s1 killed at ${at}/${defaultChunks(24 * MiB)} chunks; finished from s2`);
 });
 
 test.serial('the only seeder killed half way, then restarted: the download waits and finishes, keeping its chunks', async (t) => {
   const w = await world(scope, 'kill-only');
   const { content, seeders, get } = await downloadUnderWay(w, { mib: 24, seeders: ['s1'] });
-  const at = await untilVerified(w, 'd', 'film.bin', 10);
+  const chunks = defaultChunks(24 * MiB);
+  const at = await untilVerified(w, 'd', 'film.bin', defaultChunks(10 * MiB));
   seeders[0]!.child.kill('SIGKILL');
   await seeders[0]!.stop();
   await new Promise((r) => setTimeout(r, 2000));
   await w.peer('s1', SLOW);
   const out = await assertIdentical(t, w, await get, content);
   const served = lastJson<{ served: { chunks: number } }>(await w.cli(['status', '--peer', 's1', '--json'])).served.chunks;
-  t.true(served <= 24 - at + 8, `after the restart s1 served only what was missing (${served} chunks; ${at} were verified before the kill)`);
+  t.true(served <= chunks - at + 8, `after the restart s1 served only what was missing (${served} chunks; ${at} were verified before the kill)`);
   const trace = await w.cli(['trace', out.downloadId, '--peer', 'd']);
   t.regex(trace.stdout, /fetching → retrying/);
 });
@@ -112,7 +114,7 @@ test.serial('the only seeder killed half way, then restarted: the download waits
 test.serial('the only seeder frozen (SIGSTOP) then resumed (SIGCONT): the download finishes', async (t) => {
   const w = await world(scope, 'stop-cont');
   const { content, seeders, get } = await downloadUnderWay(w, { mib: 16, seeders: ['s1'], downloaderEnv: { P2P_DOWNLOAD_CHUNK_TIMEOUT_MS: '1500' } });
-  await untilVerified(w, 'd', 'film.bin', 5);
+  await untilVerified(w, 'd', 'film.bin', defaultChunks(5 * MiB));
   seeders[0]!.child.kill('SIGSTOP');
   await new Promise((r) => setTimeout(r, 6000));
   seeders[0]!.child.kill('SIGCONT');
@@ -122,7 +124,7 @@ test.serial('the only seeder frozen (SIGSTOP) then resumed (SIGCONT): the downlo
 test.serial('the tracker killed mid-download: the download goes on; the restarted tracker is filled again', async (t) => {
   const w = await world(scope, 'kill-tracker');
   const { tracker, content, get } = await downloadUnderWay(w, { mib: 16, seeders: ['s1'] });
-  await untilVerified(w, 'd', 'film.bin', 4);
+  await untilVerified(w, 'd', 'film.bin', defaultChunks(4 * MiB));
   tracker.child.kill('SIGKILL');
   await tracker.stop();
   await assertIdentical(t, w, await get, content);
@@ -139,7 +141,7 @@ test.serial('the tracker killed mid-download: the download goes on; the restarte
 test.serial('the broker killed mid-download for 30 s and restarted on the same port: the download only loses time', async (t) => {
   const w = await world(scope, 'kill-broker');
   const { content, get } = await downloadUnderWay(w, { mib: 24, seeders: ['s1'] });
-  await untilVerified(w, 'd', 'film.bin', 4);
+  await untilVerified(w, 'd', 'film.bin', defaultChunks(4 * MiB));
   w.nats.kill('SIGKILL');
   const downAt = Date.now();
   // the issue's bound: an outage of up to 30 s

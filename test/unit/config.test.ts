@@ -4,6 +4,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { envName, loadConfig } from '../../config/index.js';
 import { ConfigError } from '../../src/errors.js';
+import { DEFAULT_MIN_CHUNK_SIZE } from '../../src/protocol/ids.js';
+import { chooseChunkSize } from '../../src/store/manifest.js';
 import { tempDir } from '../helpers/tmp.js';
 
 test('defaults: NATS at 127.0.0.1:4222, TTL 15 s', (t) => {
@@ -11,6 +13,13 @@ test('defaults: NATS at 127.0.0.1:4222, TTL 15 s', (t) => {
   t.is(c.nats.url, 'nats://127.0.0.1:4222');
   t.is(c.tracker.ttlMs, 15_000);
   t.is(c.prefix, 'p2p');
+});
+
+test('the default chunk size is the one the manifest code and the bench assume', (t) => {
+  const c = loadConfig({ env: {} });
+  t.is(c.peer.minChunkSize, DEFAULT_MIN_CHUNK_SIZE);
+  t.is(chooseChunkSize(3 * 1024 * 1024), c.peer.minChunkSize);
+  t.is(chooseChunkSize(8192 * c.peer.minChunkSize + 1), 2 * c.peer.minChunkSize, 'doubles past maxChunks');
 });
 
 test('env names follow the key path', (t) => {

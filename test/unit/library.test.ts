@@ -66,6 +66,28 @@ test('a restart does not rehash unchanged files; a changed file is rehashed', as
   t.true(hashed.includes('file hashed'), 'the changed file was rehashed (and the spy sees it)');
 });
 
+test('new chunk settings rehash shared files; a download keeps the chunk size of its swarm', async (t) => {
+  const dir = await setup(t);
+  await writeFile(join(dir, 'shared', 'a.bin'), randomBytes(300_000));
+  const got = join(dir, 'downloads', 'got.bin');
+  await writeFile(got, randomBytes(300_000));
+  const first = new Library({ logger }, opts(dir));
+  await first.load();
+  await first.scan({ settle: false });
+  const swarmManifest = await hashFile(got, 32 * 1024); // as a swarm with other settings hashed it
+  await first.addDownloaded(got, swarmManifest, 'got.bin');
+  t.is(first.findByName('a.bin')[0]!.manifest.chunkSize, 64 * 1024);
+
+  const second = new Library({ logger }, { ...opts(dir), minChunkSize: 128 * 1024 });
+  await second.load();
+  await second.scan({ settle: false });
+  const a = second.findByName('a.bin')[0]!;
+  t.is(a.manifest.chunkSize, 128 * 1024, 'the cached 64 KiB hashes were not reused');
+  t.is(a.fileId, fileIdOf(await hashFile(a.path, 128 * 1024)));
+  const d = second.findByName('got.bin')[0]!;
+  t.is(d.fileId, fileIdOf(swarmManifest), 'the download is still offered under the id it was fetched by');
+});
+
 test('files added later are picked up; removed ones are reported', async (t) => {
   const dir = await setup(t);
   const lib = new Library({ logger }, opts(dir));
