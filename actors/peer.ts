@@ -84,8 +84,8 @@ export class Peer {
     this.peerId = await this.loadPeerId();
     const log = (this.log = this.components.logger.child({ actor: 'peer', peerId: this.peerId }));
     const identity = await PeerIdentity.loadOrCreate(join(paths.meta, 'identity.key'));
-    const { minChunkSize, maxChunks, uploadBps, downloadBps, uploadSlots, maxConnections, maxConnectionsPerAddress, idleTimeoutMs, frameTimeoutMs } = options.peer;
-    const library = (this.library = new Library({ logger: log }, { dir: options.dir, minChunkSize, maxChunks, followExternalSymlinks: options.followExternalSymlinks }));
+    const { minChunkSize, maxChunks, largeFileSize, uploadBps, downloadBps, uploadSlots, maxConnections, maxConnectionsPerAddress, idleTimeoutMs, frameTimeoutMs } = options.peer;
+    const library = (this.library = new Library({ logger: log }, { dir: options.dir, minChunkSize, maxChunks, largeFileSize, followExternalSymlinks: options.followExternalSymlinks }));
     await library.load();
     await library.scan({ settle: false });
 

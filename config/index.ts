@@ -49,6 +49,8 @@ export const ConfigSchema = z.object({
     heartbeatMs: Ms,
     rescanMs: Ms,
     minChunkSize: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
+    /** files this size or larger get chunks twice minChunkSize; 0: never */
+    largeFileSize: z.coerce.number().int().min(0),
     maxChunks: z.coerce.number().int().min(1).max(100_000),
     maxConnections: z.coerce.number().int().min(1).max(100_000),
     /** chunk connections served at once from one remote address (more get BUSY) */

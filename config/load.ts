@@ -142,6 +142,7 @@ export const RULES: Rules = {
     heartbeatMs: ms,
     rescanMs: ms,
     minChunkSize: int(1024, 64 * 1024 * 1024),
+    largeFileSize: int(0, Number.MAX_SAFE_INTEGER),
     maxChunks: int(1, 100_000),
     maxConnections: int(1, 100_000),
     maxConnectionsPerAddress: int(1, 100_000),

@@ -35,5 +35,15 @@ export const HASH_BYTES = 32;
  * soon, and the tail spreads in smaller pieces (bench/README.md, "Half-size chunks").
  */
 export const DEFAULT_MIN_CHUNK_SIZE = 512 * 1024;
+/**
+ * The default `peer.largeFileSize`: files this size or larger get chunks twice `minChunkSize`.
+ * The per-chunk cost (a request, a hash, a write, an announcement) counts more on a big file, the
+ * relay and tail gains of small chunks less: on loopback a 1 GiB download costs the downloader
+ * less CPU with 1 MiB chunks, while the LAN lab's 256 MiB swarm is faster with 512 KiB
+ * (bench/README.md, "A chunk size that grows with the file").
+ */
+export const DEFAULT_LARGE_FILE_SIZE = 1024 * 1024 * 1024;
+/** The default `peer.maxChunks`: past it the chunk size doubles again. */
+export const DEFAULT_MAX_CHUNKS = 8192;
 /** Chunks are never larger than this (also bounds every TCP frame). */
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;

@@ -24,6 +24,8 @@ export interface LibraryOptions {
   dir: string;
   minChunkSize: number;
   maxChunks: number;
+  /** files this size or larger get chunks twice minChunkSize (default 1 GiB; 0: never) */
+  largeFileSize?: number;
   /** follow symlinks in shared/ that point outside it (off by default) */
   followExternalSymlinks?: boolean;
 }
@@ -133,7 +135,7 @@ export class Library {
       const key = this.cacheKey(path);
       const cached = this.cache.get(key);
       let manifest: Manifest | undefined;
-      const chunkSize = chooseChunkSize(st.size, this.options.minChunkSize, this.options.maxChunks);
+      const chunkSize = chooseChunkSize(st.size, this.options);
       // a shared file's id follows the chunk settings in force (hashes cached under others are
       // stale); a download keeps the chunk size of the swarm it came from
       if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs && (origin === 'downloads' || cached.chunkSize === chunkSize)) {

@@ -13,12 +13,24 @@ export interface Manifest {
 }
 
 export { HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
-import { DEFAULT_MIN_CHUNK_SIZE, HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
+import { DEFAULT_LARGE_FILE_SIZE, DEFAULT_MAX_CHUNKS, DEFAULT_MIN_CHUNK_SIZE, HASH_BYTES, MAX_CHUNK_SIZE } from '../protocol/ids.js';
 const MAGIC = Buffer.from('p2p-manifest/1\n', 'ascii');
 
-/** Smallest power of two ≥ minChunkSize that keeps the chunk count ≤ maxChunks. */
-export function chooseChunkSize(size: number, minChunkSize = DEFAULT_MIN_CHUNK_SIZE, maxChunks = 8192): number {
-  let chunk = minChunkSize;
+/** The chunk settings a file's id depends on (`peer.minChunkSize`, `peer.largeFileSize`, `peer.maxChunks`). */
+export interface ChunkSettings {
+  minChunkSize?: number;
+  /** files this size or larger start from twice minChunkSize; 0: never */
+  largeFileSize?: number;
+  maxChunks?: number;
+}
+
+/**
+ * minChunkSize (twice that from largeFileSize up), doubled while the chunk count is over
+ * maxChunks, at most MAX_CHUNK_SIZE. With the defaults: 512 KiB below 1 GiB, 1 MiB up to 8 GiB.
+ */
+export function chooseChunkSize(size: number, settings: ChunkSettings = {}): number {
+  const { minChunkSize = DEFAULT_MIN_CHUNK_SIZE, largeFileSize = DEFAULT_LARGE_FILE_SIZE, maxChunks = DEFAULT_MAX_CHUNKS } = settings;
+  let chunk = largeFileSize > 0 && size >= largeFileSize ? Math.min(2 * minChunkSize, MAX_CHUNK_SIZE) : minChunkSize;
   while (Math.ceil(size / chunk) > maxChunks && chunk < MAX_CHUNK_SIZE) chunk *= 2;
   return chunk;
 }

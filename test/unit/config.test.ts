@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { envName, loadConfig } from '../../config/index.js';
 import { ConfigError } from '../../src/errors.js';
-import { DEFAULT_MIN_CHUNK_SIZE } from '../../src/protocol/ids.js';
+import { DEFAULT_LARGE_FILE_SIZE, DEFAULT_MAX_CHUNKS, DEFAULT_MIN_CHUNK_SIZE } from '../../src/protocol/ids.js';
 import { chooseChunkSize } from '../../src/store/manifest.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -18,8 +18,24 @@ test('defaults: NATS at 127.0.0.1:4222, TTL 15 s', (t) => {
 test('the default chunk size is the one the manifest code and the bench assume', (t) => {
   const c = loadConfig({ env: {} });
   t.is(c.peer.minChunkSize, DEFAULT_MIN_CHUNK_SIZE);
+  t.is(c.peer.largeFileSize, DEFAULT_LARGE_FILE_SIZE);
+  t.is(c.peer.maxChunks, DEFAULT_MAX_CHUNKS);
   t.is(chooseChunkSize(3 * 1024 * 1024), c.peer.minChunkSize);
-  t.is(chooseChunkSize(8192 * c.peer.minChunkSize + 1), 2 * c.peer.minChunkSize, 'doubles past maxChunks');
+  t.is(chooseChunkSize(c.peer.largeFileSize - 1), c.peer.minChunkSize, 'below largeFileSize: the smallest');
+  t.is(chooseChunkSize(c.peer.largeFileSize), 2 * c.peer.minChunkSize, 'from largeFileSize: twice the smallest');
+  t.is(chooseChunkSize(c.peer.maxChunks * 2 * c.peer.minChunkSize), 2 * c.peer.minChunkSize, 'still twice at maxChunks chunks');
+  t.is(chooseChunkSize(c.peer.maxChunks * 2 * c.peer.minChunkSize + 1), 4 * c.peer.minChunkSize, 'doubles past maxChunks');
+});
+
+test('chunk settings: largeFileSize 0 never doubles; an old 1 MiB peer is matched by minChunkSize 1 MiB, largeFileSize 0', (t) => {
+  const MiB = 1024 * 1024;
+  t.is(chooseChunkSize(2048 * MiB, { largeFileSize: 0 }), DEFAULT_MIN_CHUNK_SIZE);
+  t.is(chooseChunkSize(4096 * MiB, { minChunkSize: MiB, largeFileSize: 0 }), MiB);
+  t.is(chooseChunkSize(64 * MiB, { minChunkSize: 64 * 1024, largeFileSize: 32 * MiB }), 128 * 1024);
+  t.is(chooseChunkSize(8192 * MiB, { minChunkSize: 64 * MiB, largeFileSize: 1 }), 64 * MiB, 'never past MAX_CHUNK_SIZE');
+  const c = loadConfig({ env: { P2P_PEER_LARGE_FILE_SIZE: '0' } });
+  t.is(c.peer.largeFileSize, 0);
+  t.throws(() => loadConfig({ env: { P2P_PEER_LARGE_FILE_SIZE: '-1' } }), { instanceOf: ConfigError });
 });
 
 test('env names follow the key path', (t) => {
