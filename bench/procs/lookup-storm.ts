@@ -19,8 +19,12 @@ const { values } = parseArgs({
     announce: { type: 'boolean', default: false },
     id: { type: 'string', default: 'storm' },
     timeout: { type: 'string', default: '1000' },
-    /** keep the acknowledged peers alive (heartbeats each second) until SIGTERM, after the result line too */
+    /** keep the acknowledged peers alive (heartbeats every --heartbeat-ms) until SIGTERM, after the result line too */
     linger: { type: 'boolean', default: false },
+    /** with --linger: each acknowledged peer heartbeats this often (a real peer: peer.heartbeatMs, a third of the tracker's ttl) */
+    'heartbeat-ms': { type: 'string', default: '1000' },
+    /** with --announce: at most this many announces (then lookups only), so --linger's heartbeats stay a load the tracker is meant to carry; 0: no cap */
+    'max-announces': { type: 'string', default: '0' },
   },
 });
 const s = subjects(values.prefix!);
@@ -30,6 +34,10 @@ const identity = PeerIdentity.ephemeral();
 const timeoutMs = Number(values.timeout);
 const stats = { lookups: 0, lookupFailures: 0, firstAttemptFailures: 0, announces: 0, announceFailures: 0, firstAttemptAnnounceFailures: 0, acked: [] as string[], errors: [] as string[] };
 const deadline = Date.now() + Number(values.ms);
+const maxAnnounces = Number(values['max-announces']);
+const heartbeatMs = Number(values['heartbeat-ms']);
+/** heartbeats in flight at once: a round of every acked peer takes well under a ttl on a loaded machine */
+const HEARTBEAT_LANES = 32;
 let seq = 0;
 
 async function attempt<T>(fn: () => Promise<T>): Promise<{ value?: T; first: boolean }> {
@@ -54,7 +62,7 @@ function announceOf(n: number) {
 async function worker(): Promise<void> {
   while (Date.now() < deadline) {
     const n = seq++;
-    if (values.announce && n % 2 === 1) {
+    if (values.announce && n % 2 === 1 && (maxAnnounces === 0 || stats.announces < maxAnnounces)) {
       const msg = announceOf(n);
       const peerId = msg.peerId;
       stats.announces++;
@@ -72,7 +80,7 @@ async function worker(): Promise<void> {
   }
 }
 
-/** Acknowledged peers heartbeat each second, like real ones (and re-announce when the tracker forgot them). */
+/** Acknowledged peers heartbeat every --heartbeat-ms, like real ones (and re-announce when the tracker forgot them). */
 let stopHeartbeats = false;
 async function heartbeats(): Promise<void> {
   const sign = (subj: string, payload: Uint8Array) => identity.sign(subj, payload);
@@ -80,8 +88,8 @@ async function heartbeats(): Promise<void> {
     const started = Date.now();
     const ids = [...stats.acked];
     await Promise.all(
-      Array.from({ length: 8 }, async (_, k) => {
-        for (let i = k; i < ids.length && !stopHeartbeats; i += 8) {
+      Array.from({ length: HEARTBEAT_LANES }, async (_, k) => {
+        for (let i = k; i < ids.length && !stopHeartbeats; i += HEARTBEAT_LANES) {
           const msg = announceOf(Number(ids[i]!.slice(ids[i]!.lastIndexOf('-') + 1)));
           const hb = { v: PROTOCOL_VERSION, peerId: msg.peerId, endpoint: msg.endpoint, fileCount: 1 };
           try {
@@ -93,7 +101,7 @@ async function heartbeats(): Promise<void> {
         }
       }),
     );
-    await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started))));
+    await new Promise((r) => setTimeout(r, Math.max(0, heartbeatMs - (Date.now() - started))));
   }
 }
 const beating = values.linger ? heartbeats() : Promise.resolve();

@@ -196,6 +196,11 @@ lab('cut the link of one of two seeders mid-download: finishes from the other; h
 // Once seen failing in a clean CI run: announces acked during the partition missing after the heal.
 // Root cause: a tracker instance's KV watch (an ordered consumer) that stops or stalls when its node
 // is cut off froze that instance's view; src/tracker/kv-follow.ts restarts it from the last revision.
+// Seen again inside the full suite (2026-12-06): 1 529 storm peers, each heartbeating every second
+// through 8 lanes, were more KV writes a second than the loaded machine's trackers could make, so
+// peers expired between their heartbeats and never were all listed at once. The storm's peers now
+// heartbeat like real ones (a third of the ttl) and are capped in number: the test is about
+// announces lost across a partition, not about the trackers' heartbeat capacity.
 test.serial('a minority partition of one NATS node, then heal: no acknowledged announce lost, no peer stays gone', async (t) => {
   const w = await world(t, ['t1', 't2', 'p1', 'p2', 'p3', 'client']);
   // a ttl the storm's own peers outlive on a loaded machine; the partition outlasts it
@@ -207,7 +212,7 @@ test.serial('a minority partition of one NATS node, then heal: no acknowledged a
     await w.peer(p);
   }
   // the storm talks to the majority side
-  const storm = w.storm('client', ['--nats', natsUrls(w.lan, ['n1', 'n2']), '--announce', '--linger', '--id', 'pp', '--ms', '12000', '--concurrency', '4']);
+  const storm = w.storm('client', ['--nats', natsUrls(w.lan, ['n1', 'n2']), '--announce', '--linger', '--heartbeat-ms', '2500', '--max-announces', '600', '--id', 'pp', '--ms', '12000', '--concurrency', '4']);
   await storm.waitFor(/tick 200/);
   await w.lan.cut('n3');
   await new Promise((r) => setTimeout(r, 9000)); // the partition outlasts the ttl: peers on n3 may expire
