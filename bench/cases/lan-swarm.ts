@@ -17,7 +17,8 @@ import { judge, skippedRow, type CaseResult } from '../lib/report.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { median } from '../lib/stats.js';
 import { cpuShares, cpuTimes, machineJiffies, machineSeconds, medianShares, reapedChildrenCpu, sharesText, type CpuShares } from '../lib/procfs.js';
-import { chooseChunkSize as chunkSizeFor } from '../../src/store/manifest.js';
+import { loadConfig } from '../../config/index.js';
+import { chooseChunkSize, chunkCount } from '../../src/store/manifest.js';
 
 export const LAN_RATE = '100mbit';
 /**
@@ -211,7 +212,8 @@ export const lanSwarm: BenchCase = {
     const ideal = idealSeconds(size);
     const runs: number[] = [];
     const flows: LanRun[] = [];
-    const chunks = Math.ceil(size / chunkSizeFor(size));
+    // the chunk size the lab's peers choose: their config comes from this environment (an A/B's P2P_PEER_* too)
+    const chunks = chunkCount(size, chooseChunkSize(size, loadConfig({ env: process.env }).peer));
     const reps = ctx.opts.quick ? 1 : ctx.opts.reps;
     for (let i = 0; i < reps; i++) {
       const run = await p2pRun(ctx, file, i + 1);
