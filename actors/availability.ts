@@ -1,6 +1,6 @@
 // The peer's swarm availability: downloads in progress are served to others and announced as
 // they grow (the full bitfield first, then the chunks gained, batched: one message per file per
-// `batchMs` at most), queries are answered for every file held whole or in part, and download
+// window, `batchMs` while few others download the file, wider as more do: announce-pace.ts), queries are answered for every file held whole or in part, and download
 // sessions watch their file's subject to pick up new sources and chunks live. Every message goes
 // out signed by our identity; a received one counts only when its signature is good, its key is
 // the one the tracker binds to the peer id it names, and it is newer than the last from that peer.
@@ -21,6 +21,7 @@ import { verifySignature, type PeerIdentity } from '../src/identity.js';
 import type { PeerKeys } from './peer-keys.js';
 import { Events, at } from '../src/protocol/routes.js';
 import type { HaveUpdate } from '../src/download/picker.js';
+import { announceWindowMs, DownloaderCount } from '../src/download/announce-pace.js';
 import type { PartialDownload } from '../src/store/partial.js';
 
 export interface AvailabilityComponents {
@@ -39,7 +40,7 @@ export interface AvailabilityOptions {
   endpoint: () => Endpoint;
   /** the chunk count of a file we hold whole, else undefined */
   holds: (fileId: string) => number | undefined;
-  /** least time between two messages about one file (default 50 ms: neighbours learn fast what we have) */
+  /** least time between two messages about one file (default 50 ms: neighbours learn fast what we have); wider in a big swarm */
   batchMs?: number;
 }
 
@@ -61,6 +62,8 @@ export class SwarmAvailability {
   private readonly log: Logger;
   /** the newest signature timestamp seen per peer id on the queries subject: older ones are replays */
   private readonly queryTs = new Map<string, number>();
+  /** per file we watch: the other peers heard downloading it (our window widens with them) */
+  private readonly downloaders = new Map<string, DownloaderCount>();
   private readonly sign = (subject: string, payload: Uint8Array) => this.components.identity.sign(subject, payload);
 
   constructor(
@@ -103,7 +106,8 @@ export class SwarmAvailability {
   share(partial: PartialDownload): SharedDownload {
     const fileId = partial.fileId;
     this.shared.get(fileId)?.announcer.close();
-    const announcer = new Announcer((m) => this.send(m), partial, this.options.batchMs ?? 50);
+    const windowMs = () => announceWindowMs(this.downloaders.get(fileId)?.count(Date.now()) ?? 0, this.options.batchMs ?? 50);
+    const announcer = new Announcer((m) => this.send(m), partial, windowMs);
     const entry = { partial, announcer };
     this.shared.set(fileId, entry);
     announcer.start();
@@ -125,6 +129,8 @@ export class SwarmAvailability {
   watch(fileId: string, chunkCount: number, onChange: (source: Source, change: HaveUpdate) => void): () => void {
     const { nc, subjects } = this.components;
     const seen = new Map<string, number>();
+    const others = new DownloaderCount();
+    this.downloaders.set(fileId, others);
     const sub = listenEvent(
       nc,
       at(Events.availability, subjects, fileId),
@@ -132,13 +138,18 @@ export class SwarmAvailability {
         if (m.peerId === this.options.peerId || m.fileId !== fileId || m.chunkCount !== chunkCount) return;
         if (!(await this.provenBy(m.peerId, meta, seen))) return;
         const source = { peerId: m.peerId, endpoint: m.endpoint };
+        if (m.complete) others.gone(m.peerId);
+        else others.heard(m.peerId, Date.now());
         if (m.complete) onChange(source, { kind: 'all' });
         else if (m.bitfield) onChange(source, { kind: 'bits', bits: m.bitfield });
         else if (m.gained) onChange(source, { kind: 'gained', ranges: m.gained });
       },
       { log: this.log },
     );
-    return () => sub.unsubscribe();
+    return () => {
+      sub.unsubscribe();
+      if (this.downloaders.get(fileId) === others) this.downloaders.delete(fileId);
+    };
   }
 
   /** Ask the swarm who has `fileId`: holders and downloaders answer on its subject with what they have. */
@@ -186,7 +197,7 @@ export class SwarmAvailability {
   }
 }
 
-/** Batches one download's gains: the full bitfield first, then ranges at most every batchMs. */
+/** Batches one download's gains: the full bitfield first, then ranges at most once per window (asked as each batch starts). */
 class Announcer {
   private pending: number[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -196,7 +207,7 @@ class Announcer {
   constructor(
     private readonly send: (m: Outgoing) => void,
     private readonly partial: PartialDownload,
-    private readonly batchMs: number,
+    private readonly windowMs: () => number,
   ) {}
 
   start(): void {
@@ -206,7 +217,7 @@ class Announcer {
   gained(index: number): void {
     if (this.closed) return;
     this.pending.push(index);
-    this.timer ??= setTimeout(() => this.flush(), this.batchMs);
+    this.timer ??= setTimeout(() => this.flush(), this.windowMs());
   }
 
   /** The whole bitfield now (it covers anything pending). Nothing while we have no chunk. */
