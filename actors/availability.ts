@@ -42,6 +42,8 @@ export interface AvailabilityOptions {
   holds: (fileId: string) => number | undefined;
   /** least time between two messages about one file (default 50 ms: neighbours learn fast what we have); wider in a big swarm */
   batchMs?: number;
+  /** the window with `others` other downloaders of the file heard lately (default: announceWindowMs, announce-pace.ts) */
+  pace?: (others: number, baseMs: number) => number;
 }
 
 /** An availability message before the sender's id and endpoint are added. */
@@ -106,7 +108,8 @@ export class SwarmAvailability {
   share(partial: PartialDownload): SharedDownload {
     const fileId = partial.fileId;
     this.shared.get(fileId)?.announcer.close();
-    const windowMs = () => announceWindowMs(this.downloaders.get(fileId)?.count(Date.now()) ?? 0, this.options.batchMs ?? 50);
+    const pace = this.options.pace ?? announceWindowMs;
+    const windowMs = () => pace(this.downloaders.get(fileId)?.count(Date.now()) ?? 0, this.options.batchMs ?? 50);
     const announcer = new Announcer((m) => this.send(m), partial, windowMs);
     const entry = { partial, announcer };
     this.shared.set(fileId, entry);
