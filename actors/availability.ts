@@ -1,7 +1,9 @@
 // The peer's swarm availability: downloads in progress are served to others and announced as
 // they grow (the full bitfield first, then the chunks gained, batched: one message per file per
-// window, `batchMs` while few others download the file, wider as more do: announce-pace.ts), queries are answered for every file held whole or in part, and download
-// sessions watch their file's subject to pick up new sources and chunks live. Every message goes
+// window, `batchMs` while few others download the file, wider as more do: announce-pace.ts),
+// queries are answered for every file held whole or in part (at most once per file per window:
+// downloaders starting together query together), and download sessions watch their file's
+// subject to pick up new sources and chunks live. Every message goes
 // out signed by our identity; a received one counts only when its signature is good, its key is
 // the one the tracker binds to the peer id it names, and it is newer than the last from that peer.
 import type { NatsConnection, Subscription } from 'nats';
@@ -21,7 +23,8 @@ import { verifySignature, type PeerIdentity } from '../src/identity.js';
 import type { PeerKeys } from './peer-keys.js';
 import { Events, at } from '../src/protocol/routes.js';
 import type { HaveUpdate } from '../src/download/picker.js';
-import { announceWindowMs, DownloaderCount } from '../src/download/announce-pace.js';
+import { AnswerPacer, announceWindowMs, DownloaderCount } from '../src/download/announce-pace.js';
+import { systemClock } from '../src/clock.js';
 import type { PartialDownload } from '../src/store/partial.js';
 
 export interface AvailabilityComponents {
@@ -66,6 +69,8 @@ export class SwarmAvailability {
   private readonly queryTs = new Map<string, number>();
   /** per file we watch: the other peers heard downloading it (our window widens with them) */
   private readonly downloaders = new Map<string, DownloaderCount>();
+  /** answers to queries: one per file per window (downloaders starting together query together) */
+  private readonly answers = new AnswerPacer(systemClock);
   private readonly sign = (subject: string, payload: Uint8Array) => this.components.identity.sign(subject, payload);
 
   constructor(
@@ -90,6 +95,7 @@ export class SwarmAvailability {
 
   stop(): void {
     this.sub?.unsubscribe();
+    this.answers.stop();
     for (const { announcer } of this.shared.values()) announcer.close();
     this.shared.clear();
   }
@@ -108,9 +114,7 @@ export class SwarmAvailability {
   share(partial: PartialDownload): SharedDownload {
     const fileId = partial.fileId;
     this.shared.get(fileId)?.announcer.close();
-    const pace = this.options.pace ?? announceWindowMs;
-    const windowMs = () => pace(this.downloaders.get(fileId)?.count(Date.now()) ?? 0, this.options.batchMs ?? 50);
-    const announcer = new Announcer((m) => this.send(m), partial, windowMs);
+    const announcer = new Announcer((m) => this.send(m), partial, () => this.windowMs(fileId));
     const entry = { partial, announcer };
     this.shared.set(fileId, entry);
     announcer.start();
@@ -161,11 +165,23 @@ export class SwarmAvailability {
     publishEvent(nc, at(Events.availabilityQuery, subjects, fileId), { v: PROTOCOL_VERSION, peerId: this.options.peerId, fileId }, this.log, this.sign);
   }
 
+  /** The window between two messages about `fileId`: the base, wider the more others download it. */
+  private windowMs(fileId: string): number {
+    const pace = this.options.pace ?? announceWindowMs;
+    return pace(this.downloaders.get(fileId)?.count(Date.now()) ?? 0, this.options.batchMs ?? 50);
+  }
+
   private onQuery(m: AvailabilityQuery, subject: string): void {
     if (m.peerId === this.options.peerId || subject !== this.components.subjects.availQuery(m.fileId)) return;
-    const whole = this.options.holds(m.fileId);
-    if (whole !== undefined) return this.announceComplete(m.fileId, whole);
-    this.shared.get(m.fileId)?.announcer.sendFull();
+    if (this.options.holds(m.fileId) === undefined && !this.shared.has(m.fileId)) return;
+    this.answers.query(m.fileId, this.windowMs(m.fileId), () => this.answer(m.fileId));
+  }
+
+  /** What we hold of `fileId` now: complete, or the bitfield of our download (nothing if neither any more). */
+  private answer(fileId: string): void {
+    const whole = this.options.holds(fileId);
+    if (whole !== undefined) return this.announceComplete(fileId, whole);
+    this.shared.get(fileId)?.announcer.sendFull();
   }
 
   private send(m: Outgoing): void {

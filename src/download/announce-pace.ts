@@ -6,6 +6,9 @@
 // downloaders of a file aim at a total rate together: each one's window widens with the number of
 // other downloaders it hears, so what each receives stays about the same however many there are.
 // Up to 8 downloaders nothing changes (the base window); the window never exceeds a second.
+// Answers to availability queries are paced the same way: at most one per file per window.
+
+import type { Clock } from '../clock.js';
 
 /** Availability messages a second one downloader receives about a file from all the others together, once past the base window. */
 export const ANNOUNCE_RATE_PER_FILE = 140;
@@ -51,5 +54,47 @@ export class DownloaderCount {
       this.lastHeard.delete(id);
     }
     return this.lastHeard.size;
+  }
+}
+
+/**
+ * Answers to availability queries, at most one per file per window: the first at once, the
+ * queries that come within the window after it answered together at the window's end (`answer`
+ * runs then, with what we hold by then). Downloaders that start together each query the file,
+ * and every holder's answer goes to every listener: answered one by one, N starters cost N
+ * answers from each holder, N² messages checked by each listener.
+ */
+export class AnswerPacer {
+  private readonly files = new Map<string, { at: number; cancel?: () => void }>();
+
+  constructor(private readonly clock: Pick<Clock, 'now' | 'setTimeout'>) {}
+
+  /** A query for `fileId` came: `answer` now, or once at the end of the current window. */
+  query(fileId: string, windowMs: number, answer: () => void): void {
+    const now = this.clock.now();
+    const entry = this.files.get(fileId);
+    if (entry?.cancel) return; // an answer is due already: it covers this query too
+    if (!entry || now - entry.at >= windowMs) {
+      this.prune(now);
+      this.files.set(fileId, { at: now });
+      return answer();
+    }
+    entry.cancel = this.clock.setTimeout(() => {
+      entry.cancel = undefined;
+      entry.at = this.clock.now();
+      answer();
+    }, entry.at + windowMs - now);
+  }
+
+  /** Cancel the answers due. */
+  stop(): void {
+    for (const entry of this.files.values()) entry.cancel?.();
+    this.files.clear();
+  }
+
+  /** Forget files answered longer ago than any window (a peer holding many files keeps few entries). */
+  private prune(now: number): void {
+    if (this.files.size < 1024) return;
+    for (const [id, e] of this.files) if (!e.cancel && now - e.at > MAX_ANNOUNCE_WINDOW_MS) this.files.delete(id);
   }
 }

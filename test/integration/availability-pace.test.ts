@@ -3,7 +3,7 @@
 // (src/download/announce-pace.ts) and what each one receives stays about the same however many
 // there are — while every gained chunk still reaches every watcher. Real nats-server, a real
 // tracker actor binding each peer's key, real part files on disk.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { SwarmAvailability, type SharedDownload } from '../../actors/availability.js';
 import { PeerKeys } from '../../actors/peer-keys.js';
@@ -25,8 +25,10 @@ const PEERS = 32;
 const GAINS = 80;
 const GAIN_EVERY_MS = 25;
 
-test(`${PEERS} downloaders of one file: each paces its availability to the swarm's size, and every gain still reaches every watcher`, async (t) => {
-  t.timeout(60_000);
+type Peer = { id: string; side: SwarmAvailability; partial?: PartialDownload; shared?: SharedDownload; mine: Uint8Array; views: Map<string, Uint8Array> };
+
+/** A real nats-server and tracker, a file, and `n` peers bound at the tracker, each watching the file (what it hears in `views`). */
+async function swarm(t: ExecutionContext, n: number, fileChunks: number, holds: (k: number) => boolean = () => false) {
   const server = await startNats(t);
   const prefix = `ap-${randomBytes(3).toString('hex')}`;
   const s = subjects(prefix);
@@ -37,9 +39,8 @@ test(`${PEERS} downloaders of one file: each paces its availability to the swarm
   t.teardown(() => tracker.stop());
   const keyOf = async (peerId: string) => (await request(nc, s.key, { v: PROTOCOL_VERSION, peerId }, KeyReply, { timeoutMs: 5000, who: 'tracker' })).key;
   const keys = new PeerKeys(keyOf, { now: () => Date.now() });
-  const file = await sharedFile(t, (GAINS + 1) * CHUNK);
+  const file = await sharedFile(t, fileChunks * CHUNK);
   const count = file.manifest.hashes.length;
-  const slice = (i: number) => [file.data.subarray(i * CHUNK, (i + 1) * CHUNK)];
 
   // every message on the file's subject, by sender
   const sent = new Map<string, number>();
@@ -49,26 +50,37 @@ test(`${PEERS} downloaders of one file: each paces its availability to the swarm
   } });
   await nc.flush();
 
-  type Peer = { id: string; side: SwarmAvailability; partial?: PartialDownload; shared?: SharedDownload; mine: Uint8Array; views: Map<string, Uint8Array> };
   const peers: Peer[] = [];
-  for (let k = 0; k < PEERS; k++) {
+  for (let k = 0; k < n; k++) {
     const id = `p${k}`;
     const identity = PeerIdentity.ephemeral();
     const announce = encode({ v: PROTOCOL_VERSION, peerId: id, endpoint: { host: '127.0.0.1', port: 7000 + k }, replace: true, files: [], removed: [] });
     await nc.request(s.announce, announce, { headers: identity.sign(s.announce, announce), timeout: 5000 });
-    const side = new SwarmAvailability({ nc, logger, subjects: s, identity, keys }, { peerId: id, endpoint: () => ({ host: '127.0.0.1', port: 7000 + k }), holds: () => undefined });
+    const side = new SwarmAvailability(
+      { nc, logger, subjects: s, identity, keys },
+      { peerId: id, endpoint: () => ({ host: '127.0.0.1', port: 7000 + k }), holds: (fileId) => (holds(k) && fileId === file.fileId ? count : undefined) },
+    );
+    side.start();
+    t.teardown(() => side.stop());
     const peer: Peer = { id, side, mine: new Uint8Array(bitfieldBytes(count)), views: new Map() };
     // what this peer believes each other one has, from what it hears
     const stop = side.watch(file.fileId, count, (source, change: HaveUpdate) => {
       const view = peer.views.get(source.peerId) ?? new Uint8Array(bitfieldBytes(count));
-      if (change.kind === 'bits') view.set(change.bits.subarray(0, view.length));
-      else if (change.kind === 'gained') for (const [a, b] of change.ranges) for (let i = a; i < b; i++) setBit(view, i);
+      if (change.kind === 'all') view.fill(0xff);
+      else if (change.kind === 'bits') view.set(change.bits.subarray(0, view.length));
+      else for (const [a, b] of change.ranges) for (let i = a; i < b; i++) setBit(view, i);
       peer.views.set(source.peerId, view);
     });
     t.teardown(stop);
     peers.push(peer);
   }
   await nc.flush();
+  return { file, count, sent, peers, slice: (i: number) => [file.data.subarray(i * CHUNK, (i + 1) * CHUNK)] };
+}
+
+test(`${PEERS} downloaders of one file: each paces its availability to the swarm's size, and every gain still reaches every watcher`, async (t) => {
+  t.timeout(60_000);
+  const { file, count, sent, peers, slice } = await swarm(t, PEERS, GAINS + 1);
 
   // each has chunk 0 and starts serving: its full bitfield goes out, and everyone hears everyone
   for (const p of peers) {
@@ -111,3 +123,24 @@ function sameBits(view: Uint8Array, mine: Uint8Array, count: number): boolean {
   for (let i = 0; i < count; i++) if (hasBit(view, i) !== hasBit(mine, i)) return false;
   return true;
 }
+
+test('a burst of queries (downloaders starting together) gets one answer per holder per window, and every newcomer learns every holder', async (t) => {
+  t.timeout(60_000);
+  const NEWCOMERS = 20;
+  // p0 holds the file whole, p1 downloads it (chunk 0 so far); the others just start
+  const { file, sent, peers, slice } = await swarm(t, NEWCOMERS + 2, 4, (k) => k === 0);
+  const [, downloading, ...newcomers] = peers;
+  downloading!.partial = await openPartial(t, file);
+  await downloading!.partial.writeChunk(0, slice(0));
+  downloading!.shared = downloading!.side.share(downloading!.partial);
+  t.teardown(() => downloading!.shared!.close());
+  await until(() => (sent.get('p1') ?? 0) >= 1, 5000, "p1's first bitfield");
+  await new Promise((r) => setTimeout(r, 100));
+  sent.clear();
+  for (const p of newcomers) p.side.query(file.fileId);
+  await until(() => newcomers.every((p) => p.views.get('p0')?.[0] === 0xff && ((p.views.get('p1')?.[0] ?? 0) & 1) === 1), 10_000, 'every newcomer knows both holders');
+  await new Promise((r) => setTimeout(r, 300)); // anything still due comes now
+  t.true((sent.get('p0') ?? 0) <= 2, `the complete holder answered ${NEWCOMERS} queries with ${sent.get('p0')} messages`);
+  t.true((sent.get('p1') ?? 0) <= 2, `the downloader answered ${NEWCOMERS} queries with ${sent.get('p1')} messages`);
+  t.log(`${NEWCOMERS} queries at once: answers from the complete holder ${sent.get('p0')}, from the downloader ${sent.get('p1')}`);
+});

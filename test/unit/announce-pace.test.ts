@@ -1,8 +1,10 @@
 // How a downloader paces its availability messages as the swarm grows (src/download/announce-pace.ts):
 // the base window while few others download the file, then wider so that what each downloader
-// receives from all the others stays about ANNOUNCE_RATE_PER_FILE a second, never past a second.
+// receives from all the others stays about ANNOUNCE_RATE_PER_FILE a second, never past a second;
+// answers to queries at most once per file per window.
 import test from 'ava';
-import { ANNOUNCE_RATE_PER_FILE, announceWindowMs, DownloaderCount, LISTENER_TTL_MS, MAX_ANNOUNCE_WINDOW_MS } from '../../src/download/announce-pace.js';
+import { ANNOUNCE_RATE_PER_FILE, AnswerPacer, announceWindowMs, DownloaderCount, LISTENER_TTL_MS, MAX_ANNOUNCE_WINDOW_MS } from '../../src/download/announce-pace.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 test('the window is the base while few others download, and widens with them up to a second', (t) => {
   for (const others of [0, 1, 4, 7]) t.is(announceWindowMs(others, 50), 50, `${others} others`);
@@ -45,4 +47,37 @@ test('a flood of peer ids does not grow the count past its bound', (t) => {
   const c = new DownloaderCount();
   for (let i = 0; i < 20_000; i++) c.heard(`p${i}`, 0);
   t.is(c.count(0), 10_000);
+});
+
+test('answers to queries: the first at once, those within the window after it once at its end, with what is held then', async (t) => {
+  const clock = new ManualClock();
+  const pacer = new AnswerPacer(clock);
+  let held = 'v1';
+  const sent: Array<[number, string]> = [];
+  const answer = () => sent.push([clock.now() - start, held]);
+  const start = clock.now();
+  pacer.query('f', 50, answer);
+  t.deepEqual(sent, [[0, 'v1']], 'the first query is answered at once');
+  await clock.advance(10);
+  for (let i = 0; i < 20; i++) pacer.query('f', 50, answer); // twenty downloaders starting together
+  held = 'v2';
+  t.is(sent.length, 1, 'nothing more within the window');
+  await clock.advance(40);
+  t.deepEqual(sent, [[0, 'v1'], [50, 'v2']], 'one answer at the window end covers them all, with the state of then');
+  await clock.advance(100);
+  pacer.query('f', 50, answer);
+  t.deepEqual(sent.at(-1), [150, 'v2'], 'a quiet window later: at once again');
+  pacer.query('g', 50, answer);
+  t.is(sent.length, 4, 'each file has its own window');
+});
+
+test('stop cancels the answers due', async (t) => {
+  const clock = new ManualClock();
+  const pacer = new AnswerPacer(clock);
+  let answers = 0;
+  pacer.query('f', 50, () => answers++);
+  pacer.query('f', 50, () => answers++);
+  pacer.stop();
+  await clock.advance(1000);
+  t.is(answers, 1);
 });
