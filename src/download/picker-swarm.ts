@@ -8,6 +8,9 @@
 // stay idle. Each owner asks for its share in an order every downloader can compute, so a
 // downloader done with its own share can take over the far end of a slower owner's (seederPick).
 import { hasBit } from '../protocol/bitfield.js';
+import { computeOwner, weight } from './owners.js';
+
+export { idSeed, ownerOf, weight } from './owners.js';
 
 /** Options of the swarm rules (part of PickerOptions). */
 export interface SwarmPickOptions {
@@ -80,19 +83,27 @@ export interface SeederPickInput {
 export function seederPick(v: SwarmView, now: number, input: SeederPickInput): number | undefined | 'off' {
   const neighbours: Array<[string, Uint8Array]> = [];
   const seeds = [v.selfSeed];
+  let partials = 0;
   for (const [id, e] of v.sources) {
-    if (e.all || !v.ready(id)) continue;
+    if (e.all) continue;
+    partials++;
+    if (!v.ready(id)) continue;
     neighbours.push([id, e.bits!]);
     // a downloader far behind us (its own download capped, say) does not keep its share from us
     if (now - e.lastGainAt <= v.ownerActiveMs && 2 * e.held >= v.ourDone) seeds.push(e.seed);
   }
   if (neighbours.length === 0) return 'off';
+  // usually every partial source can be asked: then a chunk is held nearby if any of them has it
+  const allReady = neighbours.length === partials;
   const { state, askable } = input;
   let own: number | undefined;
   let ownWeight = -1;
   let ownLeft = 0;
-  // per other owner: the weights of its chunks nobody has yet (its order), and the chunks we may take over
-  const left: number[][] = seeds.map(() => []);
+  // the chunks of other owners nobody has yet, as owner × 2^32 + weight (sorted, each owner's order
+  // is a run of them: owners.ts), how many each owner has, and the chunks we may take over
+  const others = new Float64Array(state.length);
+  let otherCount = 0;
+  const perOwner = new Uint32Array(seeds.length);
   const takeable: Array<[index: number, owner: number, weight: number]> = [];
   // the tail's relief: of the chunks a neighbour has and nobody fetches for us, the rarest (ties: our own order)
   let relief: number | undefined;
@@ -100,106 +111,72 @@ export function seederPick(v: SwarmView, now: number, input: SeederPickInput): n
   let reliefWeight = -1;
   for (let index = 0; index < state.length; index++) {
     if (state[index] === 2) continue;
-    if (heldNearby(v, neighbours, index)) {
+    if (heldNearby(v, neighbours, index, allReady)) {
       const holders = v.partialCount[index]!;
       if (!input.relief || state[index] !== 0 || holders > reliefHolders) continue;
       const w = weight(v.selfSeed, index);
       if ((holders < reliefHolders || w > reliefWeight) && askable(index)) [relief, reliefHolders, reliefWeight] = [index, holders, w];
       continue;
     }
-    owner(seeds, index);
+    computeOwner(seeds, index, owners);
+    const { best, bestWeight } = owners;
     if (best === 0) {
       ownLeft++;
       if (state[index] === 0 && bestWeight > ownWeight && askable(index)) [own, ownWeight] = [index, bestWeight];
       continue;
     }
-    left[best]!.push(bestWeight);
-    if (second === 0 && state[index] === 0 && askable(index)) takeable.push([index, best, bestWeight]);
+    others[otherCount++] = best * OWNER_SHIFT + bestWeight;
+    perOwner[best]!++;
+    if (owners.second === 0 && state[index] === 0 && askable(index)) takeable.push([index, best, bestWeight]);
   }
   if (own !== undefined) return own;
-  // an owner's chunks from rank `from` on (0: the next it asks for) are beyond its reach for now
-  const from = input.ownerAhead + ownLeft;
-  let take: number | undefined;
-  let takeRank = -1;
-  for (const list of left) list.sort((a, b) => b - a);
-  for (const [index, o, w] of takeable) {
-    const rank = rankIn(left[o]!, w);
-    if (rank >= from && rank > takeRank) [take, takeRank] = [index, rank];
-  }
   // the seeder's first pass is out (every chunk we want is at a neighbour): its uplink idles while
   // the last holders' uplinks carry the tail, so it may send one of those chunks again
-  if (take === undefined && ownLeft === 0 && left.every((l) => l.length === 0)) return relief;
+  if (takeable.length === 0) return ownLeft === 0 && otherCount === 0 ? relief : undefined;
+  // an owner's chunks from rank `from` on (0: the next it asks for) are beyond its reach for now
+  const from = input.ownerAhead + ownLeft;
+  const sorted = others.subarray(0, otherCount).sort(); // numeric, in place: by owner, then weight
+  const runEnd = new Float64Array(seeds.length);
+  for (let o = 0, end = 0; o < seeds.length; o++) runEnd[o] = end += perOwner[o]!;
+  let take: number | undefined;
+  let takeRank = -1;
+  for (const [index, o, w] of takeable) {
+    // how many of owner o's chunks come before this one in its order (weigh more)
+    const rank = runEnd[o]! - firstAbove(sorted, o * OWNER_SHIFT + w);
+    if (rank >= from && rank > takeRank) [take, takeRank] = [index, rank];
+  }
   return take;
 }
 
-/** Does a usable neighbour have chunk `index` (and did not fail to give it to us)? */
-function heldNearby(v: SwarmView, neighbours: ReadonlyArray<[string, Uint8Array]>, index: number): boolean {
-  if (v.partialCount[index]! === 0) return false;
-  const failed = v.failedBy.get(index);
-  for (const [id, bits] of neighbours) if (hasBit(bits, index) && !failed?.has(id)) return true;
-  return false;
-}
+/** computeOwner's answer for the chunk at hand (one object for every chunk of every pick) */
+const owners = { best: 0, bestWeight: 0, second: -1 };
 
-/** How many weights in `desc` (sorted high to low) are above `w`. */
-function rankIn(desc: readonly number[], w: number): number {
+/** An owner's index times this, plus a weight (< 2^32), orders chunks by owner, then weight (exact in a double). */
+const OWNER_SHIFT = 2 ** 32;
+
+/** The first position in `asc` (sorted low to high) of a value above `x`. */
+function firstAbove(asc: Float64Array, x: number): number {
   let lo = 0;
-  let hi = desc.length;
+  let hi = asc.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (desc[mid]! > w) lo = mid + 1;
-    else hi = mid;
+    if (asc[mid]! > x) hi = mid;
+    else lo = mid + 1;
   }
   return lo;
+}
+
+/** Does a usable neighbour have chunk `index` (and did not fail to give it to us)? `allReady`: every partial source is a usable neighbour. */
+function heldNearby(v: SwarmView, neighbours: ReadonlyArray<[string, Uint8Array]>, index: number, allReady: boolean): boolean {
+  if (v.partialCount[index]! === 0) return false;
+  const failed = v.failedBy.get(index);
+  if (allReady && !failed) return true;
+  for (const [id, bits] of neighbours) if (hasBit(bits, index) && !failed?.has(id)) return true;
+  return false;
 }
 
 /** Has every source holding chunk `index` failed it (`failed`)? Then any of them may try again. */
 export function everyHolderFailed(sources: ReadonlyMap<string, SwarmSource>, failed: ReadonlySet<string>, index: number): boolean {
   for (const [id, s] of sources) if ((s.all || hasBit(s.bits!, index)) && !failed.has(id)) return false;
   return true;
-}
-
-/** 32-bit FNV-1a of a peer id: its seed in the rendezvous hash. */
-export function idSeed(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** The rendezvous weight of chunk `index` for the downloader seeded `seed` (a well-mixed 32-bit value). */
-export function weight(seed: number, index: number): number {
-  let h = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-// owner()'s answer, kept in module variables: it runs for every chunk of every pick
-let best = 0;
-let bestWeight = -1;
-let second = -1;
-
-/** Among `seeds` (ours first), whose chunk `index` is: the index in `seeds` of the highest weight (ties: the lower seed). */
-export function ownerOf(seeds: readonly number[], index: number): number {
-  owner(seeds, index);
-  return best;
-}
-
-/** Sets `best` (the owner of chunk `index`: highest weight, ties to the lower seed), its `bestWeight`, and `second`, the runner-up (-1: none). */
-function owner(seeds: readonly number[], index: number): void {
-  best = 0;
-  bestWeight = weight(seeds[0]!, index);
-  second = -1;
-  let secondWeight = -1;
-  for (let k = 1; k < seeds.length; k++) {
-    const w = weight(seeds[k]!, index);
-    if (w > bestWeight || (w === bestWeight && seeds[k]! < seeds[best]!)) {
-      [second, secondWeight] = [best, bestWeight];
-      [best, bestWeight] = [k, w];
-    } else if (w > secondWeight || (w === secondWeight && second >= 0 && seeds[k]! < seeds[second]!)) {
-      [second, secondWeight] = [k, w];
-    }
-  }
 }
