@@ -89,6 +89,19 @@ export function echoSender(rq: Requester, subject: string, files: FileMeta[]): (
   };
 }
 
+/**
+ * Heartbeats (signed, as a peer sends them every 5 s) cycling through the peers: what a tracker's
+ * steady state is made of once a LAN's peers are all announced.
+ */
+export function heartbeatSender(rq: Requester, subject: string, announces: Announce[]): (i: number) => Promise<void> {
+  const payloads = announces.map((_, i) => encode({ v: PROTOCOL_VERSION, peerId: `bench-peer-${i}`, endpoint: { host: '127.0.0.1', port: 1024 + (i % 60_000) }, fileCount: FILES_PER_PEER }));
+  return async (i) => {
+    const k = i % announces.length;
+    const reply = checkOk(await rq.request(subject, payloads[k]!, announces[k]!.identity.sign(subject, payloads[k]!)), 'heartbeat');
+    if (reply.known !== true) throw new Error('heartbeat: the tracker does not know the peer');
+  };
+}
+
 /** A sender of re-announces whose signatures can be made ahead of the measured window. */
 export type AnnounceSender = ((i: number) => Promise<void>) & {
   /**

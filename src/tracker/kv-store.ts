@@ -1,31 +1,22 @@
 // The tracker's state in a JetStream KV bucket, shared by every tracker instance (and replicated
-// by a NATS cluster). One key per peer, `peer.<id>` = { endpoint, lastSeen, files }, and one per
-// key binding, `key.<id>` = the public key that first signed for that id. Every write is
-// compare-and-set on the key's revision, so instances never undo each other: expiry deletes
-// `peer.<id>` only at the revision it judged silent (a heartbeat in between wins), a binding is
-// created once. Each instance keeps an in-memory view (a MemoryRegistry) fed by a watch of the
-// bucket (kv-follow.ts: restarted when it ends or stalls); reads answer from it, and start()
-// resolves once it holds everything already stored.
-import { type KV, type KvEntry, type NatsConnection } from 'nats';
+// by a NATS cluster). Per peer a small record, `peer.<id>` = { endpoint, lastSeen, filesRev },
+// rewritten by each heartbeat, and its file list, `files.<id>`, rewritten only when an announce
+// changes it (kv-view.ts); one key per key binding, `key.<id>` = the public key that first signed
+// for that id. Every write is compare-and-set on the key's revision, so instances never undo
+// each other: expiry deletes `peer.<id>` only at the revision it judged silent (a heartbeat in
+// between wins), a binding is created once. Each instance keeps an in-memory view (kv-view.ts)
+// fed by a watch of the bucket (kv-follow.ts: restarted when it ends or stalls); reads answer
+// from it, and start() resolves once it holds everything already stored.
+import { type KV, type NatsConnection } from 'nats';
 import type { Logger } from 'winston';
-import { z } from 'zod';
 import { PermissionDeniedError, TimeoutError } from '../errors.js';
 import type { Signer } from '../identity.js';
 import { decode, encode } from '../protocol/codec.js';
-import { Endpoint, FileMeta, PROTOCOL_VERSION, type AnnounceRequest, type ListEntry, type LookupMatch } from '../protocol/messages.js';
-import { MemoryRegistry, type PeerRecord } from '../store/registry.js';
+import type { AnnounceRequest, FileMeta } from '../protocol/messages.js';
 import { patiently } from './kv-patience.js';
 import { KvFollower } from './kv-follow.js';
+import { FilesValue, KeyValue, KvView, PeerValue, sameClaimsList } from './kv-view.js';
 import { RegistryReads, type TrackerStore } from './store.js';
-
-/** What `peer.<id>` holds. Validated when read back: the bucket is a boundary too. */
-const PeerValue = z.object({
-  endpoint: Endpoint,
-  lastSeen: z.number().int().min(0),
-  files: z.array(FileMeta).max(100_000),
-});
-type PeerValue = z.infer<typeof PeerValue>;
-const KeyValue = z.object({ key: z.string().regex(/^[A-Za-z0-9_-]{43}$/) });
 
 export interface KvStoreOptions {
   /** bucket name (default: derived from the prefix) */
@@ -50,11 +41,8 @@ const MAX_REPLAY_ENTRIES = 200_000;
 /** A TrackerStore on JetStream KV. */
 export class KvStore extends RegistryReads implements TrackerStore {
   readonly kind = 'kv' as const;
-  /** the view: every live peer's stored value and its revision */
-  private readonly peers = new Map<string, { rev: number; value: PeerValue }>();
-  private readonly keys = new Map<string, string>();
-  /** highest revision applied per KV key (watch events at or below it are stale) */
-  private readonly applied = new Map<string, number>();
+  /** the bucket as this instance has seen it */
+  private readonly view: KvView;
   /** last signature timestamp per peer id seen by this instance (replay guard) */
   private readonly lastTs = new Map<string, number>();
   private kv: KV | undefined;
@@ -67,6 +55,7 @@ export class KvStore extends RegistryReads implements TrackerStore {
     private readonly options: KvStoreOptions,
   ) {
     super();
+    this.view = new KvView(this.registry, log);
   }
 
   get bucket(): string {
@@ -84,9 +73,9 @@ export class KvStore extends RegistryReads implements TrackerStore {
     this.kv = await patiently(() => js.views.kv(this.bucket, { bindOnly: true }), waiting);
     // the watch's consumer is asked for with 5 s per try (a fresh cluster may not take it yet)
     const watchKv = await patiently(() => tryJs.views.kv(this.bucket, { bindOnly: true }), waiting);
-    this.follower = new KvFollower(watchKv, this.log, (e) => this.onEntry(e), { timeoutMs: timeout, checkMs: this.options.followCheckMs, what: `kv bucket ${this.bucket} (watch)` });
+    this.follower = new KvFollower(watchKv, this.log, (e) => this.view.onEntry(e), { timeoutMs: timeout, checkMs: this.options.followCheckMs, what: `kv bucket ${this.bucket} (watch)` });
     await this.follower.start();
-    this.log.info('kv store loaded', { bucket: this.bucket, peers: this.peers.size, bindings: this.keys.size });
+    this.log.info('kv store loaded', { bucket: this.bucket, peers: this.view.peers.size, bindings: this.view.keys.size });
   }
 
   async stop(): Promise<void> {
@@ -96,27 +85,25 @@ export class KvStore extends RegistryReads implements TrackerStore {
   }
 
   async announce(req: AnnounceRequest, now: number): Promise<boolean> {
-    const key = `peer.${req.peerId}`;
-    const joined = !this.peers.has(req.peerId);
-    await this.cas(key, (current) => {
-      const files = req.replace ? [] : (current?.files ?? []);
-      const byId = new Map(files.map((f) => [f.fileId, f]));
-      for (const f of req.files) byId.set(f.fileId, f);
-      for (const id of req.removed) byId.delete(id);
-      return { endpoint: req.endpoint, lastSeen: now, files: [...byId.values()] };
-    });
+    const joined = !this.view.peers.has(req.peerId);
+    const filesRev = await this.writeList(req);
+    await this.cas(req.peerId, () => ({ endpoint: req.endpoint, lastSeen: now, filesRev }));
     return joined;
   }
 
   async heartbeat(peerId: string, endpoint: { host: string; port: number }, now: number): Promise<boolean> {
-    if (!this.peers.has(peerId)) {
+    if (!this.view.peers.has(peerId)) {
       // announced through another instance a moment ago, and our watch has not shown it yet?
-      const e = await this.bucketOrThrow().get(`peer.${peerId}`);
+      const kv = this.bucketOrThrow();
+      const e = await kv.get(`peer.${peerId}`);
       if (!e || e.operation !== 'PUT') return false;
-      this.onEntry(e);
+      const list = await kv.get(`files.${peerId}`);
+      if (list) this.view.onEntry(list);
+      this.view.onEntry(e);
     }
     let known = true;
-    await this.cas(`peer.${peerId}`, (current) => {
+    // only the small record: a record from before the split keeps its files (rewritten with it)
+    await this.cas(peerId, (current) => {
       if (!current) {
         known = false;
         return undefined;
@@ -126,29 +113,59 @@ export class KvStore extends RegistryReads implements TrackerStore {
     return known;
   }
 
+  /**
+   * Store the file list `req` leaves the peer with, unless the bucket holds that list already
+   * (a re-announce of the same files, the common case, writes nothing here). Returns its revision.
+   */
+  private async writeList(req: AnnounceRequest): Promise<number> {
+    const kv = this.bucketOrThrow();
+    const key = `files.${req.peerId}`;
+    const held = this.view.lists.get(req.peerId);
+    let rev = held?.rev ?? 0;
+    // a delta applies to the stored list (or, from before the split, the record's own)
+    let current: FileMeta[] | undefined = held?.files ?? this.view.peers.get(req.peerId)?.value.files;
+    for (let attempt = 1; ; attempt++) {
+      const files = nextFiles(req, current);
+      if (rev > 0 && current && sameClaimsList(current, files)) return rev;
+      const data = encode({ files });
+      try {
+        const newRev = rev > 0 ? await kv.update(key, data, rev) : await kv.create(key, data);
+        this.view.applyList(req.peerId, newRev, files);
+        return newRev;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
+      const e = await kv.get(key);
+      rev = e?.revision ?? 0;
+      current = e && e.operation === 'PUT' ? decode(FilesValue, e.value, 'kv file list').files : undefined;
+      // kv.create on a deleted key: nats.js turns it into an update at the delete marker's revision
+      if (!current) rev = 0;
+    }
+  }
+
   async drop(peerId: string): Promise<boolean> {
-    const held = this.peers.get(peerId);
+    const held = this.view.peers.get(peerId);
     if (!held) return false;
-    return this.deleteAt(peerId, held.rev);
+    return this.deleteAt(peerId, held.rev, held.value.filesRev);
   }
 
   async expire(now: number, ttlMs: number): Promise<string[]> {
-    const silent = [...this.peers].filter(([, p]) => now - p.value.lastSeen > ttlMs);
+    const silent = [...this.view.peers].filter(([, p]) => now - p.value.lastSeen > ttlMs);
     const dropped: string[] = [];
     for (const [peerId, p] of silent) {
       // only at the revision judged silent: if another instance heard from it since, that wins
-      if (await this.deleteAt(peerId, p.rev)) dropped.push(peerId);
+      if (await this.deleteAt(peerId, p.rev, p.value.filesRev)) dropped.push(peerId);
     }
     return dropped;
   }
 
   async bind(peerId: string, signer: Signer): Promise<void> {
-    let bound = this.keys.get(peerId);
+    let bound = this.view.keys.get(peerId);
     for (let attempt = 1; bound === undefined; attempt++) {
       const kv = this.bucketOrThrow();
       try {
         const rev = await kv.create(`key.${peerId}`, encode({ key: signer.key }));
-        this.applyKey(`key.${peerId}`, rev, signer.key);
+        this.view.applyKey(peerId, rev, signer.key);
         bound = signer.key;
       } catch (err) {
         if (!isConflict(err)) throw err;
@@ -157,7 +174,7 @@ export class KvStore extends RegistryReads implements TrackerStore {
         const held = await this.leaderRead(`key.${peerId}`);
         if (held) {
           bound = decode(KeyValue, held.data, 'kv key binding').key;
-          this.applyKey(`key.${peerId}`, held.seq, bound);
+          this.view.applyKey(peerId, held.seq, bound);
         } else if (attempt >= 3) {
           throw new TimeoutError(`peer id ${peerId}: its key binding cannot be read right now, retry`);
         }
@@ -184,17 +201,17 @@ export class KvStore extends RegistryReads implements TrackerStore {
   }
 
   boundKey(peerId: string): string | undefined {
-    return this.keys.get(peerId);
+    return this.view.keys.get(peerId);
   }
 
   /**
-   * Read-modify-write `key` at its revision: `next(current)` gives the new value (undefined:
+   * Read-modify-write `peer.<id>` at its revision: `next(current)` gives the new value (undefined:
    * write nothing). Starts from the view; on a conflict reads the key and tries again.
    */
-  private async cas(key: string, next: (current: PeerValue | undefined) => PeerValue | undefined): Promise<void> {
+  private async cas(peerId: string, next: (current: PeerValue | undefined) => PeerValue | undefined): Promise<void> {
     const kv = this.bucketOrThrow();
-    const peerId = key.slice('peer.'.length);
-    const held = this.peers.get(peerId);
+    const key = `peer.${peerId}`;
+    const held = this.view.peers.get(peerId);
     let rev = held?.rev ?? 0;
     let current = held?.value;
     for (let attempt = 1; ; attempt++) {
@@ -203,7 +220,7 @@ export class KvStore extends RegistryReads implements TrackerStore {
       const data = encode(value);
       try {
         const newRev = rev > 0 ? await kv.update(key, data, rev) : await kv.create(key, data);
-        this.applyPeer(key, newRev, value);
+        this.view.applyPeer(peerId, newRev, value);
         return;
       } catch (err) {
         if (!isConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
@@ -216,8 +233,12 @@ export class KvStore extends RegistryReads implements TrackerStore {
     }
   }
 
-  /** Delete `peer.<id>` only if it is still at `rev`. True if this call deleted it. */
-  private async deleteAt(peerId: string, rev: number): Promise<boolean> {
+  /**
+   * Delete `peer.<id>` only if it is still at `rev`, then its file list if it is still the one the
+   * record named (a re-announce since has written a newer one: that stays). True if this call
+   * deleted the record.
+   */
+  private async deleteAt(peerId: string, rev: number, filesRev: number | undefined): Promise<boolean> {
     const kv = this.bucketOrThrow();
     try {
       await kv.delete(`peer.${peerId}`, { previousSeq: rev });
@@ -225,49 +246,16 @@ export class KvStore extends RegistryReads implements TrackerStore {
       if (isConflict(err)) return false;
       throw err;
     }
-    this.applyPeer(`peer.${peerId}`, rev, undefined, true);
-    return true;
-  }
-
-  private onEntry(e: KvEntry): void {
-    try {
-      if (e.key.startsWith('peer.')) {
-        this.applyPeer(e.key, e.revision, e.operation === 'PUT' ? decode(PeerValue, e.value, 'kv peer record') : undefined);
-      } else if (e.key.startsWith('key.')) {
-        this.applyKey(e.key, e.revision, e.operation === 'PUT' ? decode(KeyValue, e.value, 'kv key binding').key : undefined);
+    this.view.applyPeer(peerId, rev, undefined, true);
+    if (filesRev !== undefined) {
+      try {
+        await kv.delete(`files.${peerId}`, { previousSeq: filesRev });
+        this.view.applyList(peerId, filesRev, undefined, true);
+      } catch (err) {
+        if (!isConflict(err)) this.log.warn('kv file list of a dropped peer not deleted', { peerId, err: (err as Error).message });
       }
-    } catch (err) {
-      this.log.warn('kv entry dropped', { key: e.key, revision: e.revision, err: (err as Error).message });
     }
-  }
-
-  /** Bring the view of one peer to `value` at `rev` (undefined: gone). Stale revisions are ignored. */
-  private applyPeer(key: string, rev: number, value: PeerValue | undefined, force = false): void {
-    const seen = this.applied.get(key) ?? 0;
-    if (rev <= seen && !force) return;
-    this.applied.set(key, Math.max(rev, seen));
-    const peerId = key.slice('peer.'.length);
-    const before = this.peers.get(peerId);
-    if (!value) {
-      this.peers.delete(peerId);
-      this.registry.drop(peerId);
-      return;
-    }
-    this.peers.set(peerId, { rev, value });
-    if (before && sameFiles(before.value.files, value.files) && this.registry.peer(peerId)) {
-      this.registry.heartbeat(peerId, value.endpoint, value.lastSeen);
-      return;
-    }
-    const req: AnnounceRequest = { v: PROTOCOL_VERSION, peerId, endpoint: value.endpoint, replace: true, files: value.files, removed: [] };
-    this.registry.announce(req, value.lastSeen);
-  }
-
-  private applyKey(key: string, rev: number, bound: string | undefined): void {
-    if (rev <= (this.applied.get(key) ?? 0)) return;
-    this.applied.set(key, rev);
-    const peerId = key.slice('key.'.length);
-    if (bound === undefined) this.keys.delete(peerId);
-    else this.keys.set(peerId, bound);
+    return true;
   }
 
   private bucketOrThrow(): KV {
@@ -282,10 +270,10 @@ function isConflict(err: unknown): boolean {
   return e.api_error?.err_code === 10071 || /wrong last sequence|key exists/i.test(e.message ?? '');
 }
 
-/** Same files in the same order (a heartbeat rewrote the record without touching them). */
-function sameFiles(a: FileMeta[], b: FileMeta[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.fileId !== b[i]!.fileId || a[i]!.name !== b[i]!.name) return false;
-  return true;
+/** The file list an announce leaves a peer with, from what it held (`replace` starts from none). */
+function nextFiles(req: AnnounceRequest, current: FileMeta[] | undefined): FileMeta[] {
+  const byId = new Map((req.replace ? [] : (current ?? [])).map((f) => [f.fileId, f]));
+  for (const f of req.files) byId.set(f.fileId, f);
+  for (const id of req.removed) byId.delete(id);
+  return [...byId.values()];
 }

@@ -211,3 +211,66 @@ test('[kv] state survives every instance stopping: a new one answers lookups and
   t.deepEqual(c.lookupByName('kept.bin').length, 1);
   await t.throwsAsync(c.bind('alice', signer(PeerIdentity.ephemeral(), 2000)), { message: /another identity/ });
 });
+
+/** The bucket's newest entry under `key` (undefined: never written). */
+async function entry(t: ExecutionContext, bucket: string, key: string) {
+  const kv = await (await conn(t)).jetstream().views.kv(bucket, { bindOnly: true });
+  return (await kv.get(key)) ?? undefined;
+}
+
+test('[kv] a heartbeat rewrites only the small peer record; the file list is written when an announce changes it', async (t) => {
+  const bucket = freshBucket();
+  const a = await kvStore(t, bucket);
+  const b = await kvStore(t, bucket);
+  const many = Array.from({ length: 100 }, (_, i) => file(i + 1));
+  await a.announce(ann('alice', 1, many), 1000);
+  const list1 = (await entry(t, bucket, 'files.alice'))!;
+  t.true(list1.length > 100 * 64, 'the list holds the 100 files');
+  await a.heartbeat('alice', { host: '10.0.0.2', port: 7 }, 2000);
+  await b.heartbeat('alice', { host: '10.0.0.2', port: 7 }, 3000);
+  const record = (await entry(t, bucket, 'peer.alice'))!;
+  t.true(record.length < 200, `a heartbeat wrote ${record.length} bytes`);
+  t.is((await entry(t, bucket, 'files.alice'))!.revision, list1.revision, 'heartbeats leave the list alone');
+  // a re-announce of the same files (a hello, a `known: false`) writes the record only
+  await b.announce(ann('alice', 7, many), 4000);
+  t.is((await entry(t, bucket, 'files.alice'))!.revision, list1.revision, 'the same files are not written again');
+  await eventually(() => a.peer('alice')?.lastSeen === 4000 && sources(a, 100).length === 1, 'a to see the re-announce');
+  t.deepEqual(a.peer('alice')!.endpoint, { host: '10.0.0.1', port: 7 }, 'the re-announce moved it');
+  // a change is written, and every instance's view follows it
+  await b.announce(ann('alice', 7, [file(5)], { replace: false, removed: [file(100).fileId] }), 5000);
+  t.true((await entry(t, bucket, 'files.alice'))!.revision > list1.revision);
+  await eventually(() => sources(a, 100).length === 0 && sources(a, 99).length === 1, 'a to see file 100 removed');
+  t.is(a.peer('alice')!.files.length, 99);
+});
+
+test('[kv] a record from before the split (files inside it) is read and kept by heartbeats; the next announce moves its files out', async (t) => {
+  const bucket = freshBucket();
+  const first = await kvStore(t, bucket); // creates the bucket
+  const kv = await (await conn(t)).jetstream().views.kv(bucket, { bindOnly: true });
+  await kv.put('peer.old', encode({ endpoint: { host: '10.0.0.9', port: 9 }, lastSeen: Date.now(), files: [file(1), file(2)] }));
+  await eventually(() => sources(first, 2).length === 1, 'the running view to read the old record');
+  const s = await kvStore(t, bucket);
+  t.deepEqual(sources(s, 1), ['old'], 'a new instance loads it');
+  t.true(await s.heartbeat('old', { host: '10.0.0.9', port: 9 }, Date.now()));
+  t.deepEqual(sources(s, 2), ['old'], 'its files survive a heartbeat');
+  await s.announce(ann('old', 9, [file(1), file(2)]), Date.now());
+  t.true((await entry(t, bucket, 'peer.old'))!.length < 200, 'the record is small once announced again');
+  t.truthy(await entry(t, bucket, 'files.old'));
+  const c = await kvStore(t, bucket);
+  t.deepEqual([sources(c, 1), sources(c, 2)], [['old'], ['old']]);
+});
+
+test('[kv] a dropped or expired peer takes its file list with it; a list re-announced since stays', async (t) => {
+  const bucket = freshBucket();
+  const s = await kvStore(t, bucket);
+  await s.announce(ann('gone', 1, [file(1)]), 1000);
+  await s.announce(ann('bye', 2, [file(2)]), 1000);
+  t.deepEqual(await s.expire(1000 + 60_000, 1000), ['gone', 'bye']);
+  t.is((await entry(t, bucket, 'files.gone'))!.operation, 'DEL');
+  t.is((await entry(t, bucket, 'files.bye'))!.operation, 'DEL');
+  // back again: a fresh list and record, found as before
+  t.true(await s.announce(ann('gone', 1, [file(3)]), 70_000));
+  t.deepEqual(sources(s, 3), ['gone']);
+  const c = await kvStore(t, bucket);
+  t.deepEqual([sources(c, 1), sources(c, 3)], [[], ['gone']]);
+});
