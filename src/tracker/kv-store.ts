@@ -86,9 +86,22 @@ export class KvStore extends RegistryReads implements TrackerStore {
 
   async announce(req: AnnounceRequest, now: number): Promise<boolean> {
     const joined = !this.view.peers.has(req.peerId);
-    const filesRev = await this.writeList(req);
-    await this.cas(req.peerId, () => ({ endpoint: req.endpoint, lastSeen: now, filesRev }));
-    return joined;
+    // a record made anew comes with a list written anew: an expiry may be deleting the old one
+    let fresh = joined;
+    for (;;) {
+      const filesRev = await this.writeList(req, fresh);
+      let gone = false;
+      await this.cas(req.peerId, (current) => {
+        // the record went (expired, dropped) while we wrote: so may have its list; write it again
+        if (!current && !fresh) {
+          gone = true;
+          return undefined;
+        }
+        return { endpoint: req.endpoint, lastSeen: now, filesRev };
+      });
+      if (!gone) return joined;
+      fresh = true;
+    }
   }
 
   async heartbeat(peerId: string, endpoint: { host: string; port: number }, now: number): Promise<boolean> {
@@ -115,9 +128,10 @@ export class KvStore extends RegistryReads implements TrackerStore {
 
   /**
    * Store the file list `req` leaves the peer with, unless the bucket holds that list already
-   * (a re-announce of the same files, the common case, writes nothing here). Returns its revision.
+   * (a re-announce of the same files, the common case, writes nothing here) and `force` is not
+   * set. Returns its revision.
    */
-  private async writeList(req: AnnounceRequest): Promise<number> {
+  private async writeList(req: AnnounceRequest, force: boolean): Promise<number> {
     const kv = this.bucketOrThrow();
     const key = `files.${req.peerId}`;
     const held = this.view.lists.get(req.peerId);
@@ -126,7 +140,7 @@ export class KvStore extends RegistryReads implements TrackerStore {
     let current: FileMeta[] | undefined = held?.files ?? this.view.peers.get(req.peerId)?.value.files;
     for (let attempt = 1; ; attempt++) {
       const files = nextFiles(req, current);
-      if (rev > 0 && current && sameClaimsList(current, files)) return rev;
+      if (!force && rev > 0 && current && sameClaimsList(current, files)) return rev;
       const data = encode({ files });
       try {
         const newRev = rev > 0 ? await kv.update(key, data, rev) : await kv.create(key, data);

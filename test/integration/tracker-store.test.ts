@@ -274,3 +274,21 @@ test('[kv] a dropped or expired peer takes its file list with it; a list re-anno
   const c = await kvStore(t, bucket);
   t.deepEqual([sources(c, 1), sources(c, 3)], [[], ['gone']]);
 });
+
+test('[kv] an announce racing the expiry of its own peer never leaves a record without its list', async (t) => {
+  const bucket = freshBucket();
+  const a = await kvStore(t, bucket);
+  await a.announce(ann('racer', 1, [file(1), file(2)]), 1000);
+  // a view frozen with racer and its list in it, as a busy instance's watch would lag
+  const stale = new KvStore(await conn(t), logger, { prefix: 'test', bucket });
+  await stale.start();
+  t.teardown(() => stale.stop());
+  await stale.stop();
+  // meanwhile another instance drops racer: its record and its list go
+  t.deepEqual(await a.expire(60_000, 1000), ['racer']);
+  // the same files again through the stale view: it must write the list anew, not point at the deleted one
+  t.true(await stale.announce(ann('racer', 1, [file(1), file(2)]), 61_000) === false, 'the stale view thought it known');
+  t.is((await entry(t, bucket, 'files.racer'))!.operation, 'PUT');
+  const c = await kvStore(t, bucket);
+  t.deepEqual([sources(c, 1), sources(c, 2)], [['racer'], ['racer']]);
+});
