@@ -132,29 +132,20 @@ export class KvStore extends RegistryReads implements TrackerStore {
    * set. Returns its revision.
    */
   private async writeList(req: AnnounceRequest, force: boolean): Promise<number> {
-    const kv = this.bucketOrThrow();
-    const key = `files.${req.peerId}`;
-    const held = this.view.lists.get(req.peerId);
-    let rev = held?.rev ?? 0;
-    // a delta applies to the stored list (or, from before the split, the record's own)
-    let current: FileMeta[] | undefined = held?.files ?? this.view.peers.get(req.peerId)?.value.files;
-    for (let attempt = 1; ; attempt++) {
-      const files = nextFiles(req, current);
-      if (!force && rev > 0 && current && sameClaimsList(current, files)) return rev;
-      const data = encode({ files });
-      try {
-        const newRev = rev > 0 ? await kv.update(key, data, rev) : await kv.create(key, data);
-        this.view.applyList(req.peerId, newRev, files);
-        return newRev;
-      } catch (err) {
-        if (!isConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
-      }
-      const e = await kv.get(key);
-      rev = e?.revision ?? 0;
-      current = e && e.operation === 'PUT' ? decode(FilesValue, e.value, 'kv file list').files : undefined;
-      // kv.create on a deleted key: nats.js turns it into an update at the delete marker's revision
-      if (!current) rev = 0;
-    }
+    const list = this.view.lists.get(req.peerId);
+    // a delta applies to the stored list (or, from before the split, the record's own: not stored yet)
+    const legacy = this.view.peers.get(req.peerId)?.value.files;
+    const held = list ? { rev: list.rev, value: { files: list.files } } : legacy ? { rev: 0, value: { files: legacy } } : undefined;
+    return this.readModifyWrite(
+      `files.${req.peerId}`,
+      held,
+      (data) => decode(FilesValue, data, 'kv file list'),
+      (current, rev) => {
+        const files = nextFiles(req, current?.files);
+        return !force && rev > 0 && current && sameClaimsList(current.files, files) ? undefined : { files };
+      },
+      (rev, value) => this.view.applyList(req.peerId, rev, value.files),
+    );
   }
 
   async drop(peerId: string): Promise<boolean> {
@@ -218,32 +209,47 @@ export class KvStore extends RegistryReads implements TrackerStore {
     return this.view.keys.get(peerId);
   }
 
-  /**
-   * Read-modify-write `peer.<id>` at its revision: `next(current)` gives the new value (undefined:
-   * write nothing). Starts from the view; on a conflict reads the key and tries again.
-   */
+  /** Read-modify-write `peer.<id>` (see readModifyWrite), starting from the view. */
   private async cas(peerId: string, next: (current: PeerValue | undefined) => PeerValue | undefined): Promise<void> {
+    await this.readModifyWrite(
+      `peer.${peerId}`,
+      this.view.peers.get(peerId),
+      (data) => decode(PeerValue, data, 'kv peer record'),
+      next,
+      (rev, value) => this.view.applyPeer(peerId, rev, value),
+    );
+  }
+
+  /**
+   * Compare-and-set `key` from `held` (the view's value and revision): `next(current, rev)` gives
+   * the new value (undefined: write nothing), `applied` takes what was written. On a conflict reads
+   * the key and tries again. Returns the key's revision after (the one held when nothing was written).
+   */
+  private async readModifyWrite<T>(
+    key: string,
+    held: { rev: number; value: T } | undefined,
+    read: (data: Uint8Array) => T,
+    next: (current: T | undefined, rev: number) => T | undefined,
+    applied: (rev: number, value: T) => void,
+  ): Promise<number> {
     const kv = this.bucketOrThrow();
-    const key = `peer.${peerId}`;
-    const held = this.view.peers.get(peerId);
     let rev = held?.rev ?? 0;
     let current = held?.value;
     for (let attempt = 1; ; attempt++) {
-      const value = next(current);
-      if (!value) return;
+      const value = next(current, rev);
+      if (value === undefined) return rev;
       const data = encode(value);
       try {
         const newRev = rev > 0 ? await kv.update(key, data, rev) : await kv.create(key, data);
-        this.view.applyPeer(peerId, newRev, value);
-        return;
+        applied(newRev, value);
+        return newRev;
       } catch (err) {
         if (!isConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }
       const e = await kv.get(key);
-      rev = e?.revision ?? 0;
-      current = e && e.operation === 'PUT' ? decode(PeerValue, e.value, 'kv peer record') : undefined;
+      current = e && e.operation === 'PUT' ? read(e.value) : undefined;
       // kv.create on a deleted key: nats.js turns it into an update at the delete marker's revision
-      if (!current && e) rev = 0;
+      rev = current ? e!.revision : 0;
     }
   }
 

@@ -81,8 +81,17 @@ export class KvView {
 
   applyList(peerId: string, rev: number, files: FileMeta[] | undefined, force = false): void {
     if (!this.fresh(`files.${peerId}`, rev, force)) return;
-    if (files) this.lists.set(peerId, { rev, files });
-    else this.lists.delete(peerId);
+    if (!files) {
+      this.lists.delete(peerId);
+      return;
+    }
+    this.lists.set(peerId, { rev, files });
+    // the list arrives after a record that names it (the record was read first, from a replica
+    // ahead of this view's watch): the registry took what it could then, so give it the list now
+    const record = this.peers.get(peerId);
+    if (record?.value.filesRev === rev && this.registry.peer(peerId)) {
+      this.registry.announce({ v: PROTOCOL_VERSION, peerId, endpoint: record.value.endpoint, replace: true, files, removed: [] }, record.value.lastSeen);
+    }
   }
 
   applyKey(peerId: string, rev: number, bound: string | undefined): void {
