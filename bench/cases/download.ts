@@ -132,7 +132,7 @@ export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | u
     runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, runs 2–${perRun.length} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
   }
   const why = sysOver
-    ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate'
+    ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
     : '. A fresh seeder pays the JIT warm-up of its request path (3to1: each of 3 seeders on a third of the file); bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
   return `. Over target: the excess is ${where}${runs}${why}`;
 }
