@@ -8,18 +8,16 @@
 // receiver holds its socket at that moment, so the same sender costs more when its reader waits.
 // Run: node --import tsx bench/micro/receiver-pace.ts [file (default: 1 GiB of random bytes in $TMPDIR)] [rounds]
 import { fork } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pushFile } from '../lib/file-push.js';
+import { ensureDataFile } from '../lib/files.js';
 import { cpuTimes } from '../lib/procfs.js';
 
 const GiB = 1024 ** 3;
-const MiB = 1024 * 1024;
 const WAYS = ['data', 'onread-256k', 'data+sha256', 'onread-256k+sha256'] as const;
 
 async function child(file: string): Promise<void> {
@@ -40,16 +38,8 @@ function readAll(port: number, way: string, buffer: Buffer): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let file = process.argv[2];
+  const file = process.argv[2] || (await ensureDataFile(tmpdir(), 'p2p-serve-cpu-1GiB.bin', GiB));
   const rounds = Number(process.argv[3] ?? 3);
-  if (!file) {
-    file = join(tmpdir(), 'p2p-serve-cpu-1GiB.bin');
-    if (!(await stat(file).catch(() => undefined))) {
-      const out = createWriteStream(file);
-      for (let i = 0; i < 1024; i++) if (!out.write(randomBytes(MiB))) await new Promise<void>((r) => out.once('drain', () => r()));
-      await new Promise<void>((r) => out.end(() => r()));
-    }
-  }
   const gib = (await stat(file)).size / GiB;
   const c = fork(fileURLToPath(import.meta.url), ['--child', file], { execArgv: process.execArgv });
   const { port } = await new Promise<{ port: number }>((resolve) => c.once('message', (m) => resolve(m as { port: number })));

@@ -7,14 +7,13 @@
 // Run: node --import tsx bench/micro/serve-cpu.ts [file (default: 1 GiB of random bytes in $TMPDIR)] [runs]
 // SERVE_CPU_CHUNK=524288 serves in chunks of that size (default 1 MiB), with the same 8 MiB in flight.
 import { fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pushFile } from '../lib/file-push.js';
+import { ensureDataFile } from '../lib/files.js';
 import { cpuTimes, threadCpuTimes } from '../lib/procfs.js';
 import { createLogger } from '../../src/logger.js';
 import { chunkLength, fileIdOf, hashFile } from '../../src/store/manifest.js';
@@ -91,16 +90,8 @@ function viaPlainSocket(port: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let file = process.argv[2];
+  const file = process.argv[2] || (await ensureDataFile(tmpdir(), 'p2p-serve-cpu-1GiB.bin', GiB));
   const runs = Number(process.argv[3] ?? 3);
-  if (!file) {
-    file = join(tmpdir(), 'p2p-serve-cpu-1GiB.bin');
-    if (!(await stat(file).catch(() => undefined))) {
-      const out = createWriteStream(file);
-      for (let i = 0; i < 1024; i++) if (!out.write(randomBytes(MiB))) await new Promise<void>((r) => out.once('drain', () => r()));
-      await new Promise<void>((r) => out.end(() => r()));
-    }
-  }
   const size = (await stat(file)).size;
   for (const way of ['chunk-server', 'plain-sender'] as const) {
     // a fresh child per way: each first run pays its own warm-up
