@@ -147,9 +147,14 @@ export const CPU_TARGET = 1.15;
  */
 export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): CaseResult[] {
   const defined = (xs: Array<number | undefined>) => xs.filter((x): x is number => x !== undefined);
-  // each run against the verified copy made right after it
-  const perRunOf = (ours: (r: DownloadRun) => number | undefined, theirs: (r: DownloadRun) => number | undefined) => runs.map((r) => ratioOf(ours(r) ?? null, theirs(r) ?? null) ?? undefined);
-  const row = (suffix: string, perRun: Array<number | undefined>, values: number[], paired: number[], sys: { ours: number[]; theirs: number[] }, caseBaselineOf: string, note: string, whyOver?: (split: CpuSplit | undefined, perRun: Array<number | undefined>) => string): CaseResult => {
+  // ours and the paired baseline's per run (total and system time): the rows' medians, each run's ratio, the split
+  type Pick = (r: DownloadRun) => number | undefined;
+  const row = (suffix: string, ours: Pick, theirs: Pick, oursSys: Pick, theirsSys: Pick, caseBaselineOf: string, note: string, whyOver?: (split: CpuSplit | undefined, perRun: Array<number | undefined>) => string): CaseResult => {
+    const values = defined(runs.map(ours));
+    const paired = defined(runs.map(theirs));
+    const sys = { ours: defined(runs.map(oursSys)), theirs: defined(runs.map(theirsSys)) };
+    // each run against the verified copy made right after it
+    const perRun = runs.map((r) => ratioOf(ours(r) ?? null, theirs(r) ?? null) ?? undefined);
     const value = values.length ? median(values) : null;
     // the verified copy made right after each run when there is one; else the case's, earlier in the run
     const caseBaseline = valueOf(ctx, caseBaselineOf);
@@ -163,10 +168,9 @@ export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): C
     const pass = judge(ratio, CPU_TARGET, 'atMost');
     return { name: `${name}${suffix}`, value, unit: 's/GiB', baseline, baselineOf, ratio, target: CPU_TARGET, direction: 'atMost', pass, runs: values, detail, note: note + splitText + (pass === false && whyOver ? whyOver(split, perRun) : '') };
   };
-  const sysOfRuns = (ours: (r: DownloadRun) => number | undefined, theirs: (r: DownloadRun) => number | undefined) => ({ ours: defined(runs.map(ours)), theirs: defined(runs.map(theirs)) });
   return [
-    row('-cpu', perRunOf((r) => r.cpuPerGiB, (r) => r.paired?.recvCpuPerGiB), defined(runs.map((r) => r.cpuPerGiB)), defined(runs.map((r) => r.paired?.recvCpuPerGiB)), sysOfRuns((r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB), 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file'),
-    row('-seed-cpu', perRunOf((r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB), defined(runs.map((r) => r.seedCpuPerGiB)), defined(runs.map((r) => r.paired?.sendCpuPerGiB)), sysOfRuns((r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB), 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', seedCpuWhy),
+    row('-cpu', (r) => r.cpuPerGiB, (r) => r.paired?.recvCpuPerGiB, (r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB, 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file'),
+    row('-seed-cpu', (r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB, (r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB, 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', seedCpuWhy),
   ];
 }
 

@@ -108,9 +108,8 @@ export class KvStore extends RegistryReads implements TrackerStore {
     if (!this.view.peers.has(peerId)) {
       // announced through another instance a moment ago, and our watch has not shown it yet?
       const kv = this.bucketOrThrow();
-      const e = await kv.get(`peer.${peerId}`);
+      const [e, list] = await Promise.all([kv.get(`peer.${peerId}`), kv.get(`files.${peerId}`)]);
       if (!e || e.operation !== 'PUT') return false;
-      const list = await kv.get(`files.${peerId}`);
       if (list) this.view.onEntry(list);
       this.view.onEntry(e);
     }

@@ -13,6 +13,7 @@ import type { Logger } from 'winston';
 import { z } from 'zod';
 import { decode } from '../protocol/codec.js';
 import { Endpoint, FileMeta, PROTOCOL_VERSION, type AnnounceRequest } from '../protocol/messages.js';
+import { sameClaims } from '../store/registry-entry.js';
 import type { MemoryRegistry } from '../store/registry.js';
 
 /** What `peer.<id>` holds. */
@@ -75,8 +76,7 @@ export class KvView {
       this.registry.heartbeat(peerId, value.endpoint, value.lastSeen);
       return;
     }
-    const req: AnnounceRequest = { v: PROTOCOL_VERSION, peerId, endpoint: value.endpoint, replace: true, files, removed: [] };
-    this.registry.announce(req, value.lastSeen);
+    this.list(peerId, value, files);
   }
 
   applyList(peerId: string, rev: number, files: FileMeta[] | undefined, force = false): void {
@@ -89,9 +89,13 @@ export class KvView {
     // the list arrives after a record that names it (the record was read first, from a replica
     // ahead of this view's watch): the registry took what it could then, so give it the list now
     const record = this.peers.get(peerId);
-    if (record?.value.filesRev === rev && this.registry.peer(peerId)) {
-      this.registry.announce({ v: PROTOCOL_VERSION, peerId, endpoint: record.value.endpoint, replace: true, files, removed: [] }, record.value.lastSeen);
-    }
+    if (record?.value.filesRev === rev && this.registry.peer(peerId)) this.list(peerId, record.value, files);
+  }
+
+  /** The registry holds `peerId` with exactly `files`, at the record's endpoint and time. */
+  private list(peerId: string, record: PeerValue, files: FileMeta[]): void {
+    const req: AnnounceRequest = { v: PROTOCOL_VERSION, peerId, endpoint: record.endpoint, replace: true, files, removed: [] };
+    this.registry.announce(req, record.lastSeen);
   }
 
   applyKey(peerId: string, rev: number, bound: string | undefined): void {
@@ -131,11 +135,5 @@ export function sameFiles(a: FileMeta[], b: FileMeta[]): boolean {
 
 /** Same files with the same claims: an announce of these would store nothing new. */
 export function sameClaimsList(a: FileMeta[], b: FileMeta[]): boolean {
-  if (!sameFiles(a, b)) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x.size !== y.size || x.chunkSize !== y.chunkSize || x.chunkCount !== y.chunkCount) return false;
-  }
-  return true;
+  return a.length === b.length && a.every((x, i) => x.fileId === b[i]!.fileId && sameClaims(x, b[i]!));
 }
