@@ -129,7 +129,7 @@ export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | u
   let runs = '';
   if (first !== undefined && later.length > 0) {
     const warmOver = later.every((x) => x > CPU_TARGET);
-    runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, runs 2–${perRun.length} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
+    runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, ${perRun.length > 2 ? `runs 2–${perRun.length}` : 'run 2'} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
   }
   const why = sysOver
     ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'

@@ -22,3 +22,7 @@ test('no split and a single run: says so, no per-run clause', (t) => {
   t.regex(why, /not split/);
   t.notRegex(why, /fresh seeders/);
 });
+
+test('two runs: "run 2", not a range', (t) => {
+  t.regex(seedCpuWhy(undefined, [1.6, 1.7]), /run 1 \(fresh seeders\) 1\.60 ×, run 2 \(the same seeders, warm\) 1\.70 ×/);
+});
