@@ -45,8 +45,10 @@ test("the machine's busy and softirq CPU seconds between two readings; this proc
   // busy = everything but idle and iowait: 50 + 20 + 10 + 40 = 120 ticks at 100 a second
   t.deepEqual(machineSeconds(before, after), { busy: 1.2, softirq: 0.4 });
   const r0 = reapedChildrenCpu();
-  // a child that burns ~0.3 s of CPU, then is waited for: its time lands in ours
-  const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 300; while (Date.now() < end);']);
+  // a child that burns 0.3 s of its own CPU time (not of wall time: on a loaded machine a
+  // wall-clock loop gets less than it runs for), then is waited for: its time lands in ours
+  const burn = 'const c0 = process.cpuUsage(); while (true) { const c = process.cpuUsage(c0); if (c.user + c.system >= 300000) break; }';
+  const child = spawn(process.execPath, ['-e', burn]);
   await new Promise((resolve) => child.once('exit', resolve));
   const r1 = reapedChildrenCpu();
   t.true(r1.user + r1.sys - r0.user - r0.sys >= 0.2, JSON.stringify({ r0, r1 }));
