@@ -20,6 +20,7 @@ import { trackerRestart } from './cases/tracker-restart.js';
 import type { BenchCase, BenchContext, BenchOptions, TestFiles } from './lib/context.js';
 import { ensureDataFile } from './lib/files.js';
 import { machineInfo } from './lib/machine.js';
+import { reportedGiB, reportedKib } from './lib/page-reporting.js';
 import { startNatsServer } from './lib/nats.js';
 import { CLI } from './lib/p2p.js';
 import { killAllNow } from './lib/procs.js';
@@ -129,6 +130,7 @@ async function main(): Promise<number> {
     if (!opts.keep) scope.defer(() => files.removeAll());
     const work = await mkdtemp(join(opts.scratch, 'run-'));
     scope.defer(() => rm(work, { recursive: true, force: true }));
+    const reported0 = reportedKib();
     const nats = await startNatsServer(scope);
     const ctx: BenchContext = {
       opts,
@@ -155,6 +157,10 @@ async function main(): Promise<number> {
     if (interrupted) return 130; // no half-measured results over the last good ones
     process.stdout.write('\n' + formatTable(rows) + '\n');
     ctx.machine.date = new Date(started).toISOString();
+    ctx.machine.freePagesReportedGiB = reportedGiB(reported0, reportedKib());
+    if (ctx.machine.freePagesReportedGiB !== undefined) {
+      log(`memory: the VM handed ${ctx.machine.freePagesReportedGiB} GiB of free memory back to its host during the run; new files paid its first touches (bench/README.md)`);
+    }
     writeResults(opts.out, { ...ctx.machine, seconds: Math.round((Date.now() - started) / 1000) }, rows);
     log(`wrote ${opts.out}; ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
     return 0;

@@ -12,6 +12,8 @@ export interface MachineInfo {
   quick: boolean;
   /** versions of the external tools that were found (filled in as they are set up) */
   tools: Record<string, string>;
+  /** GiB of free memory the VM handed back to its host while the bench ran (free page reporting; absent: none) */
+  freePagesReportedGiB?: number;
 }
 
 export function machineInfo(natsServer: string, quick: boolean): MachineInfo {
