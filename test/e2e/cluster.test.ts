@@ -72,6 +72,9 @@ async function clusterConfs(t: Teardown & { notRegex(s: string, re: RegExp): voi
 
 const as = (user: string) => ({ P2P_NATS_USER: user, P2P_NATS_PASS: `change-me-${user}` });
 
+/** A console line of the broker refusing an operation of this identity (bus.ts watchConnection: a permissions violation). */
+const deniedARight = (line: string) => /broker refused an operation|permissions? violation/i.test(line);
+
 test('the shipped cluster configs: routes, JetStream R3 KV for the tracker, every role under its own user', async (t) => {
   const dir = await tempDir(t, 'p2p-ncl-');
   const { files, urls } = await clusterConfs(t, dir);
@@ -81,7 +84,7 @@ test('the shipped cluster configs: routes, JetStream R3 KV for the tracker, ever
     env: as('tracker'),
     timeoutMs: 30_000,
   });
-  t.false(tracker.lines.some((l) => /refused|violation/i.test(l)), tracker.lines.join('\n'));
+  t.false(tracker.lines.some(deniedARight), tracker.lines.join('\n'));
   const content = randomBytes(300_000);
   await mkdir(join(dir, 'peer1', 'shared'), { recursive: true });
   await writeFile(join(dir, 'peer1', 'shared', 'c.bin'), content);
@@ -90,7 +93,10 @@ test('the shipped cluster configs: routes, JetStream R3 KV for the tracker, ever
   const got = await runCli(['get', 'c.bin', '--peer', 'peer2', '--json', '--nats', urls], { env: as('cli') });
   t.is(got.code, 0, got.stderr);
   t.is(sha(await readFile(lastJson<{ path: string }>(got).path)), sha(content));
-  t.false(tracker.lines.some((l) => /refused|violation/i.test(l)), 'the tracker needed no right it does not have');
+  t.false(tracker.lines.some(deniedARight), `the tracker needed no right it does not have:\n${tracker.lines.filter(deniedARight).join('\n')}`);
+  // a request the tracker itself refused (e.g. a KV write while the new R3 stream elects its
+  // leader; the peer announces again) is not a missing right: shown, not failed on
+  for (const l of tracker.lines.filter((x) => /request refused/.test(x))) t.log(l);
 });
 
 test('a KV tracker started before its cluster has a quorum waits, says so, and is ready once the cluster is', async (t) => {
