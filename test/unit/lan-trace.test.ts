@@ -69,3 +69,15 @@ test("the lab's TCP bound: the file at the link's payload rate, 1448 bytes per 1
   t.is(tcpBoundSeconds(size).toFixed(2), '22.45');
   t.is((tcpBoundSeconds(size) / idealSeconds(size)).toFixed(6), (TCP_FRAME_BYTES / TCP_PAYLOAD_BYTES).toFixed(6));
 });
+
+test('the lab rows say what bound the runs: the cores (within 2 s of the CPU floor) or the swarm', async (t) => {
+  const { boundVerdict } = await import('../../bench/cases/lan-swarm.js');
+  // the full run of 2026-12-06 18:37: floors 29.5, 30.9, 33.8 s, runs 0.9 s past them, ideal 21.5
+  const bound = boundVerdict([30.4, 31.8, 34.7], [29.5, 30.9, 33.8], 21.5, 1.1);
+  t.regex(bound, /^bound by the cores: every run ended within 0\.9 s of its CPU floor \(1\.37–1\.57 × the ideal, over the 1\.1 target/);
+  // floors under the target but the runs at them: the cores, without the claim that the target was out of reach
+  t.is(boundVerdict([23], [22], 21.5, 1.1), 'bound by the cores: every run ended within 1.0 s of its CPU floor (1.02 × the ideal)');
+  // the run of 09:28: floors 21.4, 20.5, 18.4 s, runs 26.6, 27.7, 26.0 s
+  const free = boundVerdict([26.6, 27.7, 26.0], [21.4, 20.5, 18.4], 21.5, 1.1);
+  t.is(free, "not bound by the cores: the runs ended 5.2–7.6 s past their CPU floors (0.86–1.00 × the ideal), the swarm's own time (start, first pass, tail)");
+});
