@@ -84,6 +84,9 @@ export function labCpuText(c: LabCpu, cores: number, ideal: number): string {
   return `CPU s over the run: downloaders ${each(c.downloaders)} each (user ${each(c.downloadersUser)}), seeder ${c.seeder.toFixed(1)}, tracker ${c.tracker.toFixed(1)}, broker ${c.broker.toFixed(1)}, the gets ${c.gets.toFixed(1)}, other ${c.other.toFixed(1)}; the machine busy ${c.busy.toFixed(0)} s, which ${cores} cores need ${(c.busy / cores).toFixed(1)} s of wall time for (${(c.busy / cores / ideal).toFixed(2)} × the ideal; softirq ${c.softirq.toFixed(1)} s of it)`;
 }
 
+/** A run's CPU floor: the machine's busy CPU seconds ÷ its cores, the wall time no run on these cores could beat at that CPU. */
+const cpuFloorS = (run: LanRun): number => run.cpuSeconds.busy / availableParallelism();
+
 /** A run that ended at most this long past its CPU floor was held by the cores (runs with CPU to spare end 5–9 s past theirs). */
 export const CPU_BOUND_SLACK_S = 2;
 
@@ -256,7 +259,7 @@ export const lanSwarm: BenchCase = {
         target: LAN_TARGET,
         direction: 'atMost',
         pass: judge(row.ratio, LAN_TARGET, 'atMost'),
-        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}; ${boundVerdict(runs, flows.map((f) => f.cpuSeconds.busy / availableParallelism()), ideal, LAN_TARGET)}; the median run's ${labCpuText(middle.cpuSeconds, availableParallelism(), ideal)}`,
+        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}; ${boundVerdict(runs, flows.map(cpuFloorS), ideal, LAN_TARGET)}; the median run's ${labCpuText(middle.cpuSeconds, availableParallelism(), ideal)}`,
         detail: labDetail(size, LAN_RATE, chunks, flows),
       },
       ...half,
@@ -282,7 +285,7 @@ async function halfRateRow(ctx: BenchContext, file: string, chunks: number): Pro
     `lan-swarm-${LAN_HALF_RATE}`,
     [seconds],
     ideal,
-    `one run, the lan-swarm lab with every link at ${LAN_HALF_RATE}: about half the CPU per second, so the swarm's own time shows where the full-rate lab is bound by ${cores} cores; TCP's own bound ${bound.toFixed(1)} s; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)} over the run; ${boundVerdict([seconds], [run.cpuSeconds.busy / cores], ideal, LAN_TARGET)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`,
+    `one run, the lan-swarm lab with every link at ${LAN_HALF_RATE}: about half the CPU per second, so the swarm's own time shows where the full-rate lab is bound by ${cores} cores; TCP's own bound ${bound.toFixed(1)} s; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)} over the run; ${boundVerdict([seconds], [cpuFloorS(run)], ideal, LAN_TARGET)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`,
     LAN_HALF_RATE,
   );
   return {
@@ -296,7 +299,7 @@ async function halfRateRow(ctx: BenchContext, file: string, chunks: number): Pro
 
 /** The `detail` of a lan-swarm row: the chunk flow, CPU shares, and each run's CPU floor (busy CPU s ÷ cores) and how far past it the run went. */
 function labDetail(size: number, rate: string, chunks: number, flows: LanRun[]): Record<string, unknown> {
-  const floors = flows.map((f) => f.cpuSeconds.busy / availableParallelism());
+  const floors = flows.map(cpuFloorS);
   return {
     sizeBytes: size,
     downloaders: LAN_DOWNLOADERS,

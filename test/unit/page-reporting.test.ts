@@ -1,12 +1,13 @@
 // Free page reporting in the bench's machine section (bench/lib/page-reporting.ts).
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reportedGiB, reportedKib } from '../../bench/lib/page-reporting.js';
 
 test('the reported KiB are read from the module parameter; no such file or a bad one gives undefined', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'page-reporting-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'reported_kib');
   writeFileSync(file, '44608248\n');
   t.is(reportedKib(file), 44608248);
