@@ -30,9 +30,33 @@ import { GiB, MiB } from './lib/stats.js';
 
 const CASES: BenchCase[] = [startup, tcpLimit, verifiedCopy, download1to1, download3to1, swarm1to4, peerRss, trackerLoad, trackerRestart, trackerKv, lanSwarm, ...externalCases, lanExternal];
 
-function options(): BenchOptions {
+const USAGE = `usage: npm run bench -- [options]   (or: node dist/bench/run.js [options], after npm run build)
+
+Runs every case on loopback (and the LAN lab as root) against baselines measured in the same run,
+prints a table and writes the rows as JSON. bench/README.md explains every row.
+
+  --quick            shorter windows and one run per case (a smoke run, not for figures)
+  --reps N           runs per case, 1 to 20 (3)
+  --only A,B         only the cases or rows whose name starts with one of these
+  --skip-external    leave out aria2, transmission and webtorrent
+  --scratch DIR      where test files and run folders go (\${TMPDIR}/p2p-bench)
+  --out FILE         where the JSON goes (bench/results/latest.json)
+  --keep             keep the test files afterwards
+  -h, --help         this text
+
+cases (rows):
+`;
+
+/** The usage text with every case and its rows. */
+function usage(): string {
+  return USAGE + CASES.map((c) => `  ${c.name}${c.rows && c.rows.join() !== c.name ? ` (${c.rows.join(', ')})` : ''}${c.external ? ' [external]' : ''}`).join('\n') + '\n';
+}
+
+/** The options, or null when --help asked for the usage text. Throws on a bad value. */
+function options(): BenchOptions | null {
   const { values } = parseArgs({
     options: {
+      help: { type: 'boolean', short: 'h', default: false },
       quick: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       only: { type: 'string' },
@@ -42,15 +66,20 @@ function options(): BenchOptions {
       out: { type: 'string' },
     },
   });
+  if (values.help) return null;
   const reps = values.reps ? Number(values.reps) : 3;
   if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error('--reps must be an integer from 1 to 20');
   const quick = values.quick ?? false;
+  const only = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const names = CASES.flatMap((c) => [c.name, ...(c.rows ?? [])]);
+  const unknown = only.filter((o) => !names.some((n) => n.startsWith(o)));
+  if (unknown.length) throw new Error(`--only ${unknown.join(', ')}: no case or row starts with that (npm run bench -- --help lists them)`);
   return {
     quick,
     keep: values.keep ?? false,
     reps,
     externalReps: quick ? 1 : reps,
-    only: values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    only,
     skipExternal: values['skip-external'] ?? false,
     scratch: values.scratch ?? join(tmpdir(), 'p2p-bench'),
     toolsDir: join(tmpdir(), 'p2p-bench-tools'),
@@ -108,6 +137,10 @@ async function runCase(ctx: BenchContext, c: BenchCase): Promise<CaseResult[]> {
 
 async function main(): Promise<number> {
   const opts = options();
+  if (!opts) {
+    process.stdout.write(usage());
+    return 0;
+  }
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm run bench does)`);
   const scope = new Scope();
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
@@ -172,7 +205,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`bench: ${err.message}\n`);
+    const hint = (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? ' (npm run bench -- --help lists the options)' : '';
+    process.stderr.write(`bench: ${err.message}${hint}\n`);
     process.exit(1);
   },
 );
