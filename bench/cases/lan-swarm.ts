@@ -22,11 +22,24 @@ import { chooseChunkSize, chunkCount } from '../../src/store/manifest.js';
 
 export const LAN_RATE = '100mbit';
 /**
- * The half-rate lab (one run in a full bench): the same swarm at half the link rate, which halves
- * the CPU the lab needs per second, so that on a 2-core machine the swarm's own time shows, not
- * the cores' (bench/README.md, "The half-rate lab").
+ * The lab's variants (one run each in a full bench, after lan-swarm's runs): jumbo frames cut the
+ * packets, and with them the per-packet CPU of the emulated links and of every host's TCP stack,
+ * by six for the same bytes; at half the rate the lab needs about half the CPU per second again.
+ * On a 2-core machine whose cores bound the full-rate lab they show the swarm's own time
+ * (bench/README.md, "The jumbo-frame lab").
  */
+export const LAN_JUMBO_MTU = 9000;
 export const LAN_HALF_RATE = '50mbit';
+interface LanVariant {
+  name: string;
+  rate: string;
+  mtu: number;
+  what: string;
+}
+const LAN_VARIANTS: LanVariant[] = [
+  { name: 'lan-swarm-jumbo', rate: LAN_RATE, mtu: LAN_JUMBO_MTU, what: `the lan-swarm lab with ${LAN_JUMBO_MTU}-byte frames: a sixth of the packets for the same bytes, so a sixth of the per-packet CPU (the links' emulation, every host's TCP stack) on the shared cores` },
+  { name: `lan-swarm-${LAN_HALF_RATE}-jumbo`, rate: LAN_HALF_RATE, mtu: LAN_JUMBO_MTU, what: `the jumbo-frame lab with every link at ${LAN_HALF_RATE}: about half the CPU per second again, so the swarm's own time shows where the full-rate lab is bound by the cores` },
+];
 export const LAN_DOWNLOADERS = 8;
 const PREFIX = 'lanb';
 /** lan-swarm against the ideal: at most this (and ahead of the BitTorrent clients: lan-external adds those checks) */
@@ -111,10 +124,10 @@ export function boundVerdict(runsS: number[], floorsS: number[], ideal: number, 
 }
 
 /** The lab for one lan-swarm run: ctl (NATS + tracker), seed, d1..d8; every peer host capped. */
-export async function lanLab(scope: Scope, rate = LAN_RATE): Promise<Lan> {
+export async function lanLab(scope: Scope, rate = LAN_RATE, mtu?: number): Promise<Lan> {
   const hosts = ['ctl', 'seed', ...Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`)];
   // BENCH_LAN_CC: every lab host's TCP congestion control (default: the machine's)
-  const lan = await Lan.create(scope, { hosts, congestion: process.env.BENCH_LAN_CC || undefined });
+  const lan = await Lan.create(scope, { hosts, congestion: process.env.BENCH_LAN_CC || undefined, mtu });
   for (const h of hosts.slice(1)) await lan.cap(h, rate);
   return lan;
 }
@@ -127,9 +140,9 @@ export async function placeFile(file: string, dir: string): Promise<string> {
   return to;
 }
 
-async function p2pRun(ctx: BenchContext, file: string, rep: number | string, rate = LAN_RATE): Promise<LanRun> {
+async function p2pRun(ctx: BenchContext, file: string, rep: number | string, rate = LAN_RATE, mtu?: number): Promise<LanRun> {
   return withScope(ctx.scope, async (scope) => {
-    const lan = await lanLab(scope, rate);
+    const lan = await lanLab(scope, rate, mtu);
     const work = join(ctx.work, `lan-p2p-${rep}`);
     scope.defer(() => rm(work, { recursive: true, force: true }));
     const ctl = lan.host('ctl').addr;
@@ -217,8 +230,10 @@ export const TCP_PAYLOAD_BYTES = 1448;
 export const TCP_FRAME_BYTES = 1514;
 
 /** The best any TCP transfer can do: every downloader receives the file's bytes at the link's payload rate. */
-export function tcpBoundSeconds(sizeBytes: number, rate = LAN_RATE): number {
-  return (idealSeconds(sizeBytes, rate) * TCP_FRAME_BYTES) / TCP_PAYLOAD_BYTES;
+export function tcpBoundSeconds(sizeBytes: number, rate = LAN_RATE, mtu = 1500): number {
+  // per frame: the MTU less 52 bytes of headers (IP, TCP, timestamps) carried in MTU + 14 (Ethernet)
+  const [payload, frame] = mtu === 1500 ? [TCP_PAYLOAD_BYTES, TCP_FRAME_BYTES] : [mtu - (1500 - TCP_PAYLOAD_BYTES), mtu + (TCP_FRAME_BYTES - 1500)];
+  return (idealSeconds(sizeBytes, rate) * frame) / payload;
 }
 
 /** A lab row timed against the ideal (size ÷ link rate): the fields every lan-* row shares. */
@@ -227,12 +242,27 @@ export function idealRow(name: string, runs: number[], ideal: number, note: stri
   return { name, value, unit: 's', baseline: ideal, baselineOf: `ideal: size ÷ ${rate}`, ratio: value / ideal, target: null, pass: null, runs, note };
 }
 
+/**
+ * Which of the case's rows to measure: all (the variants not with --quick) unless --only names
+ * some; `--only lan-swarm-50mbit-jumbo` runs that variant alone, even with --quick (for A/Bs).
+ */
+export function lanRowsWanted(only: string[], quick: boolean): { main: boolean; variants: string[] } {
+  const named = (name: string) => only.some((o) => name.startsWith(o));
+  const explicit = (name: string) => only.some((o) => name.startsWith(o) && !'lan-swarm'.startsWith(o));
+  return {
+    main: only.length === 0 || named('lan-swarm'),
+    variants: LAN_VARIANTS.map((v) => v.name).filter((n) => (only.length === 0 || named(n)) && (!quick || explicit(n))),
+  };
+}
+
 export const lanSwarm: BenchCase = {
   name: 'lan-swarm',
+  rows: ['lan-swarm', ...LAN_VARIANTS.map((v) => v.name)],
   timeoutMs: (o) => (o.quick ? 240_000 : 1_200_000),
   async run(ctx): Promise<CaseResult[]> {
     const why = await labUnavailable();
     if (why) return [skippedRow('lan-swarm', 's', `LAN lab unavailable: ${why}`)];
+    const wanted = lanRowsWanted(ctx.opts.only, ctx.opts.quick);
     const file = await ctx.files.swarm();
     const size = statSync(file).size;
     const ideal = idealSeconds(size);
@@ -240,6 +270,12 @@ export const lanSwarm: BenchCase = {
     const flows: LanRun[] = [];
     // the chunk size the lab's peers choose: their config comes from this environment (an A/B's P2P_PEER_* too)
     const chunks = chunkCount(size, chooseChunkSize(size, loadConfig({ env: process.env }).peer));
+    const variants: CaseResult[] = [];
+    const measureVariants = async () => {
+      for (const v of LAN_VARIANTS) if (wanted.variants.includes(v.name)) variants.push(await variantRow(ctx, file, chunks, v));
+      return variants;
+    };
+    if (!wanted.main) return measureVariants();
     const reps = ctx.opts.quick ? 1 : ctx.opts.reps;
     for (let i = 0; i < reps; i++) {
       const run = await p2pRun(ctx, file, i + 1);
@@ -252,60 +288,61 @@ export const lanSwarm: BenchCase = {
     const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf); TCP's own bound ${bound.toFixed(1)} s (${(bound / ideal).toFixed(3)} × the ideal: ${TCP_PAYLOAD_BYTES} payload bytes per ${TCP_FRAME_BYTES}-byte frame)`);
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
     const middle = [...flows].sort((a, b) => a.ms - b.ms)[Math.floor((flows.length - 1) / 2)]!;
-    const half = ctx.opts.quick ? [] : [await halfRateRow(ctx, file, chunks)];
+    await measureVariants();
     return [
       {
         ...row,
         target: LAN_TARGET,
         direction: 'atMost',
         pass: judge(row.ratio, LAN_TARGET, 'atMost'),
-        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}; ${boundVerdict(runs, flows.map(cpuFloorS), ideal, LAN_TARGET)}; the median run's ${labCpuText(middle.cpuSeconds, availableParallelism(), ideal)}`,
+        note: `${row.note}; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(medianShares(flows.map((f) => f.cpu)))} over the run, ${LAN_DOWNLOADERS + 1} peers and the links' emulation on ${availableParallelism()} cores; TCP ${flows[0]?.tcp ?? '?'}; ${boundVerdict(runs, flows.map(cpuFloorS), ideal, LAN_TARGET)}; the median run's ${labCpuText(middle.cpuSeconds, availableParallelism(), ideal)}${variants.length ? `; the same swarm with jumbo frames: ${variants.map((v) => `${v.name} ${v.ratio?.toFixed(2) ?? '?'} × its ideal`).join(', ')} (their notes say what bound them)` : ''}`,
         detail: labDetail(size, LAN_RATE, chunks, flows),
       },
-      ...half,
+      ...variants,
     ];
   },
 };
 
 /**
- * One run of the same swarm with every link at LAN_HALF_RATE: the lab then needs about half the
- * CPU per second, so on a machine whose cores bound the full-rate lab this row shows what the
- * swarm itself leaves against the ideal (start, middle, tail), judged by the same target.
+ * One run of the same swarm in a variant of the lab (jumbo frames, half the rate): on a machine
+ * whose cores bound the full-rate lab these rows show what the swarm itself leaves against the
+ * ideal (start, middle, tail), judged by the same target.
  */
-async function halfRateRow(ctx: BenchContext, file: string, chunks: number): Promise<CaseResult> {
+async function variantRow(ctx: BenchContext, file: string, chunks: number, v: LanVariant): Promise<CaseResult> {
   const size = statSync(file).size;
-  const ideal = idealSeconds(size, LAN_HALF_RATE);
-  const run = await p2pRun(ctx, file, 'half', LAN_HALF_RATE);
+  const ideal = idealSeconds(size, v.rate);
+  const run = await p2pRun(ctx, file, v.name, v.rate, v.mtu);
   const seconds = run.ms / 1000;
   const cores = availableParallelism();
   const sentX = run.seederSent / chunks;
-  ctx.log(`lan-swarm at ${LAN_HALF_RATE}: ${seconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`);
-  const bound = tcpBoundSeconds(size, LAN_HALF_RATE);
+  ctx.log(`${v.name}: ${seconds.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`);
+  const bound = tcpBoundSeconds(size, v.rate, v.mtu);
   const row = idealRow(
-    `lan-swarm-${LAN_HALF_RATE}`,
+    v.name,
     [seconds],
     ideal,
-    `one run, the lan-swarm lab with every link at ${LAN_HALF_RATE}: about half the CPU per second, so the swarm's own time shows where the full-rate lab is bound by ${cores} cores; TCP's own bound ${bound.toFixed(1)} s; seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)} over the run; ${boundVerdict([seconds], [cpuFloorS(run)], ideal, LAN_TARGET)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`,
-    LAN_HALF_RATE,
+    `one run, ${v.what}; TCP's own bound ${bound.toFixed(1)} s (${(bound / ideal).toFixed(3)} × the ideal); seeder sent ${sentX.toFixed(2)}× the file; ${sharesText(run.cpu)} over the run; ${boundVerdict([seconds], [cpuFloorS(run)], ideal, LAN_TARGET)}; ${labCpuText(run.cpuSeconds, cores, ideal)}`,
+    v.rate,
   );
   return {
     ...row,
     target: LAN_TARGET,
     direction: 'atMost',
     pass: judge(row.ratio, LAN_TARGET, 'atMost'),
-    detail: labDetail(size, LAN_HALF_RATE, chunks, [run]),
+    detail: labDetail(size, v.rate, chunks, [run], v.mtu),
   };
 }
 
 /** The `detail` of a lan-swarm row: the chunk flow, CPU shares, and each run's CPU floor (busy CPU s ÷ cores) and how far past it the run went. */
-function labDetail(size: number, rate: string, chunks: number, flows: LanRun[]): Record<string, unknown> {
+function labDetail(size: number, rate: string, chunks: number, flows: LanRun[], mtu = 1500): Record<string, unknown> {
   const floors = flows.map(cpuFloorS);
   return {
     sizeBytes: size,
     downloaders: LAN_DOWNLOADERS,
     linkRate: rate,
+    mtu,
     chunks,
-    tcpBoundS: tcpBoundSeconds(size, rate),
+    tcpBoundS: tcpBoundSeconds(size, rate, mtu),
     seederSentX: median(flows.map((f) => f.seederSent)) / chunks,
     cpuShares: flows.map((f) => f.cpu),
     tcp: flows[0]?.tcp,

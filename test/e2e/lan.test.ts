@@ -59,6 +59,28 @@ lab('the lab: hosts reach each other over the bridge; cut and heal; caps on both
   t.deepEqual(left, [], 'every namespace of the lab is gone');
 });
 
+lab('the lab with jumbo frames: MTU 9000 at both ends of every link, a capped transfer crosses it whole; a bad MTU is refused', async (t) => {
+  const scope = new Scope();
+  try {
+    await t.throwsAsync(Lan.create(scope, { hosts: ['a'], mtu: 100 }), { message: /MTU 100: an integer from 576 to 65535/ });
+    const lan = await Lan.create(scope, { hosts: ['a', 'b'], mtu: 9000 });
+    t.deepEqual(await lan.mtu('a'), { host: 9000, switch: 9000 });
+    t.deepEqual(await lan.mtu('b'), { host: 9000, switch: 9000 });
+    await lan.cap('a', '100mbit');
+    await lan.cap('b', '100mbit');
+    const b = lan.host('b').addr;
+    const sink = lan.spawn('b', process.execPath, ['-e', `let n=0;require('net').createServer(s=>{s.on('error',()=>{});s.on('data',d=>n+=d.length);s.on('end',()=>{console.log('got',n);s.end()})}).listen(7002,${JSON.stringify(b)},()=>console.log('listening'))`]);
+    await sink.waitFor(/listening/);
+    // 4 MiB in 64 KiB writes: full-size jumbo segments through both tbf queues and the bridge
+    const send = `const s=require('net').connect(7002,${JSON.stringify(b)},()=>{for(let i=0;i<64;i++)s.write(Buffer.alloc(65536,i));s.end()});s.resume();s.on('close',()=>console.log('sent'))`;
+    await lan.exec('a', process.execPath, ['-e', send]);
+    await sink.waitFor(/got 4194304/);
+    t.pass();
+  } finally {
+    await scope.run();
+  }
+});
+
 lab('LAN mode: broker, tracker and peers on four hosts; a download crosses real interfaces byte-identical; a peer without --host cannot serve and says so', async (t) => {
   const root = await tempDir(t, 'p2p-lan-');
   const lan = await Lan.create(t, { hosts: ['nats', 'tracker', 'seed', 'leech', 'lonely'] });

@@ -68,6 +68,15 @@ test("the lab's TCP bound: the file at the link's payload rate, 1448 bytes per 1
   t.is(idealSeconds(size).toFixed(2), '21.47');
   t.is(tcpBoundSeconds(size).toFixed(2), '22.45');
   t.is((tcpBoundSeconds(size) / idealSeconds(size)).toFixed(6), (TCP_FRAME_BYTES / TCP_PAYLOAD_BYTES).toFixed(6));
+  t.is(tcpBoundSeconds(size, '100mbit', 1500), tcpBoundSeconds(size));
+});
+
+test("the jumbo-frame lab's TCP bound: 8948 payload bytes per 9014-byte frame; half the rate, twice the time", async (t) => {
+  const { idealSeconds, tcpBoundSeconds } = await import('../../bench/cases/lan-swarm.js');
+  const size = 256 * 1024 ** 2;
+  t.is((tcpBoundSeconds(size, '100mbit', 9000) / idealSeconds(size)).toFixed(6), (9014 / 8948).toFixed(6));
+  t.is(tcpBoundSeconds(size, '100mbit', 9000).toFixed(2), '21.63');
+  t.is(tcpBoundSeconds(size, '50mbit', 9000).toFixed(2), (2 * tcpBoundSeconds(size, '100mbit', 9000)).toFixed(2));
 });
 
 test('the lab rows say what bound the runs: the cores (within 2 s of the CPU floor) or the swarm', async (t) => {
@@ -80,4 +89,16 @@ test('the lab rows say what bound the runs: the cores (within 2 s of the CPU flo
   // the run of 09:28: floors 21.4, 20.5, 18.4 s, runs 26.6, 27.7, 26.0 s
   const free = boundVerdict([26.6, 27.7, 26.0], [21.4, 20.5, 18.4], 21.5, 1.1);
   t.is(free, "not bound by the cores: the runs ended 5.2–7.6 s past their CPU floors (0.86–1.00 × the ideal), the swarm's own time (start, first pass, tail)");
+});
+
+test("lan-swarm's rows by --only: the variants in a full run, not with --quick unless named; a named variant alone", async (t) => {
+  const { lanRowsWanted } = await import('../../bench/cases/lan-swarm.js');
+  const both = ['lan-swarm-jumbo', 'lan-swarm-50mbit-jumbo'];
+  t.deepEqual(lanRowsWanted([], false), { main: true, variants: both });
+  t.deepEqual(lanRowsWanted([], true), { main: true, variants: [] });
+  t.deepEqual(lanRowsWanted(['lan-swarm'], false), { main: true, variants: both });
+  t.deepEqual(lanRowsWanted(['lan'], true), { main: true, variants: [] });
+  t.deepEqual(lanRowsWanted(['lan-swarm-50mbit-jumbo'], true), { main: false, variants: ['lan-swarm-50mbit-jumbo'] });
+  t.deepEqual(lanRowsWanted(['lan-swarm-jumbo'], false), { main: false, variants: ['lan-swarm-jumbo'] });
+  t.deepEqual(lanRowsWanted(['download-1to1', 'lan-swarm-'], false), { main: false, variants: both });
 });
