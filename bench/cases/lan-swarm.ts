@@ -231,8 +231,9 @@ export const TCP_FRAME_BYTES = 1514;
 
 /** The best any TCP transfer can do: every downloader receives the file's bytes at the link's payload rate. */
 export function tcpBoundSeconds(sizeBytes: number, rate = LAN_RATE, mtu = 1500): number {
-  // per frame: the MTU less 52 bytes of headers (IP, TCP, timestamps) carried in MTU + 14 (Ethernet)
-  const [payload, frame] = mtu === 1500 ? [TCP_PAYLOAD_BYTES, TCP_FRAME_BYTES] : [mtu - (1500 - TCP_PAYLOAD_BYTES), mtu + (TCP_FRAME_BYTES - 1500)];
+  // per frame: the MTU less 52 bytes of headers (IP, TCP, timestamps), in MTU + 14 bytes (Ethernet)
+  const payload = mtu - (1500 - TCP_PAYLOAD_BYTES);
+  const frame = mtu + (TCP_FRAME_BYTES - 1500);
   return (idealSeconds(sizeBytes, rate) * frame) / payload;
 }
 
