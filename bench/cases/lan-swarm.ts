@@ -271,13 +271,7 @@ export const lanSwarm: BenchCase = {
     const flows: LanRun[] = [];
     // the chunk size the lab's peers choose: their config comes from this environment (an A/B's P2P_PEER_* too)
     const chunks = chunkCount(size, chooseChunkSize(size, loadConfig({ env: process.env }).peer));
-    const variants: CaseResult[] = [];
-    const measureVariants = async () => {
-      for (const v of LAN_VARIANTS) if (wanted.variants.includes(v.name)) variants.push(await variantRow(ctx, file, chunks, v));
-      return variants;
-    };
-    if (!wanted.main) return measureVariants();
-    const reps = ctx.opts.quick ? 1 : ctx.opts.reps;
+    const reps = !wanted.main ? 0 : ctx.opts.quick ? 1 : ctx.opts.reps;
     for (let i = 0; i < reps; i++) {
       const run = await p2pRun(ctx, file, i + 1);
       runs.push(run.ms / 1000);
@@ -285,11 +279,13 @@ export const lanSwarm: BenchCase = {
       const shares = run.downloadersSent.map((n) => (n / chunks).toFixed(2)).join(', ');
       ctx.log(`lan-swarm run ${i + 1}: ${runs.at(-1)!.toFixed(1)} s (ideal ${ideal.toFixed(1)} s); seeder sent ${(run.seederSent / chunks).toFixed(2)}× the file, downloaders ${shares}×; ${sharesText(run.cpu)}; ${labCpuText(run.cpuSeconds, availableParallelism(), ideal)}`);
     }
+    const variants: CaseResult[] = [];
+    for (const v of LAN_VARIANTS) if (wanted.variants.includes(v.name)) variants.push(await variantRow(ctx, file, chunks, v));
+    if (!wanted.main) return variants;
     const bound = tcpBoundSeconds(size);
     const row = idealRow('lan-swarm', runs, ideal, `${(size / 1024 ** 2).toFixed(0)} MiB, 1 seeder + ${LAN_DOWNLOADERS} downloaders on their own hosts, every link ${LAN_RATE} both ways (tc tbf); TCP's own bound ${bound.toFixed(1)} s (${(bound / ideal).toFixed(3)} × the ideal: ${TCP_PAYLOAD_BYTES} payload bytes per ${TCP_FRAME_BYTES}-byte frame)`);
     const sentX = median(flows.map((f) => f.seederSent)) / chunks;
     const middle = [...flows].sort((a, b) => a.ms - b.ms)[Math.floor((flows.length - 1) / 2)]!;
-    await measureVariants();
     return [
       {
         ...row,
