@@ -120,6 +120,8 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       onSourceEvent: (e) => {
         if (e.kind !== 'chunk') log.info(`source ${e.kind}`, { from: e.peerId, ...(e.detail ? { detail: e.detail } : {}) });
       },
+      // a per-request trace at debug level (the LAN lab's BENCH_LAN_TRACE reads it): one line per request
+      onRequestEnd: log.isDebugEnabled() ? (r) => log.debug('chunk request', { ...r }) : undefined,
       onVerified: (index) => shared.gained(index),
       throttle: deps.downloadCap,
       security: deps.security,

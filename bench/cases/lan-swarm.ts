@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BenchCase, BenchContext } from '../lib/context.js';
 import { Lan, labUnavailable, parseRate, type LabProcess } from '../lib/lan.js';
-import { startLanTrace } from '../lib/lan-trace.js';
+import { saveRequestTrace, startLanTrace } from '../lib/lan-trace.js';
 import { findNatsServer } from '../lib/nats.js';
 import { CLI, nodeArgs } from '../lib/p2p.js';
 import { judge, skippedRow, type CaseResult } from '../lib/report.js';
@@ -152,13 +152,15 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number | string, rat
     await nats.waitFor(/Server is ready/, 15_000);
     const common = ['--nats', `nats://${ctl}:4222`, '--prefix', PREFIX];
     const env = { ...process.env, P2P_LOG_LEVEL: 'info' };
-    // BENCH_P2P_NODE_ARGS reach the daemons (tracker, peers), not the gets
-    const node = (host: string, args: string[], flags: string[] = []) => lan.spawn(host, process.execPath, [...flags, CLI, ...args, ...common], { env });
+    // BENCH_P2P_NODE_ARGS reach the daemons (tracker, peers), not the gets; with BENCH_LAN_TRACE the
+    // peers log at debug level: one line per chunk request, gathered after the run
+    const peerEnv = process.env.BENCH_LAN_TRACE ? { ...env, P2P_LOG_LEVEL: 'debug' } : env;
+    const node = (host: string, args: string[], flags: string[] = [], e = env) => lan.spawn(host, process.execPath, [...flags, CLI, ...args, ...common], { env: e });
     const ready = async (p: LabProcess, re: RegExp) => void (await p.waitFor(re, 120_000));
     const tracker = node('ctl', ['tracker', '--log-file', join(work, 'tracker.jsonl')], nodeArgs());
     await ready(tracker, /tracker ready/);
     await placeFile(file, join(work, 'seed', 'shared'));
-    const peer = (h: string) => node(h, ['peer', '--dir', join(work, h), '--id', h, '--host', lan.host(h).addr], nodeArgs());
+    const peer = (h: string) => node(h, ['peer', '--dir', join(work, h), '--id', h, '--host', lan.host(h).addr], nodeArgs(), peerEnv);
     const seeder = peer('seed');
     await ready(seeder, /peer ready/);
     const ds = Array.from({ length: LAN_DOWNLOADERS }, (_, i) => `d${i + 1}`);
@@ -211,6 +213,8 @@ async function p2pRun(ctx: BenchContext, file: string, rep: number | string, rat
       }
     };
     const flow = { ms, cpu, cpuSeconds, tcp: await lan.congestion(), seederSent: await served('seed'), downloadersSent: await Promise.all(ds.map(served)) };
+    const requests = await saveRequestTrace(`lan-swarm-${rep}`, ds.map((h) => [h, join(work, h, '.p2p', 'log.jsonl')]));
+    if (requests) ctx.log(`lan-swarm run ${rep}: ${requests}`);
     // profiling flags (--cpu-prof) write their files on a clean exit, not on the lab's SIGKILL
     if (nodeArgs().length > 0) await Promise.all([...peers, seeder, tracker].map((p) => p.stop()));
     return flow;

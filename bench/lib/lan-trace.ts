@@ -3,7 +3,7 @@
 // split (/proc/stat), written as JSON lines to DIR/<name>.jsonl, with a one-line summary: how
 // long the seeder's uplink stayed busy, how long the last 10 % of the bytes took, CPU idle and
 // softirq. A measuring aid (bench/README.md "The swarm targets"), off unless the variable is set.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lan } from './lan.js';
 import { cpuShares, machineJiffies } from './procfs.js';
@@ -73,4 +73,61 @@ export function summarize(samples: Sample[], seeder: string): string {
     `lab trace: data until ${at(end)} s, last 10 % of the bytes ${((end.t - at90.t) / 1000).toFixed(1)} s, ` +
     `seeder uplink busy until ${at(seederBusyUntil)} s; CPU idle ${cpu.idle}%, softirq ${cpu.softirq}%, user ${cpu.user}%`
   );
+}
+
+/** One chunk request from a downloader's debug log (`chunk request`: scheduler.ts's onRequestEnd). */
+export interface RequestLine {
+  /** when it ended (ms since the epoch) */
+  t: number;
+  host: string;
+  index: number;
+  from: string;
+  complete: boolean;
+  tookMs: number;
+  outcome: string;
+}
+
+/** The `chunk request` lines of a peer's JSON log (others, and lines that do not parse, skipped). */
+export function requestLines(log: string, host: string): RequestLine[] {
+  const out: RequestLine[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.includes('"chunk request"')) continue;
+    try {
+      const r = JSON.parse(line) as { message?: string; timestamp?: string; index?: number; from?: string; complete?: boolean; tookMs?: number; outcome?: string };
+      if (r.message !== 'chunk request' || typeof r.index !== 'number' || typeof r.tookMs !== 'number') continue;
+      out.push({ t: Date.parse(r.timestamp ?? ''), host, index: r.index, from: String(r.from), complete: r.complete === true, tookMs: r.tookMs, outcome: String(r.outcome) });
+    } catch {
+      // a line cut short as the peer stopped
+    }
+  }
+  return out;
+}
+
+/**
+ * With BENCH_LAN_TRACE: every downloader's chunk requests (from its peer's debug log) to
+ * DIR/<name>-requests.jsonl, and a summary: requests, how long they took at complete sources (the
+ * seeder) and at neighbours (p50 / p90), the endgame's cancels and whatever else did not end ok.
+ */
+export async function saveRequestTrace(name: string, logs: Array<[host: string, file: string]>): Promise<string | undefined> {
+  const dir = process.env.BENCH_LAN_TRACE;
+  if (!dir) return undefined;
+  const lines: RequestLine[] = [];
+  for (const [host, file] of logs) lines.push(...requestLines(await readFile(file, 'utf8').catch(() => ''), host));
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${name}-requests.jsonl`), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  return summarizeRequests(lines);
+}
+
+/** The summary line of a request trace (exported for tests). */
+export function summarizeRequests(lines: readonly RequestLine[]): string {
+  if (lines.length === 0) return 'requests: none logged (the peers at debug level?)';
+  const took = (complete: boolean) => {
+    const ms = lines.filter((l) => l.complete === complete && l.outcome === 'ok').map((l) => l.tookMs).sort((a, b) => a - b);
+    const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] ?? Number.NaN;
+    return ms.length === 0 ? 'none' : `${ms.length}, p50 ${Math.round(q(0.5))} ms, p90 ${Math.round(q(0.9))} ms`;
+  };
+  const other = new Map<string, number>();
+  for (const l of lines) if (l.outcome !== 'ok') other.set(l.outcome, (other.get(l.outcome) ?? 0) + 1);
+  const others = [...other].map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  return `requests: ${lines.length}; at complete sources ${took(true)}; at neighbours still downloading ${took(false)}; not ok: ${others}`;
 }

@@ -14,6 +14,17 @@ import type { ClientSecurity } from '../transport/security.js';
 export type { FetchProgress } from '../../machines/download-types.js';
 import type { FetchProgress } from '../../machines/download-types.js';
 
+/** How one chunk request ended: `ok` (its copy was written), `lost` (another source's copy won first) or the error's code. */
+export interface RequestEnd {
+  index: number;
+  from: string;
+  /** the source had the whole file when asked */
+  complete: boolean;
+  /** ms from the ask to the end */
+  tookMs: number;
+  outcome: string;
+}
+
 export type SourceEventKind = 'connected' | 'strike' | 'dropped' | 'busy' | 'chunk';
 
 /** One pipelined connection to a source (src/transport/chunk-client.ts's PeerConnection). */
@@ -56,7 +67,7 @@ export interface FetchOptions {
   partial: ChunkSink;
   /** requests in flight per complete source (a partial one: see neighbourInFlightBytes) */
   pipeline: number;
-  /** chunk bytes in flight per partial source (a neighbour still downloading), at least one chunk, at most `pipeline` (default NEIGHBOUR_INFLIGHT_BYTES, 2 MiB) */
+  /** chunk bytes in flight per partial source (a neighbour still downloading), at least one chunk, at most `pipeline` (default NEIGHBOUR_INFLIGHT_BYTES, 512 KiB: one chunk of the default size) */
   neighbourInFlightBytes?: number;
   /** once every chunk we still want is at a neighbour, chunks a complete source may be asked for at once (the tail's relief, rarest first; 0: never, the default: bench/README.md, "The tail's relief") */
   seederReliefChunks?: number;
@@ -70,6 +81,8 @@ export interface FetchOptions {
   signal: AbortSignal;
   onProgress: (p: FetchProgress) => void;
   onSourceEvent?: (e: { peerId: string; kind: SourceEventKind; detail?: string }) => void;
+  /** every chunk request as it ends (the peer's debug log: a per-request trace) */
+  onRequestEnd?: (r: RequestEnd) => void;
   /** a chunk was verified and written (the peer tells the swarm) */
   onVerified?: (index: number) => void;
   /** verified chunks waiting for the disk before we stop asking for more (default max(8, 2 × pipeline), at most 2 MiB of them, at least 2) */

@@ -38,8 +38,7 @@ export class ChunkScheduler {
     const { manifest, partial } = opts;
     this.pipeline = Math.max(1, opts.pipeline);
     this.maxPendingWrites = opts.maxPendingWrites ?? pendingWritesFor(this.pipeline, manifest.chunkSize);
-    // a neighbour BUSY or gone does not keep us from asking the seeder for what it has; an owner is
-    // taken to have its pipeline out at the seeder (and two more done, not yet announced)
+    // a neighbour BUSY or gone is not ready; an owner has its pipeline (and 2 done, unannounced) out at the seeder
     const ready = (id: string) => (this.sources.get(id)?.busyUntil ?? Infinity) <= this.now;
     this.picker = new ChunkPicker({ chunkCount: manifest.hashes.length, have: (i) => partial.has(i), random: components.random, endgameMinMs: opts.endgameMinMs, selfId: opts.selfId, ready, ownerAhead: this.pipeline + 2, seederRelief: opts.seederReliefChunks });
     this.rate = new RateWindow(Math.max(3000, 4 * opts.progressMs), { at: components.clock.now(), bytes: partial.verifiedBytes() });
@@ -132,6 +131,8 @@ export class ChunkScheduler {
     const conn = s.conn!;
     // NOT_FOUND from a source partial when asked is a miss, though it is complete by the answer
     const askedComplete = this.picker.isComplete(s.source.peerId);
+    const askedAt = this.now;
+    const ended = (outcome: string) => this.opts.onRequestEnd?.({ index, from: s.source.peerId, complete: askedComplete, tookMs: this.now - askedAt, outcome });
     conn.getChunk(fileId, index, length, manifest.hashes[index]!, cancel.signal).then(
       (slices) => {
         s.requests.delete(index);
@@ -139,6 +140,7 @@ export class ChunkScheduler {
         if (this.finished) return done();
         Object.assign(s, { busyCount: 0, misses: 0, reconnects: 0 });
         const losers = this.picker.completed(index, s.source.peerId, this.now);
+        ended(losers ? 'ok' : 'lost');
         if (!losers) {
           done(); // another source's copy won
           return this.fill();
@@ -161,7 +163,9 @@ export class ChunkScheduler {
       },
       (err: unknown) => {
         s.requests.delete(index);
-        this.failed(s, index, toP2PError(err), askedComplete);
+        const e = toP2PError(err);
+        ended(e.code);
+        this.failed(s, index, e, askedComplete);
       },
     );
   }
@@ -169,11 +173,10 @@ export class ChunkScheduler {
   /** A request failed: whose fault (source.ts judges), and what now (ask again, back off, strike, drop). */
   private failed(s: SourceState, index: number, err: P2PError, askedComplete: boolean): void {
     if (this.finished) return;
-    const { picker } = this;
     const peerId = s.source.peerId;
     const verdict = judgeFailure(s, err, askedComplete);
-    if (verdict === 'miss') picker.lacks(peerId, index);
-    if (verdict !== 'fault') picker.released(index, peerId);
+    if (verdict === 'miss') this.picker.lacks(peerId, index);
+    if (verdict !== 'fault') this.picker.released(index, peerId);
     if (verdict === 'reconnect') this.reconnect(s);
     else if (verdict === 'refused') this.drop(s, `${err.code}: ${err.message}`, false);
     else if (verdict === 'busy') {
@@ -185,10 +188,10 @@ export class ChunkScheduler {
     } else if (verdict === 'fault') {
       if (err instanceof NotFoundError) {
         // a partial source that keeps claiming chunks it does not serve: now that is a strike
-        picker.lacks(peerId, index);
+        this.picker.lacks(peerId, index);
         s.misses = 0;
       }
-      picker.failed(index, peerId);
+      this.picker.failed(index, peerId);
       if (dropsAtOnce(s, err)) this.drop(s, `${err.code}: ${err.message}`, isFault(err));
       else {
         s.strikes++;
@@ -203,9 +206,7 @@ export class ChunkScheduler {
 
   private drop(s: SourceState, reason: string, banned: boolean): void {
     if (s.status === 'dropped') return;
-    s.status = 'dropped';
-    s.banned = banned;
-    s.drops++;
+    Object.assign(s, { status: 'dropped', banned, drops: s.drops + 1 });
     s.rejoinAt = this.now + rejoinDelayMs(s.drops);
     this.picker.removeSource(s.source.peerId);
     this.lastReason = `last source ${s.source.peerId} dropped: ${reason}`;
@@ -236,8 +237,7 @@ export class ChunkScheduler {
   private reconnect(s: SourceState): void {
     s.conn?.close();
     if (++s.reconnects > MAX_RECONNECTS) return this.drop(s, `closed ${s.reconnects} connections in a row without a chunk`, false);
-    s.status = 'connecting';
-    s.conn = undefined;
+    Object.assign(s, { status: 'connecting', conn: undefined });
     this.connect(s);
   }
 

@@ -1,6 +1,6 @@
 // The lab trace's summary (bench/lib/lan-trace.ts): pure arithmetic over link counters and CPU jiffies.
 import test from 'ava';
-import { summarize } from '../../bench/lib/lan-trace.js';
+import { requestLines, summarize, summarizeRequests } from '../../bench/lib/lan-trace.js';
 import { spawn } from 'node:child_process';
 import { cpuShares, machineJiffies, machineSeconds, reapedChildrenCpu, sharesText } from '../../bench/lib/procfs.js';
 
@@ -24,6 +24,26 @@ test('summary: when the data ended, how long its last 10 % took, the seeder busy
 
 test('summary: too few samples says so', (t) => {
   t.is(summarize([], 'seed'), 'lab trace: too few samples');
+});
+
+test("the request trace: a peer's `chunk request` debug lines, and their summary by kind of source", (t) => {
+  const line = (o: Record<string, unknown>) => JSON.stringify({ level: 'debug', actor: 'download', timestamp: '2026-12-06T22:00:00.500Z', ...o });
+  const log = [
+    line({ message: 'chunk request', index: 3, from: 'seed', complete: true, tookMs: 200, outcome: 'ok' }),
+    line({ message: 'transition', from: 'a', to: 'b' }),
+    line({ message: 'chunk request', index: 4, from: 'd2', complete: false, tookMs: 900, outcome: 'ok' }),
+    line({ message: 'chunk request', index: 5, from: 'd3', complete: false, tookMs: 1500, outcome: 'CANCELLED' }),
+    line({ message: 'chunk request', index: 'x', tookMs: 1 }),
+    '{"message":"chunk request","index":6,', // cut short as the peer stopped
+  ].join('\n');
+  const lines = requestLines(log, 'd1');
+  t.deepEqual(lines, [
+    { t: Date.parse('2026-12-06T22:00:00.500Z'), host: 'd1', index: 3, from: 'seed', complete: true, tookMs: 200, outcome: 'ok' },
+    { t: Date.parse('2026-12-06T22:00:00.500Z'), host: 'd1', index: 4, from: 'd2', complete: false, tookMs: 900, outcome: 'ok' },
+    { t: Date.parse('2026-12-06T22:00:00.500Z'), host: 'd1', index: 5, from: 'd3', complete: false, tookMs: 1500, outcome: 'CANCELLED' },
+  ]);
+  t.is(summarizeRequests(lines), 'requests: 3; at complete sources 1, p50 200 ms, p90 200 ms; at neighbours still downloading 1, p50 900 ms, p90 900 ms; not ok: CANCELLED 1');
+  t.regex(summarizeRequests([]), /none logged/);
 });
 
 test("the machine's CPU shares between two /proc/stat readings: idle with iowait, user with nice, system with irq", (t) => {

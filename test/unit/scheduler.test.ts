@@ -8,7 +8,7 @@ import { bitfieldBytes, setBit } from '../../src/protocol/bitfield.js';
 import type { Source } from '../../src/protocol/messages.js';
 import { createLogger } from '../../src/logger.js';
 import { ChunkScheduler } from '../../src/download/scheduler.js';
-import type { ChunkConnection, ChunkSink, FetchOptions, FetchOutcome } from '../../src/download/fetch-options.js';
+import type { ChunkConnection, ChunkSink, FetchOptions, FetchOutcome, RequestEnd } from '../../src/download/fetch-options.js';
 import { MAX_RECONNECTS, NEIGHBOUR_INFLIGHT_BYTES, PENDING_WRITE_BYTES, busyBackoffMs, pendingWritesFor, requestDepth } from '../../src/download/source.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 
@@ -227,6 +227,34 @@ test('endgame: the last chunk, out too long on a slow source, is duplicated on a
   t.deepEqual(holder.aborted, [0], "the loser's request was cancelled");
 });
 
+test('every request is reported as it ends (the debug trace): its source, how long it took, ok or how it failed', async (t) => {
+  const ends: RequestEnd[] = [];
+  // chunk 0 is held (the endgame duplicates it); the first request for chunk 1 is told BUSY
+  let busy = 0;
+  const answer = (index: number): Answer => (index === 0 ? 'hold' : index === 1 && busy++ === 0 ? new BusyError('every upload slot is taken') : 'ok');
+  const slow = new FakePeer(answer);
+  const fast = new FakePeer(answer);
+  const s = start(t, { slow, fast }, { chunks: 4, options: { pipeline: 1, endgameMinMs: 1000, onRequestEnd: (r) => ends.push(r) } });
+  await settle(20);
+  const holder = slow.asked.includes(0) ? slow : fast;
+  const other = holder === slow ? fast : slow;
+  other.answer = () => 'ok';
+  await s.clock.advance(1500);
+  await settle(20);
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
+  const name = (p: FakePeer) => (p === slow ? 'slow' : 'fast');
+  const ok = ends.filter((e) => e.outcome === 'ok');
+  t.deepEqual(ok.map((e) => e.index).sort(), [0, 1, 2, 3], 'each chunk ended ok once');
+  t.true(ends.every((e) => e.complete && (e.from === 'slow' || e.from === 'fast')));
+  const cancelled = ends.find((e) => e.index === 0 && e.outcome !== 'ok');
+  t.is(cancelled?.from, name(holder), 'the endgame loser');
+  t.is(cancelled?.outcome, 'CANCELLED');
+  t.true(cancelled!.tookMs >= 1000, `out since the start until the endgame's wait (1000 ms) had passed: ${cancelled?.tookMs} ms`);
+  t.is(ok.find((e) => e.index === 0)?.from, name(other));
+  t.is(ends.length, slow.asked.length + fast.asked.length, 'one end per request');
+  t.deepEqual(ends.filter((e) => e.outcome === 'BUSY').map((e) => e.index), [1], 'the BUSY answer, by its code');
+});
+
 test('exhaustion: every source unreachable → exhausted at once, with the reason', async (t) => {
   const a = new FakePeer();
   a.unreachable = true;
@@ -330,11 +358,14 @@ test('a neighbour still downloading is asked for neighbourInFlightBytes at a tim
 
 test('requests in flight per source: pipeline for a complete one; for a neighbour the chunks that fit in the bytes, 1 to pipeline', (t) => {
   const MiB = 1024 * 1024;
-  t.is(NEIGHBOUR_INFLIGHT_BYTES, 2 * MiB);
+  t.is(NEIGHBOUR_INFLIGHT_BYTES, 512 * 1024);
   t.is(requestDepth(true, 6, MiB), 6);
-  t.is(requestDepth(false, 6, MiB), 2, 'big files: two 1 MiB chunks');
-  t.is(requestDepth(false, 6, 4 * MiB), 1, 'at least one');
-  t.is(requestDepth(false, 6, 64 * 1024), 6, 'at most pipeline');
-  t.is(requestDepth(false, 6, 512 * 1024), 4);
+  t.is(requestDepth(false, 6, MiB), 1, 'by default one chunk: a big file\'s 1 MiB');
+  t.is(requestDepth(false, 6, 512 * 1024), 1, 'by default one chunk: the default 512 KiB');
+  t.is(requestDepth(false, 6, 256 * 1024), 2);
+  t.is(requestDepth(false, 6, MiB, 2 * MiB), 2, 'two 1 MiB chunks in 2 MiB');
+  t.is(requestDepth(false, 6, 4 * MiB, 2 * MiB), 1, 'at least one');
+  t.is(requestDepth(false, 6, 64 * 1024, 2 * MiB), 6, 'at most pipeline');
+  t.is(requestDepth(false, 6, 512 * 1024, 2 * MiB), 4);
   t.is(requestDepth(false, 6, MiB, 6 * MiB), 6);
 });
