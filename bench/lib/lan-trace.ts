@@ -2,7 +2,8 @@
 // port on the lab's switch: rx = the host's upload, tx = its download) and the machine's CPU
 // split (/proc/stat), written as JSON lines to DIR/<name>.jsonl, with a one-line summary: how
 // long the seeder's uplink stayed busy, how long the last 10 % of the bytes took, CPU idle and
-// softirq. A measuring aid (bench/README.md "The swarm targets"), off unless the variable is set.
+// softirq; and every downloader's chunk requests from its peer's debug log (saveRequestTrace).
+// A measuring aid (bench/README.md "The swarm targets"), off unless the variable is set.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lan } from './lan.js';
