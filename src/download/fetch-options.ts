@@ -67,7 +67,7 @@ export interface FetchOptions {
   partial: ChunkSink;
   /** requests in flight per complete source (a partial one: see neighbourInFlightBytes) */
   pipeline: number;
-  /** chunk bytes in flight per partial source (a neighbour still downloading), at least one chunk, at most `pipeline` (default NEIGHBOUR_INFLIGHT_BYTES, 512 KiB: one chunk of the default size) */
+  /** chunk bytes in flight per partial source (a neighbour still downloading), at least one chunk, at most `pipeline` (default NEIGHBOUR_INFLIGHT_BYTES, 2 MiB) */
   neighbourInFlightBytes?: number;
   /** once every chunk we still want is at a neighbour, chunks a complete source may be asked for at once (the tail's relief, rarest first; 0: never, the default: bench/README.md, "The tail's relief") */
   seederReliefChunks?: number;

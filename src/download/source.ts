@@ -16,12 +16,9 @@ export const MAX_RECONNECTS = 3;
  * A neighbour's uplink is shared by everyone downloading from it: requests queued there behind
  * others wait seconds, and a chunk asked of it cannot be taken from another neighbour that gets
  * it meanwhile. With few asked at a time, the rest stay in the pool for whoever has them first
- * (bench/README.md, "Two chunks at a time from a neighbour": lan-swarm 35.0 → 31.3 s median), and
- * with one chunk of the default size at a time a holder's uplink is not split among a backlog of
- * requests for chunks it alone has, so the first copies leave it sooner and are passed on ("One
- * chunk at a time from a neighbour": lan-swarm-50mbit-jumbo 50.7 → 49.2 s median, 4 pairs).
+ * (bench/README.md, "Two chunks at a time from a neighbour": lan-swarm 35.0 → 31.3 s median).
  */
-export const NEIGHBOUR_INFLIGHT_BYTES = 512 * 1024;
+export const NEIGHBOUR_INFLIGHT_BYTES = 2 * 1024 * 1024;
 
 /**
  * Requests in flight to one source: `pipeline` for a complete source; for a partial one as many

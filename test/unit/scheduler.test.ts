@@ -358,14 +358,11 @@ test('a neighbour still downloading is asked for neighbourInFlightBytes at a tim
 
 test('requests in flight per source: pipeline for a complete one; for a neighbour the chunks that fit in the bytes, 1 to pipeline', (t) => {
   const MiB = 1024 * 1024;
-  t.is(NEIGHBOUR_INFLIGHT_BYTES, 512 * 1024);
+  t.is(NEIGHBOUR_INFLIGHT_BYTES, 2 * MiB);
   t.is(requestDepth(true, 6, MiB), 6);
-  t.is(requestDepth(false, 6, MiB), 1, 'by default one chunk: a big file\'s 1 MiB');
-  t.is(requestDepth(false, 6, 512 * 1024), 1, 'by default one chunk: the default 512 KiB');
-  t.is(requestDepth(false, 6, 256 * 1024), 2);
-  t.is(requestDepth(false, 6, MiB, 2 * MiB), 2, 'two 1 MiB chunks in 2 MiB');
-  t.is(requestDepth(false, 6, 4 * MiB, 2 * MiB), 1, 'at least one');
-  t.is(requestDepth(false, 6, 64 * 1024, 2 * MiB), 6, 'at most pipeline');
-  t.is(requestDepth(false, 6, 512 * 1024, 2 * MiB), 4);
+  t.is(requestDepth(false, 6, MiB), 2, 'big files: two 1 MiB chunks');
+  t.is(requestDepth(false, 6, 4 * MiB), 1, 'at least one');
+  t.is(requestDepth(false, 6, 64 * 1024), 6, 'at most pipeline');
+  t.is(requestDepth(false, 6, 512 * 1024), 4);
   t.is(requestDepth(false, 6, MiB, 6 * MiB), 6);
 });
