@@ -8,6 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lan } from './lan.js';
 import { cpuShares, machineJiffies } from './procfs.js';
+import { quantileSorted } from './stats.js';
 
 interface Sample {
   t: number;
@@ -123,9 +124,8 @@ export async function saveRequestTrace(name: string, logs: Array<[host: string, 
 export function summarizeRequests(lines: readonly RequestLine[]): string {
   if (lines.length === 0) return 'requests: none logged (the peers at debug level?)';
   const took = (complete: boolean) => {
-    const ms = lines.filter((l) => l.complete === complete && l.outcome === 'ok').map((l) => l.tookMs).sort((a, b) => a - b);
-    const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] ?? Number.NaN;
-    return ms.length === 0 ? 'none' : `${ms.length}, p50 ${Math.round(q(0.5))} ms, p90 ${Math.round(q(0.9))} ms`;
+    const ms = Float64Array.from(lines.filter((l) => l.complete === complete && l.outcome === 'ok').map((l) => l.tookMs)).sort();
+    return ms.length === 0 ? 'none' : `${ms.length}, p50 ${Math.round(quantileSorted(ms, 0.5))} ms, p90 ${Math.round(quantileSorted(ms, 0.9))} ms`;
   };
   const other = new Map<string, number>();
   for (const l of lines) if (l.outcome !== 'ok') other.set(l.outcome, (other.get(l.outcome) ?? 0) + 1);
