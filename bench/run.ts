@@ -17,7 +17,7 @@ import { lanSwarm } from './cases/lan-swarm.js';
 import { lanExternal } from './cases/lan-external.js';
 import { trackerKv } from './cases/tracker-kv.js';
 import { trackerRestart } from './cases/tracker-restart.js';
-import type { BenchCase, BenchContext, BenchOptions, TestFiles } from './lib/context.js';
+import { onlyMatches, type BenchCase, type BenchContext, type BenchOptions, type TestFiles } from './lib/context.js';
 import { ensureDataFile } from './lib/files.js';
 import { machineInfo } from './lib/machine.js';
 import { reportedGiB, reportedKib } from './lib/page-reporting.js';
@@ -38,6 +38,7 @@ prints a table and writes the rows as JSON. bench/README.md explains every row.
   --quick            shorter windows and one run per case (a smoke run, not for figures)
   --reps N           runs per case, 1 to 20 (3)
   --only A,B         only the cases or rows whose name starts with one of these
+                     (A$: the row named A alone, e.g. lan-swarm$ without its variants)
   --skip-external    leave out aria2, transmission and webtorrent
   --scratch DIR      where test files and run folders go (\${TMPDIR}/p2p-bench)
   --out FILE         where the JSON goes (bench/results/latest.json)
@@ -72,8 +73,8 @@ function options(): BenchOptions | null {
   const quick = values.quick ?? false;
   const only = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [];
   const names = CASES.flatMap((c) => [c.name, ...(c.rows ?? [])]);
-  const unknown = only.filter((o) => !names.some((n) => n.startsWith(o)));
-  if (unknown.length) throw new Error(`--only ${unknown.join(', ')}: no case or row starts with that (npm run bench -- --help lists them)`);
+  const unknown = only.filter((o) => !names.some((n) => onlyMatches(o, n)));
+  if (unknown.length) throw new Error(`--only ${unknown.join(', ')}: no case or row starts with that, or is named so with a trailing $ (npm run bench -- --help lists them)`);
   return {
     quick,
     keep: values.keep ?? false,
@@ -91,7 +92,7 @@ function selected(c: BenchCase, opts: BenchOptions): boolean {
   if (c.external && opts.skipExternal) return false;
   if (opts.only.length === 0) return true;
   const names = [c.name, ...(c.rows ?? [])];
-  return opts.only.some((o) => names.some((n) => n === o || n.startsWith(o)));
+  return opts.only.some((o) => names.some((n) => onlyMatches(o, n)));
 }
 
 function testFiles(opts: BenchOptions): TestFiles & { removeAll(): Promise<void> } {

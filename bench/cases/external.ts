@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BT_CLIENTS, type BtClient } from '../lib/bt-clients.js';
 import { freePort, startBtTracker, type BtTracker } from '../lib/bt-tracker.js';
-import { valueOf, type BenchCase, type BenchContext } from '../lib/context.js';
+import { onlyMatches, valueOf, type BenchCase, type BenchContext } from '../lib/context.js';
 import type { Proc } from '../lib/procs.js';
 import { ratioOf, skippedRow, type CaseResult } from '../lib/report.js';
 import { Scope, withScope } from '../lib/scope.js';
@@ -191,7 +191,7 @@ export const externalCases: BenchCase[] = [
     rows: ROWS.map((r) => r.name),
     timeoutMs: (o) => (o.quick ? 600_000 : 3_600_000),
     async run(ctx) {
-      const wanted = ROWS.filter((r) => ctx.opts.only.length === 0 || ctx.opts.only.some((o) => o === 'external' || r.name.startsWith(o)));
+      const wanted = ROWS.filter((r) => ctx.opts.only.length === 0 || ctx.opts.only.some((o) => o === 'external' || onlyMatches(o, r.name)));
       let s: BtSetup;
       try {
         // the tracker must outlive this step: setup registers in the case's own scope

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { BenchCase, BenchContext } from '../lib/context.js';
+import { onlyMatches, type BenchCase, type BenchContext } from '../lib/context.js';
 import { Lan, labUnavailable, parseRate, type LabProcess } from '../lib/lan.js';
 import { saveRequestTrace, startLanTrace } from '../lib/lan-trace.js';
 import { findNatsServer } from '../lib/nats.js';
@@ -252,8 +252,8 @@ export function idealRow(name: string, runs: number[], ideal: number, note: stri
  * some; `--only lan-swarm-50mbit-jumbo` runs that variant alone, even with --quick (for A/Bs).
  */
 export function lanRowsWanted(only: string[], quick: boolean): { main: boolean; variants: string[] } {
-  const named = (name: string) => only.some((o) => name.startsWith(o));
-  const explicit = (name: string) => only.some((o) => name.startsWith(o) && !'lan-swarm'.startsWith(o));
+  const named = (name: string) => only.some((o) => onlyMatches(o, name));
+  const explicit = (name: string) => only.some((o) => onlyMatches(o, name) && !'lan-swarm'.startsWith(o));
   return {
     main: only.length === 0 || named('lan-swarm'),
     variants: LAN_VARIANTS.map((v) => v.name).filter((n) => (only.length === 0 || named(n)) && (!quick || explicit(n))),

@@ -74,3 +74,8 @@ export function procScript(name: string): string {
 export function valueOf(ctx: BenchContext, name: string): number | null {
   return ctx.results.get(name)?.value ?? null;
 }
+
+/** Does an --only entry name `name`: a prefix of it, or with a trailing `$` the whole name (`lan-swarm$`: that row alone). */
+export function onlyMatches(entry: string, name: string): boolean {
+  return entry.endsWith('$') ? name === entry.slice(0, -1) : name.startsWith(entry);
+}

@@ -121,4 +121,7 @@ test("lan-swarm's rows by --only: the variants in a full run, not with --quick u
   t.deepEqual(lanRowsWanted(['lan-swarm-50mbit-jumbo'], true), { main: false, variants: ['lan-swarm-50mbit-jumbo'] });
   t.deepEqual(lanRowsWanted(['lan-swarm-jumbo'], false), { main: false, variants: ['lan-swarm-jumbo'] });
   t.deepEqual(lanRowsWanted(['download-1to1', 'lan-swarm-'], false), { main: false, variants: both });
+  // a trailing $: that row alone (lan-swarm without its variants)
+  t.deepEqual(lanRowsWanted(['lan-swarm$'], false), { main: true, variants: [] });
+  t.deepEqual(lanRowsWanted(['lan-swarm-jumbo$'], false), { main: false, variants: ['lan-swarm-jumbo'] });
 });
