@@ -110,6 +110,7 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       partial: work.partial,
       pipeline: config.pipeline,
       neighbourInFlightBytes: config.neighbourInFlightBytes,
+      tailPercent: config.tailPercent,
       seederReliefChunks: config.seederReliefChunks,
       chunkTimeoutMs: config.chunkTimeoutMs,
       maxStrikes: config.maxStrikes,

@@ -82,6 +82,7 @@ export const ConfigSchema = z.object({
     maxRetries: z.coerce.number().int().min(0).max(1_000_000),
     pipeline: z.coerce.number().int().min(1).max(64),
     neighbourInFlightBytes: z.coerce.number().int().min(1).max(1024 * 1024 * 1024),
+    tailPercent: z.coerce.number().int().min(0).max(100),
     seederReliefChunks: z.coerce.number().int().min(0).max(64),
     chunkTimeoutMs: Ms,
     maxStrikes: z.coerce.number().int().min(1).max(100),

@@ -163,6 +163,7 @@ export const RULES: Rules = {
     maxRetries: int(0, 1_000_000),
     pipeline: int(1, 64),
     neighbourInFlightBytes: int(1, 1024 * 1024 * 1024),
+    tailPercent: int(0, 100),
     seederReliefChunks: int(0, 64),
     chunkTimeoutMs: ms,
     maxStrikes: int(1, 100),

@@ -69,6 +69,8 @@ export interface FetchOptions {
   pipeline: number;
   /** chunk bytes in flight per partial source (a neighbour still downloading), at least one chunk, at most `pipeline` (default NEIGHBOUR_INFLIGHT_BYTES, 2 MiB) */
   neighbourInFlightBytes?: number;
+  /** in the last this % of the chunks (the tail), one chunk at a time from each such neighbour (default TAIL_PERCENT, 10; 0: never) */
+  tailPercent?: number;
   /** once every chunk we still want is at a neighbour, chunks a complete source may be asked for at once (the tail's relief, rarest first; 0: never, the default: bench/README.md, "The tail's relief") */
   seederReliefChunks?: number;
   /** connect timeout; a request fails when its connection is silent this long */

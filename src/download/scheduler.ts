@@ -8,7 +8,7 @@ import type { Source } from '../protocol/messages.js';
 import { chunkLength } from '../store/manifest.js';
 import type { FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
 import { ChunkPicker, type HaveUpdate, type SourceHave } from './picker.js';
-import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, requestDepth, type SourceState } from './source.js';
+import { MAX_RECONNECTS, TAIL_PERCENT, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, requestDepth, type SourceState } from './source.js';
 import { RateWindow } from './rate-window.js';
 
 /**
@@ -76,8 +76,7 @@ export class ChunkScheduler {
   /** Counters to the listener; the rate over the last seconds (the final one: since the start). */
   private report(final: boolean): void {
     const { partial, manifest } = this.opts;
-    const now = this.now;
-    const bytes = partial.verifiedBytes();
+    const [now, bytes] = [this.now, partial.verifiedBytes()];
     const rateBps = final ? this.rate.overall(now, bytes) : this.rate.sample(now, bytes);
     const progress: FetchProgress = { verifiedChunks: partial.verifiedCount(), totalChunks: manifest.hashes.length, bytes, sources: this.live().length, rateBps };
     try {
@@ -101,10 +100,12 @@ export class ChunkScheduler {
   /** Keep every live source's pipeline full. */
   private fill(): void {
     if (this.finished) return;
-    const now = this.now;
+    const { now, opts } = this;
+    // in the tail a neighbour is asked for one chunk at a time: a last holder's uplink finishes each copy sooner, to be passed on
+    const tail = this.picker.remaining() * 100 <= opts.manifest.hashes.length * (opts.tailPercent ?? TAIL_PERCENT);
     for (const s of this.sources.values()) {
       if (s.status !== 'live' || s.busyUntil > now) continue;
-      const depth = requestDepth(this.picker.isComplete(s.source.peerId), this.pipeline, this.opts.manifest.chunkSize, this.opts.neighbourInFlightBytes);
+      const depth = requestDepth(this.picker.isComplete(s.source.peerId), this.pipeline, opts.manifest.chunkSize, tail ? opts.manifest.chunkSize : opts.neighbourInFlightBytes);
       while (s.requests.size < depth && this.writes.size < this.maxPendingWrites) {
         const index = this.picker.pick(s.source.peerId, now);
         if (index === undefined) break;
@@ -187,8 +188,7 @@ export class ChunkScheduler {
       this.components.clock.setTimeout(() => this.fill(), wait + 1);
     } else if (verdict === 'fault') {
       if (err instanceof NotFoundError) {
-        // a partial source that keeps claiming chunks it does not serve: now that is a strike
-        this.picker.lacks(peerId, index);
+        this.picker.lacks(peerId, index); // a partial source that keeps claiming chunks it does not serve: now that is a strike
         s.misses = 0;
       }
       this.picker.failed(index, peerId);

@@ -21,6 +21,16 @@ export const MAX_RECONNECTS = 3;
 export const NEIGHBOUR_INFLIGHT_BYTES = 2 * 1024 * 1024;
 
 /**
+ * The tail: once no more than this % of a download's chunks are left, a neighbour still
+ * downloading is asked for one chunk at a time, whatever neighbourInFlightBytes allows. The last
+ * chunks out of the seeder sit at their first holders, each asked by every other downloader at
+ * once: with one request each, a holder's uplink finishes each copy sooner, and whoever got it
+ * passes it on (bench/README.md, "One chunk at a time in the tail": the 50 Mbit/s jumbo lab
+ * faster, the CPU-bound lab unchanged, where one chunk all along was slower).
+ */
+export const TAIL_PERCENT = 10;
+
+/**
  * Requests in flight to one source: `pipeline` for a complete source; for a partial one as many
  * chunks as fit in `neighbourBytes`, at least 1, at most `pipeline`.
  */

@@ -356,6 +356,55 @@ test('a neighbour still downloading is asked for neighbourInFlightBytes at a tim
   t.is(neighbour.connections[0]!.open.length, 6);
 });
 
+test('in the tail (the last tailPercent % of the chunks) a neighbour still downloading is asked for one chunk at a time', async (t) => {
+  const neighbour = new FakePeer(() => 'hold');
+  // 16-byte chunks, 40 bytes in flight per neighbour: 2 at a time; the tail is the last 25 %, 8 of 32
+  // chunks; the seeder never connects (the fetch waits for it and asks the neighbour alone)
+  const seeder = Object.assign(new FakePeer(), { connect: () => new Promise<ChunkConnection>(() => undefined) });
+  const s = start(t, { seeder, neighbour }, { chunks: 32, sources: ['seeder'], options: { pipeline: 6, neighbourInFlightBytes: 40, tailPercent: 25 } });
+  const bits = new Uint8Array(bitfieldBytes(32));
+  for (let i = 0; i < 32; i++) setBit(bits, i);
+  s.scheduler.updateSource(source('neighbour'), { kind: 'bits', bits });
+  await settle(20);
+  const open = () => neighbour.connections[0]!.open;
+  const answerOne = async () => {
+    open().splice(0, 1)[0]!.resolve();
+    await settle(20);
+  };
+  t.is(open().length, 2);
+  // 22 answered: 10 left, 2 of them asked for (not yet the tail)
+  for (let i = 0; i < 22; i++) await answerOne();
+  t.is(s.sink.verifiedCount(), 22);
+  t.is(open().length, 2, 'outside the tail: neighbourInFlightBytes');
+  // 2 more: 8 left, the tail; the 2 already out stay, no more goes out until one is answered
+  await answerOne();
+  t.is(open().length, 2, '9 left: still two');
+  await answerOne();
+  t.is(open().length, 1, '8 left (25 %): the tail, one at a time');
+  for (let left = 7; left > 0; left--) {
+    await answerOne();
+    t.is(open().length, 1, `${left} left`);
+  }
+  await answerOne();
+  t.is(s.sink.verifiedCount(), 32);
+  t.deepEqual(s.outcome(), { outcome: 'complete' });
+});
+
+test('tailPercent 0: no tail, neighbourInFlightBytes to the last chunk', async (t) => {
+  const neighbour = new FakePeer(() => 'hold');
+  const seeder = Object.assign(new FakePeer(), { connect: () => new Promise<ChunkConnection>(() => undefined) });
+  const s = start(t, { seeder, neighbour }, { chunks: 8, sources: ['seeder'], options: { pipeline: 6, neighbourInFlightBytes: 40, tailPercent: 0 } });
+  const bits = new Uint8Array(bitfieldBytes(8));
+  for (let i = 0; i < 8; i++) setBit(bits, i);
+  s.scheduler.updateSource(source('neighbour'), { kind: 'bits', bits });
+  await settle(20);
+  for (let answered = 0; answered < 6; answered++) {
+    t.is(neighbour.connections[0]!.open.length, 2, `${8 - answered} left`);
+    neighbour.connections[0]!.open.splice(0, 1)[0]!.resolve();
+    await settle(20);
+  }
+});
+
 test('requests in flight per source: pipeline for a complete one; for a neighbour the chunks that fit in the bytes, 1 to pipeline', (t) => {
   const MiB = 1024 * 1024;
   t.is(NEIGHBOUR_INFLIGHT_BYTES, 2 * MiB);
