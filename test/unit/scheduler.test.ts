@@ -356,16 +356,25 @@ test('a neighbour still downloading is asked for neighbourInFlightBytes at a tim
   t.is(neighbour.connections[0]!.open.length, 6);
 });
 
-test('in the tail (the last tailPercent % of the chunks) a neighbour still downloading is asked for one chunk at a time', async (t) => {
+/**
+ * A fetch of `chunks` 16-byte chunks from one neighbour that holds them all and answers only when
+ * the test says; 40 bytes in flight per neighbour (2 chunks). Its seeder never connects: the fetch
+ * waits for it and asks the neighbour alone.
+ */
+async function neighbourAlone(t: ExecutionContext, chunks: number, tailPercent: number): Promise<{ s: Setup; neighbour: FakePeer }> {
   const neighbour = new FakePeer(() => 'hold');
-  // 16-byte chunks, 40 bytes in flight per neighbour: 2 at a time; the tail is the last 25 %, 8 of 32
-  // chunks; the seeder never connects (the fetch waits for it and asks the neighbour alone)
   const seeder = Object.assign(new FakePeer(), { connect: () => new Promise<ChunkConnection>(() => undefined) });
-  const s = start(t, { seeder, neighbour }, { chunks: 32, sources: ['seeder'], options: { pipeline: 6, neighbourInFlightBytes: 40, tailPercent: 25 } });
-  const bits = new Uint8Array(bitfieldBytes(32));
-  for (let i = 0; i < 32; i++) setBit(bits, i);
+  const s = start(t, { seeder, neighbour }, { chunks, sources: ['seeder'], options: { pipeline: 6, neighbourInFlightBytes: 40, tailPercent } });
+  const bits = new Uint8Array(bitfieldBytes(chunks));
+  for (let i = 0; i < chunks; i++) setBit(bits, i);
   s.scheduler.updateSource(source('neighbour'), { kind: 'bits', bits });
   await settle(20);
+  return { s, neighbour };
+}
+
+test('in the tail (the last tailPercent % of the chunks) a neighbour still downloading is asked for one chunk at a time', async (t) => {
+  // the tail is the last 25 %: 8 of 32 chunks
+  const { s, neighbour } = await neighbourAlone(t, 32, 25);
   const open = () => neighbour.connections[0]!.open;
   const answerOne = async () => {
     open().splice(0, 1)[0]!.resolve();
@@ -391,13 +400,7 @@ test('in the tail (the last tailPercent % of the chunks) a neighbour still downl
 });
 
 test('tailPercent 0: no tail, neighbourInFlightBytes to the last chunk', async (t) => {
-  const neighbour = new FakePeer(() => 'hold');
-  const seeder = Object.assign(new FakePeer(), { connect: () => new Promise<ChunkConnection>(() => undefined) });
-  const s = start(t, { seeder, neighbour }, { chunks: 8, sources: ['seeder'], options: { pipeline: 6, neighbourInFlightBytes: 40, tailPercent: 0 } });
-  const bits = new Uint8Array(bitfieldBytes(8));
-  for (let i = 0; i < 8; i++) setBit(bits, i);
-  s.scheduler.updateSource(source('neighbour'), { kind: 'bits', bits });
-  await settle(20);
+  const { neighbour } = await neighbourAlone(t, 8, 0);
   for (let answered = 0; answered < 6; answered++) {
     t.is(neighbour.connections[0]!.open.length, 2, `${8 - answered} left`);
     neighbour.connections[0]!.open.splice(0, 1)[0]!.resolve();
