@@ -8,7 +8,7 @@ import type { Source } from '../protocol/messages.js';
 import { chunkLength } from '../store/manifest.js';
 import type { FetchOptions, FetchOutcome, FetchProgress, SchedulerComponents, SourceEventKind } from './fetch-options.js';
 import { ChunkPicker, type HaveUpdate, type SourceHave } from './picker.js';
-import { MAX_RECONNECTS, TAIL_PERCENT, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, judgeFailure, newSourceState, rejoinDelayMs, requestDepth, type SourceState } from './source.js';
+import { MAX_RECONNECTS, busyBackoffMs, pendingWritesFor, dropsAtOnce, gainedOnly, isFault, inTail, judgeFailure, newSourceState, rejoinDelayMs, requestDepth, type SourceState } from './source.js';
 import { RateWindow } from './rate-window.js';
 
 /**
@@ -102,10 +102,10 @@ export class ChunkScheduler {
     if (this.finished) return;
     const { now, opts } = this;
     // in the tail a neighbour is asked for one chunk at a time: a last holder's uplink finishes each copy sooner, to be passed on
-    const tail = this.picker.remaining() * 100 <= opts.manifest.hashes.length * (opts.tailPercent ?? TAIL_PERCENT);
+    const tail = inTail(this.picker.remaining(), opts.manifest.hashes.length, opts.tailPercent);
     for (const s of this.sources.values()) {
       if (s.status !== 'live' || s.busyUntil > now) continue;
-      const depth = requestDepth(this.picker.isComplete(s.source.peerId), this.pipeline, opts.manifest.chunkSize, tail ? opts.manifest.chunkSize : opts.neighbourInFlightBytes);
+      const depth = requestDepth(this.picker.isComplete(s.source.peerId), this.pipeline, opts.manifest.chunkSize, opts.neighbourInFlightBytes, tail);
       while (s.requests.size < depth && this.writes.size < this.maxPendingWrites) {
         const index = this.picker.pick(s.source.peerId, now);
         if (index === undefined) break;

@@ -30,13 +30,18 @@ export const NEIGHBOUR_INFLIGHT_BYTES = 2 * 1024 * 1024;
  */
 export const TAIL_PERCENT = 10;
 
+/** Is a download with `left` of its `count` chunks still to come in its tail (the last `percent` % of them)? */
+export function inTail(left: number, count: number, percent = TAIL_PERCENT): boolean {
+  return left * 100 <= count * percent;
+}
+
 /**
  * Requests in flight to one source: `pipeline` for a complete source; for a partial one as many
- * chunks as fit in `neighbourBytes`, at least 1, at most `pipeline`.
+ * chunks as fit in `neighbourBytes`, at least 1, at most `pipeline`, and 1 in the tail.
  */
-export function requestDepth(complete: boolean, pipeline: number, chunkSize: number, neighbourBytes = NEIGHBOUR_INFLIGHT_BYTES): number {
+export function requestDepth(complete: boolean, pipeline: number, chunkSize: number, neighbourBytes = NEIGHBOUR_INFLIGHT_BYTES, tail = false): number {
   if (complete) return pipeline;
-  return Math.max(1, Math.min(pipeline, Math.floor(neighbourBytes / chunkSize)));
+  return tail ? 1 : Math.max(1, Math.min(pipeline, Math.floor(neighbourBytes / chunkSize)));
 }
 
 export interface SourceState {

@@ -9,7 +9,7 @@ import type { Source } from '../../src/protocol/messages.js';
 import { createLogger } from '../../src/logger.js';
 import { ChunkScheduler } from '../../src/download/scheduler.js';
 import type { ChunkConnection, ChunkSink, FetchOptions, FetchOutcome, RequestEnd } from '../../src/download/fetch-options.js';
-import { MAX_RECONNECTS, NEIGHBOUR_INFLIGHT_BYTES, PENDING_WRITE_BYTES, busyBackoffMs, pendingWritesFor, requestDepth } from '../../src/download/source.js';
+import { MAX_RECONNECTS, NEIGHBOUR_INFLIGHT_BYTES, PENDING_WRITE_BYTES, TAIL_PERCENT, busyBackoffMs, inTail, pendingWritesFor, requestDepth } from '../../src/download/source.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 
 const CHUNK = 16;
@@ -417,4 +417,16 @@ test('requests in flight per source: pipeline for a complete one; for a neighbou
   t.is(requestDepth(false, 6, 64 * 1024), 6, 'at most pipeline');
   t.is(requestDepth(false, 6, 512 * 1024), 4);
   t.is(requestDepth(false, 6, MiB, 6 * MiB), 6);
+  t.is(requestDepth(false, 6, 512 * 1024, 2 * MiB, true), 1, 'in the tail: one');
+  t.is(requestDepth(true, 6, 512 * 1024, 2 * MiB, true), 6, 'a complete source keeps its pipeline in the tail');
+});
+
+test('the tail: the last TAIL_PERCENT (10) % of the chunks, or as configured; 0 never', (t) => {
+  t.is(TAIL_PERCENT, 10);
+  t.true(inTail(51, 512));
+  t.false(inTail(52, 512));
+  t.true(inTail(8, 32, 25));
+  t.false(inTail(9, 32, 25));
+  t.false(inTail(1, 32, 0));
+  t.true(inTail(32, 32, 100));
 });
