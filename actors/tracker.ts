@@ -4,6 +4,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'winston';
 import { publish, serve, listen, type MessageMeta } from '../src/transport/bus.js';
+import { settledWithin } from '../src/transport/bus-close.js';
 import { SIG_HEADERS, verifySignature } from '../src/identity.js';
 import { subjects, type Subjects } from '../src/protocol/subjects.js';
 import { KeyRequest, type KeyReply } from '../src/protocol/key-messages.js';
@@ -135,7 +136,8 @@ export class Tracker {
     const subs = this.subs;
     this.subs = [];
     if (!this.nc.isClosed()) {
-      await Promise.allSettled(subs.map((sub) => sub.drain()));
+      // bounded: with the broker gone a drain waits for an answer that never comes
+      await settledWithin(Promise.allSettled(subs.map((sub) => sub.drain())));
     }
     await this.store.stop();
     if (this.started) this.log.info('tracker stopped');

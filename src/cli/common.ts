@@ -9,6 +9,7 @@ import type { Config } from '../../config/index.js';
 import { loadConfigLight } from '../../config/load.js';
 import { BadRequestError, ConfigError, NotFoundError, P2PError, UnknownPeerError } from '../errors.js';
 import { connectBus, request } from '../transport/bus.js';
+import { closeBus } from '../transport/bus-close.js';
 import { peerStatus as pagedStatus } from '../transport/peer-status.js';
 import type { DownloadInfo, ListEntry, StatusReply } from '../protocol/messages.js';
 import { Light } from '../protocol/checked-replies.js';
@@ -141,7 +142,7 @@ export interface Daemon {
 /**
  * The lifecycle of `p2p tracker` and `p2p peer`: start the actor (on failure, close everything so
  * nothing keeps the process alive, then rethrow), log that it is ready, run until SIGINT/SIGTERM,
- * then stop it, drain the connection and flush the log.
+ * then stop it, drain the connection (or close it, when the broker is gone) and flush the log.
  */
 export async function runDaemon(
   actor: Daemon,
@@ -159,7 +160,7 @@ export async function runDaemon(
   // the handler before the ready line: whoever waits for that line may signal us at once
   const stopped = untilSignal(async () => {
     await actor.stop();
-    await nc.drain().catch(() => undefined);
+    await closeBus(nc, logger.child({ actor: 'bus' }));
   });
   parts.ready();
   await stopped;
