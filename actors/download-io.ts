@@ -72,7 +72,7 @@ export function downloadIo(deps: DownloadIoDeps, log: Logger) {
       const checked = checkClaims(manifest, file, sources);
       if (checked.struck.length > 0) log.warn('sources struck', { struck: checked.struck.slice(0, 20), count: checked.struck.length });
       if (checked.kept.length === 0 && sources.length > 0) throw new ManifestMismatchError(describeStruck(checked.struck));
-      const partial = await PartialDownload.open({ chunksDir: deps.chunksDir, fileId: file.fileId, manifest, name: checked.file.name });
+      const partial = await PartialDownload.open({ chunksDir: deps.chunksDir, fileId: file.fileId, manifest, name: checked.file.name, syncEveryBytes: config.syncEveryBytes });
       if (signal.aborted) {
         await partial.close().catch(() => undefined);
         throw new CancelledError('download cancelled');

@@ -83,6 +83,8 @@ export const ConfigSchema = z.object({
     pipeline: z.coerce.number().int().min(1).max(64),
     neighbourInFlightBytes: z.coerce.number().int().min(1).max(1024 * 1024 * 1024),
     tailPercent: z.coerce.number().int().min(0).max(100),
+    /** a background fdatasync of the part file each time this many bytes were written since the last (0: only at the end) */
+    syncEveryBytes: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
     seederReliefChunks: z.coerce.number().int().min(0).max(64),
     chunkTimeoutMs: Ms,
     maxStrikes: z.coerce.number().int().min(1).max(100),

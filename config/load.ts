@@ -164,6 +164,7 @@ export const RULES: Rules = {
     pipeline: int(1, 64),
     neighbourInFlightBytes: int(1, 1024 * 1024 * 1024),
     tailPercent: int(0, 100),
+    syncEveryBytes: int(0, Number.MAX_SAFE_INTEGER),
     seederReliefChunks: int(0, 64),
     chunkTimeoutMs: ms,
     maxStrikes: int(1, 100),

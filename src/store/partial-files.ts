@@ -71,6 +71,15 @@ export async function readSmallFile(path: string): Promise<Buffer | undefined> {
   }
 }
 
+/** Fill `buf` from `fh` at `position`; an IO_ERROR naming `what` if the file ends first. */
+export async function readFully(fh: FileHandle, buf: Buffer, position: number, what: string): Promise<void> {
+  for (let got = 0; got < buf.length; ) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) throw new P2PError('IO_ERROR', `${what} is short`);
+    got += bytesRead;
+  }
+}
+
 /** Write to a temp name, (fdatasync,) rename over: readers see the old or the new bytes, never half. */
 export async function writeAtomically(path: string, bytes: Buffer, sync = true): Promise<void> {
   await writeFileAtomic(path, bytes, { sync });

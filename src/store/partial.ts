@@ -8,9 +8,10 @@ import { resolve } from 'node:path';
 import { BadRequestError, ManifestMismatchError, P2PError, toP2PError } from '../errors.js';
 import { chunkLength, encodeManifest, fileIdOf, type Manifest } from './manifest.js';
 import { safeBaseName } from './names.js';
-import { loadSavedManifest, mkdirFenced, placeWithoutOverwrite, readState, sidePaths, syncDir, writePieces, writeAtomically, writeState } from './partial-files.js';
+import { loadSavedManifest, mkdirFenced, placeWithoutOverwrite, readFully, readState, sidePaths, syncDir, writePieces, writeAtomically, writeState } from './partial-files.js';
 import { FILE_ID_PATTERN as FILE_ID } from '../protocol/ids.js';
 import { checkFence } from './fence.js';
+import { Writeback } from './writeback.js';
 
 export interface PartialOptions {
   chunksDir: string;
@@ -20,6 +21,8 @@ export interface PartialOptions {
   name: string;
   /** how long verified chunks may stay unpersisted in the state file (default 250 ms) */
   persistIntervalMs?: number;
+  /** a background fdatasync of the part file every this many bytes written (writeback.ts; default 64 MiB, 0: at join only) */
+  syncEveryBytes?: number;
 }
 
 /**
@@ -42,8 +45,10 @@ export class PartialDownload {
   private persistChain: Promise<void> = Promise.resolve();
   private failure: P2PError | undefined;
   private closed = false;
+  readonly writeback: Writeback;
 
   private constructor(private readonly fh: FileHandle, opts: PartialOptions, bits: Uint8Array) {
+    this.writeback = new Writeback(fh, opts.syncEveryBytes ?? 64 * 1024 * 1024);
     this.fileId = opts.fileId;
     this.manifest = opts.manifest;
     this.name = opts.name;
@@ -149,9 +154,7 @@ export class PartialDownload {
   }
 
   missing(): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < this.count; i++) if (!this.has(i)) out.push(i);
-    return out;
+    return Array.from({ length: this.count }, (_, i) => i).filter((i) => !this.has(i));
   }
 
   isComplete(): boolean {
@@ -171,6 +174,7 @@ export class PartialDownload {
     } catch (err) {
       throw toP2PError(err);
     }
+    this.writeback.wrote(total);
     if (this.has(index)) return;
     this.bits[index >> 3]! |= 1 << (index & 7);
     this.verified++;
@@ -187,12 +191,7 @@ export class PartialDownload {
     const buf = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     if (buf.length < length) throw new BadRequestError('buffer too small for chunk');
     try {
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await this.fh.read(buf, got, length - got, index * this.manifest.chunkSize + got);
-        if (bytesRead === 0) throw new P2PError('IO_ERROR', `part file of ${this.fileId.slice(0, 12)}… is short`);
-        got += bytesRead;
-      }
+      await readFully(this.fh, buf, index * this.manifest.chunkSize, `part file of ${this.fileId.slice(0, 12)}…`);
     } catch (err) {
       throw toP2PError(err);
     }
@@ -217,7 +216,7 @@ export class PartialDownload {
     const base = safeBaseName(this.name);
     try {
       await this.flush();
-      await this.fh.sync();
+      await this.writeback.syncAll();
       this.closed = true;
       await this.fh.close();
       await mkdirFenced(downloadsDir);
@@ -239,7 +238,7 @@ export class PartialDownload {
       await this.flush();
     } finally {
       this.closed = true;
-      await this.fh.close();
+      await this.writeback.close();
     }
   }
 
@@ -250,7 +249,7 @@ export class PartialDownload {
     await this.persistChain;
     if (!this.closed) {
       this.closed = true;
-      await this.fh.close();
+      await this.writeback.close();
     }
     await checkFence(this.paths.part);
     for (const p of Object.values(this.paths)) await rm(p, { force: true });
@@ -276,9 +275,9 @@ export class PartialDownload {
   }
 
   /**
-   * Serialised: write the bitfield (atomically, tmp + rename). No fdatasync of the part file: a
-   * sync every few hundred ms would tie the download to the disk's sustained write speed, and a
-   * resume re-hashes claimed chunks anyway. The data is synced once, at join. Never rejects.
+   * Serialised: write the bitfield (atomically, tmp + rename). Not synced, nor tied to a sync of
+   * the part file (which a background Writeback syncs as it fills, never holding a write back, and
+   * join once more): a resume re-hashes claimed chunks anyway. Never rejects.
    */
   private persist(): Promise<void> {
     this.persistChain = this.persistChain.then(async () => {
