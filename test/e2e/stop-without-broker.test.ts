@@ -4,7 +4,7 @@
 // broker there, the same stop drains quietly.
 import test from 'ava';
 import { join } from 'node:path';
-import { startNats } from '../helpers/nats.js';
+import { startNats, type NatsServerHandle } from '../helpers/nats.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startDaemon, type Daemon } from '../helpers/processes.js';
 import { Scope } from '../helpers/scope.js';
@@ -28,12 +28,18 @@ async function exitAfterSigterm(d: Daemon, ms: number): Promise<number | null | 
   }
 }
 
-test('tracker and peer stop on one SIGTERM when the broker is gone', async (t) => {
+/** A private nats-server (no JetStream), a tracker and one peer on it. */
+async function swarmOf(prefix: string): Promise<{ nats: NatsServerHandle; tracker: Daemon; peer: Daemon }> {
   const nats = await startNats(scope, { jetstream: false });
   const root = await tempDir(scope, 'p2p-stop-');
-  const common = ['--nats', nats.url, '--prefix', 'stopnb'];
+  const common = ['--nats', nats.url, '--prefix', prefix];
   const tracker = await startDaemon(scope, ['tracker', ...common, '--log-file', join(root, 'tracker.jsonl')], { ready: /tracker ready/ });
   const peer = await startDaemon(scope, ['peer', '--dir', join(root, 'p'), '--id', 'p', ...common], { ready: /peer ready/ });
+  return { nats, tracker, peer };
+}
+
+test('tracker and peer stop on one SIGTERM when the broker is gone', async (t) => {
+  const { nats, tracker, peer } = await swarmOf('stopnb');
   nats.kill('SIGKILL');
   await peer.waitFor(/disconnected from the broker/, 10_000);
   await tracker.waitFor(/disconnected from the broker/, 10_000);
@@ -49,11 +55,7 @@ test('tracker and peer stop on one SIGTERM when the broker is gone', async (t) =
 });
 
 test('with the broker up, one SIGTERM drains and stops quietly', async (t) => {
-  const nats = await startNats(scope, { jetstream: false });
-  const root = await tempDir(scope, 'p2p-stop-');
-  const common = ['--nats', nats.url, '--prefix', 'stopok'];
-  const tracker = await startDaemon(scope, ['tracker', ...common, '--log-file', join(root, 'tracker.jsonl')], { ready: /tracker ready/ });
-  const peer = await startDaemon(scope, ['peer', '--dir', join(root, 'p'), '--id', 'p', ...common], { ready: /peer ready/ });
+  const { tracker, peer } = await swarmOf('stopok');
   const [peerCode, trackerCode] = await Promise.all([exitAfterSigterm(peer, 8000), exitAfterSigterm(tracker, 8000)]);
   t.is(peerCode, 0);
   t.is(trackerCode, 0);
