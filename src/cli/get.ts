@@ -10,6 +10,7 @@ import { PROTOCOL_VERSION, newDownloadId } from '../protocol/ids.js';
 import { P2PError } from '../errors.js';
 import { ExitCode, action, closest, exitCodeFor, intOption, peerIdOption } from './args.js';
 import type { Ui } from './get-ui.js';
+import { settledWithin } from '../transport/bus-close.js';
 
 interface GetFlags {
   peer?: string;
@@ -202,7 +203,7 @@ function notFoundNotes(ui: Ui, target: string, maxRetries: number, names: () => 
       .catch(() => undefined);
   };
   /** the suggestion, if one is on its way (a download may give up before the tracker answers) */
-  const settled = () => Promise.race([pending, new Promise<void>((r) => setTimeout(r, 3000).unref())]);
+  const settled = () => settledWithin(pending, 3000).then(() => undefined);
   return Object.assign(note, { settled });
 }
 
