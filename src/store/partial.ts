@@ -11,7 +11,7 @@ import { safeBaseName } from './names.js';
 import { loadSavedManifest, mkdirFenced, placeWithoutOverwrite, readFully, readState, sidePaths, syncDir, writePieces, writeAtomically, writeState } from './partial-files.js';
 import { FILE_ID_PATTERN as FILE_ID } from '../protocol/ids.js';
 import { checkFence } from './fence.js';
-import { Writeback } from './writeback.js';
+import { SYNC_EVERY_BYTES, Writeback } from './writeback.js';
 
 export interface PartialOptions {
   chunksDir: string;
@@ -48,7 +48,7 @@ export class PartialDownload {
   readonly writeback: Writeback;
 
   private constructor(private readonly fh: FileHandle, opts: PartialOptions, bits: Uint8Array) {
-    this.writeback = new Writeback(fh, opts.syncEveryBytes ?? 64 * 1024 * 1024);
+    this.writeback = new Writeback(fh, opts.syncEveryBytes ?? SYNC_EVERY_BYTES);
     this.fileId = opts.fileId;
     this.manifest = opts.manifest;
     this.name = opts.name;

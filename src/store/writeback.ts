@@ -6,6 +6,9 @@
 // a time, and join's fsync finds little left (bench/README.md, "Syncing while downloading").
 import type { FileHandle } from 'node:fs/promises';
 
+/** The default of `download.syncEveryBytes` (config/default.json says the same). */
+export const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
+
 export class Writeback {
   private since = 0;
   private running: Promise<void> | undefined;

@@ -6,6 +6,7 @@ import { envName, loadConfig } from '../../config/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_LARGE_FILE_SIZE, DEFAULT_MAX_CHUNKS, DEFAULT_MIN_CHUNK_SIZE } from '../../src/protocol/ids.js';
 import { chooseChunkSize } from '../../src/store/manifest.js';
+import { SYNC_EVERY_BYTES } from '../../src/store/writeback.js';
 import { tempDir } from '../helpers/tmp.js';
 
 test('defaults: NATS at 127.0.0.1:4222, TTL 15 s', (t) => {
@@ -13,6 +14,10 @@ test('defaults: NATS at 127.0.0.1:4222, TTL 15 s', (t) => {
   t.is(c.nats.url, 'nats://127.0.0.1:4222');
   t.is(c.tracker.ttlMs, 15_000);
   t.is(c.prefix, 'p2p');
+});
+
+test('the default background sync interval is the one the part file falls back to', (t) => {
+  t.is(loadConfig({ env: {} }).download.syncEveryBytes, SYNC_EVERY_BYTES);
 });
 
 test('the default chunk size is the one the manifest code and the bench assume', (t) => {
