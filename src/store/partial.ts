@@ -164,6 +164,7 @@ export class PartialDownload {
   /** Write a verified chunk (its slices, in order) at the chunk's offset, then mark it verified. */
   async writeChunk(index: number, slices: Buffer[]): Promise<void> {
     this.usable();
+    this.writeback.check();
     const expected = this.chunkBytes(index);
     let total = 0;
     for (const s of slices) total += s.length;

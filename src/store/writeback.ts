@@ -5,6 +5,7 @@
 // `every` bytes keeps the disk busy while chunks arrive; the writes never wait for it, one runs at
 // a time, and join's fsync finds little left (bench/README.md, "Syncing while downloading").
 import type { FileHandle } from 'node:fs/promises';
+import { toP2PError } from '../errors.js';
 
 /** The default of `download.syncEveryBytes` (config/default.json says the same). */
 export const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
@@ -37,6 +38,14 @@ export class Writeback {
       .finally(() => {
         this.running = undefined;
       });
+  }
+
+  /**
+   * Throw what a background sync failed with, if one did: the download stops at its next write
+   * instead of fetching the rest of the file for a join that must fail (the error stays for join).
+   */
+  check(): void {
+    if (this.failure !== undefined) throw toP2PError(this.failure);
   }
 
   /** The whole file to the disk (join): after the sync under way, which throws what a background sync failed with. */

@@ -64,3 +64,26 @@ test('a background sync that fails is reported by the sync at join, not lost', a
   t.is(wb.started, 1, 'no more syncs after a failure');
   await t.throwsAsync(wb.syncAll(), { code: 'EINVAL' }, 'still reported at the next join attempt');
 });
+
+test('after a background sync failed, the next chunk write fails at once (IO_ERROR), not the join at the end', async (t) => {
+  const dir = await tempDir(t);
+  const fifo = join(dir, 'part');
+  execFileSync('mkfifo', [fifo]);
+  const fh = await open(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  t.teardown(() => fh.close());
+  const wb = new Writeback(fh, 10);
+  t.notThrows(() => wb.check(), 'nothing to report before a sync failed');
+  wb.wrote(100);
+  await t.throwsAsync(wb.syncAll(), { code: 'EINVAL' });
+  t.throws(() => wb.check(), { code: 'IO_ERROR', message: /EINVAL/ });
+
+  // the same in a download: its part file's write-back fails (the FIFO's Writeback in its place)
+  const { data, manifest, fileId } = makeFile(4);
+  const partial = await PartialDownload.open({ chunksDir: join(dir, 'chunks'), fileId, manifest, name: 'f.bin' });
+  t.teardown(() => partial.discard());
+  await partial.writeChunk(0, [data.subarray(0, CHUNK)]);
+  Object.defineProperty(partial, 'writeback', { value: wb });
+  await t.throwsAsync(partial.writeChunk(1, [data.subarray(CHUNK, 2 * CHUNK)]), { code: 'IO_ERROR' });
+  t.false(partial.has(1), 'the chunk is not counted as written');
+  t.is(partial.verifiedBytes(), CHUNK);
+});
