@@ -133,7 +133,7 @@ export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | u
   }
   const why = sysOver
     ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
-    : '. A fresh seeder pays the JIT warm-up of its request path (3to1: each of 3 seeders on a third of the file); bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
+    : '. A fresh seeder pays the JIT warm-up of its request path and, on a VM that hands freed memory back to its host, the first touch of its new buffers and socket memory (a perf of one seeder over four GiB: the same kernel copies 3–4 × the samples in its first; bench/README.md, "The fresh seeder\'s first GiB"); 3to1: each of 3 seeders on a third of the file. bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
   return `. Over target: the excess is ${where}${runs}${why}`;
 }
 
