@@ -47,14 +47,17 @@ test('the default syncs every 64 MiB: none for a small file', async (t) => {
   t.is(await download(t, undefined), 0);
 });
 
-test('a background sync that fails is reported by the sync at join, not lost', async (t) => {
-  const dir = await tempDir(t);
-  // a FIFO: the kernel refuses fdatasync on it (EINVAL), as a failing disk refuses write-back
+/** A Writeback (a sync due every 10 bytes) on a FIFO: the kernel refuses fdatasync on it (EINVAL), as a failing disk refuses write-back. */
+async function failingWriteback(t: import('ava').ExecutionContext, dir: string): Promise<Writeback> {
   const fifo = join(dir, 'part');
   execFileSync('mkfifo', [fifo]);
   const fh = await open(fifo, constants.O_RDWR | constants.O_NONBLOCK);
   t.teardown(() => fh.close());
-  const wb = new Writeback(fh, 10);
+  return new Writeback(fh, 10);
+}
+
+test('a background sync that fails is reported by the sync at join, not lost', async (t) => {
+  const wb = await failingWriteback(t, await tempDir(t));
   wb.wrote(100);
   wb.wrote(100);
   t.is(wb.started, 1, 'a second sync does not start while one runs');
@@ -67,11 +70,7 @@ test('a background sync that fails is reported by the sync at join, not lost', a
 
 test('after a background sync failed, the next chunk write fails at once (IO_ERROR), not the join at the end', async (t) => {
   const dir = await tempDir(t);
-  const fifo = join(dir, 'part');
-  execFileSync('mkfifo', [fifo]);
-  const fh = await open(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-  t.teardown(() => fh.close());
-  const wb = new Writeback(fh, 10);
+  const wb = await failingWriteback(t, dir);
   t.notThrows(() => wb.check(), 'nothing to report before a sync failed');
   wb.wrote(100);
   await t.throwsAsync(wb.syncAll(), { code: 'EINVAL' });
