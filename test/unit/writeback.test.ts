@@ -81,6 +81,8 @@ test('after a background sync failed, the next chunk write fails at once (IO_ERR
   const partial = await PartialDownload.open({ chunksDir: join(dir, 'chunks'), fileId, manifest, name: 'f.bin' });
   t.teardown(() => partial.discard());
   await partial.writeChunk(0, [data.subarray(0, CHUNK)]);
+  const own = partial.writeback;
+  t.teardown(() => own.close()); // the part file's own handle, no longer the download's to close
   Object.defineProperty(partial, 'writeback', { value: wb });
   await t.throwsAsync(partial.writeChunk(1, [data.subarray(CHUNK, 2 * CHUNK)]), { code: 'IO_ERROR' });
   t.false(partial.has(1), 'the chunk is not counted as written');
