@@ -11,7 +11,8 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuTimes, rssNow, sampleRss } from '../lib/procfs.js';
+import { cpuTimes, rssNow, sampleRss, threadCpuTimes } from '../lib/procfs.js';
+import { cpuRows } from './download-cpu.js';
 import { withScope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
 import { downloaderFolder, startSwarm } from '../lib/swarm.js';
@@ -35,6 +36,8 @@ export interface DownloadRun {
   /** a verified copy of the same file right after this run: its receiver's and sender's CPU per GiB */
   /** of cpuPerGiB, the system time */
   sysPerGiB?: number | undefined;
+  /** of cpuPerGiB, the peer's main thread (the event loop; the rest is libuv's pool and V8's helpers) */
+  mainPerGiB?: number | undefined;
   /** the peer's minor page faults per GiB (fresh anonymous memory touched, among others) */
   faultsPerGiB?: number | undefined;
   /** of seedCpuPerGiB, the system time */
@@ -77,9 +80,11 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         await settledPages(ctx.work, size);
         const rss = sampleRss(peer.pid);
         const cpu0 = cpuTimes(peer.pid);
+        const main0 = threadCpuTimes(peer.pid, peer.pid);
         const seed0 = cpuOf(seedPids);
         const r = await getFile(rs, s.swarm, id, s.name, 600);
         const cpu1 = cpuTimes(peer.pid);
+        const main1 = threadCpuTimes(peer.pid, peer.pid);
         const seed1 = cpuOf(seedPids);
         const peak = rss.stop();
         if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
@@ -91,6 +96,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           sources: r.sources,
           cpuPerGiB: delta(cpu0 && cpu0.user + cpu0.sys, cpu1 && cpu1.user + cpu1.sys, size),
           sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
+          mainPerGiB: delta(main0 && main0.user + main0.sys, main1 && main1.user + main1.sys, size),
           faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
           seedCpuPerGiB: delta(seed0?.all, seed1?.all, size),
           seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
@@ -100,78 +106,11 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
       if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)})` : ''}`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)})` : ''}`,
       );
     }
     return runs;
   });
-}
-
-/** Where a CPU row's excess over its baseline sits, user against system time. */
-interface CpuSplit {
-  user: number;
-  sys: number;
-  baselineUser: number;
-  baselineSys: number;
-}
-
-/**
- * Why a seeder row over its target is over it, from this run: where the excess sits (user or
- * system time), and whether the seeders were over only while fresh. The case keeps its seeders
- * across its runs, so run 1 is a fresh seeder's first transfer and the later runs a warm one's
- * (bench/README.md, "The seeder's CPU").
- */
-export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | undefined>): string {
-  const sysOver = split ? split.sys - split.baselineSys > split.user - split.baselineUser : false;
-  const where = split ? (sysOver ? 'mostly system time' : 'mostly user time') : 'not split';
-  const [first, ...rest] = perRun;
-  const later = rest.filter((x): x is number => x !== undefined);
-  let runs = '';
-  if (first !== undefined && later.length > 0) {
-    const warmOver = later.every((x) => x > CPU_TARGET);
-    runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, ${perRun.length > 2 ? `runs 2–${perRun.length}` : 'run 2'} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
-  }
-  const why = sysOver
-    ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
-    : '. A fresh seeder pays the JIT warm-up of its request path and, on a VM that hands freed memory back to its host, the first touch of its new buffers and socket memory (a perf of one seeder over four GiB: the same kernel copies 3–4 × the samples in its first; bench/README.md, "The fresh seeder\'s first GiB"); 3to1: each of 3 seeders on a third of the file. bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
-  return `. Over target: the excess is ${where}${runs}${why}`;
-}
-
-/** Target of the CPU-per-GiB rows: at most this × the plain process doing the same work. */
-export const CPU_TARGET = 1.15;
-
-/**
- * The two CPU rows beside download row `name`: `${name}-cpu` (the downloading peer, against
- * verified-copy's receiver) and `${name}-seed-cpu` (the seeders together, against the plain
- * file-to-socket sender).
- */
-export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): CaseResult[] {
-  const defined = (xs: Array<number | undefined>) => xs.filter((x): x is number => x !== undefined);
-  // ours and the paired baseline's per run (total and system time): the rows' medians, each run's ratio, the split
-  type Pick = (r: DownloadRun) => number | undefined;
-  const row = (suffix: string, ours: Pick, theirs: Pick, oursSys: Pick, theirsSys: Pick, caseBaselineOf: string, note: string, whyOver?: (split: CpuSplit | undefined, perRun: Array<number | undefined>) => string): CaseResult => {
-    const values = defined(runs.map(ours));
-    const paired = defined(runs.map(theirs));
-    const sys = { ours: defined(runs.map(oursSys)), theirs: defined(runs.map(theirsSys)) };
-    // each run against the verified copy made right after it
-    const perRun = runs.map((r) => ratioOf(ours(r) ?? null, theirs(r) ?? null) ?? undefined);
-    const value = values.length ? median(values) : null;
-    // the verified copy made right after each run when there is one; else the case's, earlier in the run
-    const caseBaseline = valueOf(ctx, caseBaselineOf);
-    const baseline = paired.length ? median(paired) : caseBaseline;
-    const baselineOf = paired.length ? `${caseBaselineOf} (paired: a verified copy right after each run)` : caseBaselineOf;
-    const ratio = ratioOf(value, baseline);
-    // where the difference sits: kernel (system) or user space, ours against the baseline's
-    const split: CpuSplit | undefined = value !== null && baseline !== null && sys.ours.length && sys.theirs.length ? { sys: median(sys.ours), user: value - median(sys.ours), baselineSys: median(sys.theirs), baselineUser: baseline - median(sys.theirs) } : undefined;
-    const splitText = split ? `; user ${split.user.toFixed(2)} + system ${split.sys.toFixed(2)} against the baseline's ${split.baselineUser.toFixed(2)} + ${split.baselineSys.toFixed(2)}` : '';
-    const detail = { perRunRatios: perRun.map((x) => (x === undefined ? null : Math.round(x * 1000) / 1000)), pairedBaselines: paired, [`${caseBaselineOf}-case`]: caseBaseline, sysRuns: sys.ours, baselineSysRuns: sys.theirs, split };
-    const pass = judge(ratio, CPU_TARGET, 'atMost');
-    return { name: `${name}${suffix}`, value, unit: 's/GiB', baseline, baselineOf, ratio, target: CPU_TARGET, direction: 'atMost', pass, runs: values, detail, note: note + splitText + (pass === false && whyOver ? whyOver(split, perRun) : '') };
-  };
-  return [
-    row('-cpu', (r) => r.cpuPerGiB, (r) => r.paired?.recvCpuPerGiB, (r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB, 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file'),
-    row('-seed-cpu', (r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB, (r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB, 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', seedCpuWhy),
-  ];
 }
 
 function detailOf(runs: DownloadRun[]): Record<string, unknown> {

@@ -21,6 +21,8 @@ interface SinkReport {
   cpuSec?: number;
   /** of which system time */
   sysSec?: number;
+  /** of which the main thread's (user + system; the rest: libuv's pool, V8's helper threads) */
+  mainCpuSec?: number;
   /** the source's CPU seconds from its connection to its last byte flushed */
   sourceCpuSec?: number;
   /** of which system time */
@@ -56,6 +58,8 @@ export interface PairedCopy {
   rate: number;
   recvCpuPerGiB?: number;
   recvSysPerGiB?: number;
+  /** of recvCpuPerGiB, the receiver's main thread (the event loop) */
+  recvMainPerGiB?: number;
   sendCpuPerGiB?: number;
   sendSysPerGiB?: number;
 }
@@ -68,7 +72,7 @@ export async function pairedCopy(ctx: BenchContext, file: string, bytes: number,
   const out = join(ctx.work, `paired-${tag}.bin`);
   try {
     const r = await transfer(ctx, bytes, { file, out });
-    return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined };
+    return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, recvMainPerGiB: perGiB(r.mainCpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined };
   } finally {
     await rm(out, { force: true });
   }

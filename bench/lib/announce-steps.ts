@@ -11,7 +11,7 @@ import type { AnnounceSender } from './registry-load.js';
 import { latencySummary, round } from './stats.js';
 
 type Sender = (i: number) => Promise<unknown>;
-type Pauses = ReadonlyArray<{ at: number; ms: number }>;
+type Pauses = ReadonlyArray<{ at: number; ms: number; kind?: string }>;
 
 /** lookups/s (and as many echoes) kept up while announces are stepped up */
 export const PROBE_RATE = 1000;
@@ -35,7 +35,7 @@ export interface Step {
   /** its longest delay, ms */
   benchLoopMax: number;
   /** the tracker's GC pauses during the step (--trace-gc) */
-  trackerGc: { pauses: number; maxMs: number; totalMs: number };
+  trackerGc: { pauses: number; maxMs: number; totalMs: number; /** the kind of each pause over GC_STALL_MS (Scavenge, Mark-Compact) */ long?: string[] };
   /** where the lookups' and the echoes' slowest 1 % sit in time */
   tail: Tails;
 }
@@ -66,7 +66,9 @@ async function announceStep(rate: number, ms: number, announce: AnnounceSender, 
   loop.enable();
   const [a, [l, e]] = await Promise.all([openLoop(rate, ms, announce), probeWindow(probe, ms)]);
   loop.disable();
-  const paused = gc.filter((g) => g.at >= t0).map((g) => g.ms);
+  const inStep = gc.filter((g) => g.at >= t0);
+  const paused = inStep.map((g) => g.ms);
+  const long = inStep.filter((g) => g.ms > GC_STALL_MS).map((g) => g.kind ?? 'GC');
   const absorbed = a.ok / (Math.max(ms, a.elapsedMs) / 1000);
   const p99 = latencySummary(l.latencies).p99;
   const echoP99 = latencySummary(e.latencies).p99;
@@ -83,7 +85,7 @@ async function announceStep(rate: number, ms: number, announce: AnnounceSender, 
     good: errors === 0 && ratio <= ratioLimit && absorbed >= 0.95 * rate,
     benchLoopP99: round(loop.percentile(99) / 1e6, 2)!,
     benchLoopMax: round(loop.max / 1e6, 2)!,
-    trackerGc: { pauses: paused.length, maxMs: round(Math.max(0, ...paused), 2)!, totalMs: round(paused.reduce((x, y) => x + y, 0), 1)! },
+    trackerGc: { pauses: paused.length, maxMs: round(Math.max(0, ...paused), 2)!, totalMs: round(paused.reduce((x, y) => x + y, 0), 1)!, long },
     tail: tailsOf(l, p99, e, echoP99),
   };
 }
@@ -132,4 +134,39 @@ export async function announceRate(ms: number, announce: AnnounceSender, probe: 
   // answer, counts the last answer's latency as lost time: 996/s for a 1 000/s step all of whose
   // 4 000 announces were answered)
   return { best: good ? good.offered : 0, baseP99, baseEchoP99, steps };
+}
+
+/** A tracker GC pause longer than this in a step is counted as a stall of its own in `failedStepsText`. */
+export const GC_STALL_MS = 5;
+
+/**
+ * What the failed steps under `target`/s had, from their own figures: tracker GC pauses over
+ * GC_STALL_MS, bursts of slow lookups while the echoes had none (a stall of the tracker alone),
+ * announces not absorbed, errors. Empty when no step under the target failed.
+ */
+export function failedStepsText(rates: RateResult[], target: number): string {
+  const failed = rates.flatMap((r) => r.steps).filter((st) => !st.good && st.offered < target);
+  if (failed.length === 0) return '';
+  const gc = failed.filter((st) => st.trackerGc.maxMs > GC_STALL_MS);
+  const lookupOnly = failed.filter((st) => st.tail.lookups.bursts > 0 && st.tail.echoes.bursts === 0);
+  const short = failed.filter((st) => st.absorbed < 0.95 * st.offered);
+  const errors = failed.filter((st) => st.errors > 0);
+  const longest = Math.max(...gc.map((st) => st.trackerGc.maxMs));
+  const held = rates.flatMap((r) => r.steps).filter((st) => st.good);
+  const heldGc = held.filter((st) => st.trackerGc.maxMs > GC_STALL_MS).length;
+  const at = [...new Set(failed.map((st) => st.offered))].sort((a, b) => a - b).join(', ');
+  const kinds = countKinds(gc.flatMap((st) => st.trackerGc.long ?? []));
+  return (
+    `. ${failed.length} step${failed.length === 1 ? '' : 's'} under ${target}/s failed (at ${at}/s): ` +
+    `${gc.length} with a tracker GC pause over ${GC_STALL_MS} ms${gc.length ? ` (longest ${longest.toFixed(1)} ms${kinds ? `; ${kinds}` : ''})` : ''}, ` +
+    `${lookupOnly.length} with bursts of slow lookups and none of slow echoes, ${short.length} with announces not absorbed, ${errors.length} with errors; ` +
+    `of the ${held.length} steps that held, ${heldGc} had such a GC pause`
+  );
+}
+
+/** "3 Scavenge, 1 Mark-Compact": how many long pauses of each kind. */
+function countKinds(kinds: string[]): string {
+  const n = new Map<string, number>();
+  for (const k of kinds) n.set(k, (n.get(k) ?? 0) + 1);
+  return [...n].map(([k, c]) => `${c} ${k}`).join(', ');
 }

@@ -2,12 +2,15 @@
 // connection on 127.0.0.1, then either discards the bytes or hashes them (SHA-256) and writes
 // them to --out, fsynced. Prints `listening PORT`, then `done {json}` with the bytes, the time
 // from the accepted connection to the last byte handled (and synced), and the CPU seconds (user +
-// system, every thread: getrusage, the same counters as /proc/PID/stat) spent over that time.
+// system, every thread: getrusage, the same counters as /proc/PID/stat) spent over that time, and
+// of it the main thread's (the event loop: socket reads, hashing; the rest is libuv's pool writing
+// and V8's helper threads).
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { threadCpuTimes } from '../lib/procfs.js';
 
 const { values } = parseArgs({ options: { out: { type: 'string' }, hash: { type: 'boolean' } } });
 
@@ -15,6 +18,7 @@ const server = createServer({ noDelay: true }, (socket) => {
   server.close();
   const started = performance.now();
   const cpuAtStart = process.cpuUsage();
+  const mainAtStart = threadCpuTimes(process.pid, process.pid);
   let bytes = 0;
   const hash = values.hash ? createHash('sha256') : undefined;
   const out = values.out ? createWriteStream(values.out, { highWaterMark: 4 * 1024 * 1024 }) : undefined;
@@ -32,7 +36,9 @@ const server = createServer({ noDelay: true }, (socket) => {
       const ms = performance.now() - started;
       const cpu = process.cpuUsage(cpuAtStart);
       const cpuSec = (cpu.user + cpu.system) / 1e6;
-      process.stdout.write(`done ${JSON.stringify({ bytes, ms, writtenMs, sha256: hash?.digest('hex'), synced, cpuSec, sysSec: cpu.system / 1e6 })}\n`);
+      const main = threadCpuTimes(process.pid, process.pid);
+      const mainCpuSec = main && mainAtStart ? main.user + main.sys - (mainAtStart.user + mainAtStart.sys) : undefined;
+      process.stdout.write(`done ${JSON.stringify({ bytes, ms, writtenMs, sha256: hash?.digest('hex'), synced, cpuSec, sysSec: cpu.system / 1e6, mainCpuSec })}\n`);
       process.exit(0);
     };
     if (!out) return report(false);

@@ -1,7 +1,7 @@
-// The seeder CPU row's explanation (bench/cases/download.ts) follows the run's own figures: where
+// The seeder CPU row's explanation (bench/cases/download-cpu.ts) follows the run's own figures: where
 // the excess sits, and whether warm seeders (runs 2 and on) were over too.
 import test from 'ava';
-import { seedCpuWhy } from '../../bench/cases/download.js';
+import { seedCpuWhy } from '../../bench/cases/download-cpu.js';
 
 test('over when warm too, mostly system time: not called a warm-up', (t) => {
   const why = seedCpuWhy({ user: 0.14, sys: 0.28, baselineUser: 0.08, baselineSys: 0.18 }, [1.55, 1.56, 1.48]);

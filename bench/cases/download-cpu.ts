@@ -1,0 +1,126 @@
+// The CPU rows beside a download row (bench/cases/download.ts): the downloading peer's CPU per GiB
+// against the paired verified copy's receiver, the seeders' against its plain sender; each with
+// where the difference sits (user or system time; for the downloader, its main thread or the
+// others) and, when over target, why, from the run's own figures.
+import type { BenchContext } from '../lib/context.js';
+import { valueOf } from '../lib/context.js';
+import { judge, ratioOf, type CaseResult } from '../lib/report.js';
+import { median } from '../lib/stats.js';
+import type { DownloadRun } from './download.js';
+
+/** Where a CPU row's excess over its baseline sits, user against system time. */
+export interface CpuSplit {
+  user: number;
+  sys: number;
+  baselineUser: number;
+  baselineSys: number;
+}
+
+/**
+ * Why a seeder row over its target is over it, from this run: where the excess sits (user or
+ * system time), and whether the seeders were over only while fresh. The case keeps its seeders
+ * across its runs, so run 1 is a fresh seeder's first transfer and the later runs a warm one's
+ * (bench/README.md, "The seeder's CPU").
+ */
+export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | undefined>): string {
+  const sysOver = split ? split.sys - split.baselineSys > split.user - split.baselineUser : false;
+  const where = split ? (sysOver ? 'mostly system time' : 'mostly user time') : 'not split';
+  const [first, ...rest] = perRun;
+  const later = rest.filter((x): x is number => x !== undefined);
+  let runs = '';
+  if (first !== undefined && later.length > 0) {
+    const warmOver = later.every((x) => x > CPU_TARGET);
+    runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, ${perRun.length > 2 ? `runs 2–${perRun.length}` : 'run 2'} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
+  }
+  const why = sysOver
+    ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
+    : '. A fresh seeder pays the JIT warm-up of its request path and, on a VM that hands freed memory back to its host, the first touch of its new buffers and socket memory (a perf of one seeder over four GiB: the same kernel copies 3–4 × the samples in its first; bench/README.md, "The fresh seeder\'s first GiB"); 3to1: each of 3 seeders on a third of the file. bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
+  return `. Over target: the excess is ${where}${runs}${why}`;
+}
+
+/** The downloader's CPU per GiB by thread, against the receiver's: the main thread and the rest. */
+export interface ThreadSplit {
+  /** the main thread: the event loop (socket reads, SHA-256, the protocol) */
+  main: number;
+  /** every other thread: libuv's pool (the file writes) and V8's helpers (GC, compiler) */
+  others: number;
+  baselineMain: number;
+  baselineOthers: number;
+}
+
+/** Medians over the runs that have both sides' main-thread figures; undefined when none does. */
+export function threadSplit(runs: DownloadRun[]): ThreadSplit | undefined {
+  const both = runs.filter((r) => r.mainPerGiB !== undefined && r.cpuPerGiB !== undefined && r.paired?.recvMainPerGiB !== undefined && r.paired.recvCpuPerGiB !== undefined);
+  if (both.length === 0) return undefined;
+  const m = (f: (r: DownloadRun) => number) => median(both.map(f));
+  return {
+    main: m((r) => r.mainPerGiB!),
+    others: m((r) => r.cpuPerGiB! - r.mainPerGiB!),
+    baselineMain: m((r) => r.paired!.recvMainPerGiB!),
+    baselineOthers: m((r) => r.paired!.recvCpuPerGiB! - r.paired!.recvMainPerGiB!),
+  };
+}
+
+export function threadText(t: ThreadSplit | undefined): string {
+  return t ? `; main thread ${t.main.toFixed(2)} + other threads ${t.others.toFixed(2)} against the receiver's ${t.baselineMain.toFixed(2)} + ${t.baselineOthers.toFixed(2)}` : '';
+}
+
+/**
+ * Why the downloading peer's row is over its target, from this run: which of its threads hold the
+ * excess over the receiver's, and what a profile of such a run found in each (bench/README.md,
+ * "The downloader's threads").
+ */
+export function downloaderCpuWhy(t: ThreadSplit | undefined): string {
+  if (!t) return '. Over target: not split by thread';
+  const mainOver = t.main - t.baselineMain;
+  const othersOver = t.others - t.baselineOthers;
+  const where = othersOver > 0 && mainOver > 0 ? 'in both' : othersOver >= mainOver ? 'in the other threads' : 'in the main thread';
+  const parts = [`main thread ${signed(mainOver)} s/GiB, other threads ${signed(othersOver)}`];
+  if (othersOver > 0) parts.push('the other threads: libuv’s pool writing the chunks’ pieces together, which spin on the file’s inode lock while one copies into the page cache, and V8’s compiler and concurrent marking in a fresh process');
+  if (mainOver > 0) parts.push('the main thread does the same SHA-256 and socket reads as the receiver’s, and the same GiB’s SHA-256 has cost a third more in one of two processes of the same run (2 vCPUs that share a host)');
+  return `. Over target: the excess is ${where} (${parts.join('; ')}; bench/README.md, "The downloader's threads")`;
+}
+
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
+}
+
+/** Target of the CPU-per-GiB rows: at most this × the plain process doing the same work. */
+export const CPU_TARGET = 1.15;
+
+/**
+ * The two CPU rows beside download row `name`: `${name}-cpu` (the downloading peer, against
+ * verified-copy's receiver) and `${name}-seed-cpu` (the seeders together, against the plain
+ * file-to-socket sender).
+ */
+export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): CaseResult[] {
+  const defined = (xs: Array<number | undefined>) => xs.filter((x): x is number => x !== undefined);
+  // ours and the paired baseline's per run (total and system time): the rows' medians, each run's ratio, the split
+  type Pick = (r: DownloadRun) => number | undefined;
+  const row = (suffix: string, ours: Pick, theirs: Pick, oursSys: Pick, theirsSys: Pick, caseBaselineOf: string, note: string, whyOver?: (split: CpuSplit | undefined, perRun: Array<number | undefined>) => string, more?: { text: string; detail: Record<string, unknown> }): CaseResult => {
+    const values = defined(runs.map(ours));
+    const paired = defined(runs.map(theirs));
+    const sys = { ours: defined(runs.map(oursSys)), theirs: defined(runs.map(theirsSys)) };
+    // each run against the verified copy made right after it
+    const perRun = runs.map((r) => ratioOf(ours(r) ?? null, theirs(r) ?? null) ?? undefined);
+    const value = values.length ? median(values) : null;
+    // the verified copy made right after each run when there is one; else the case's, earlier in the run
+    const caseBaseline = valueOf(ctx, caseBaselineOf);
+    const baseline = paired.length ? median(paired) : caseBaseline;
+    const baselineOf = paired.length ? `${caseBaselineOf} (paired: a verified copy right after each run)` : caseBaselineOf;
+    const ratio = ratioOf(value, baseline);
+    // where the difference sits: kernel (system) or user space, ours against the baseline's
+    const split: CpuSplit | undefined = value !== null && baseline !== null && sys.ours.length && sys.theirs.length ? { sys: median(sys.ours), user: value - median(sys.ours), baselineSys: median(sys.theirs), baselineUser: baseline - median(sys.theirs) } : undefined;
+    const splitText = split ? `; user ${split.user.toFixed(2)} + system ${split.sys.toFixed(2)} against the baseline's ${split.baselineUser.toFixed(2)} + ${split.baselineSys.toFixed(2)}` : '';
+    const detail = { perRunRatios: perRun.map((x) => (x === undefined ? null : Math.round(x * 1000) / 1000)), pairedBaselines: paired, [`${caseBaselineOf}-case`]: caseBaseline, sysRuns: sys.ours, baselineSysRuns: sys.theirs, split, ...more?.detail };
+    const pass = judge(ratio, CPU_TARGET, 'atMost');
+    return { name: `${name}${suffix}`, value, unit: 's/GiB', baseline, baselineOf, ratio, target: CPU_TARGET, direction: 'atMost', pass, runs: values, detail, note: note + splitText + (more?.text ?? '') + (pass === false && whyOver ? whyOver(split, perRun) : '') };
+  };
+  const threads = threadSplit(runs);
+  const threadDetail = { threads, mainRuns: defined(runs.map((r) => r.mainPerGiB)), baselineMainRuns: defined(runs.map((r) => r.paired?.recvMainPerGiB)) };
+  return [
+    row('-cpu', (r) => r.cpuPerGiB, (r) => r.paired?.recvCpuPerGiB, (r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB, 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file', () => downloaderCpuWhy(threads), { text: threadText(threads), detail: threadDetail }),
+    row('-seed-cpu', (r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB, (r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB, 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', seedCpuWhy),
+  ];
+}
+
