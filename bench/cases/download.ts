@@ -197,7 +197,7 @@ export const download3to1: BenchCase = {
         pass: judge(ratio, RATE_TARGET, 'atLeast'),
         runs: runs.map((r) => r.rate),
         detail: { ...detailOf(runs), pairedOneSourceRuns: ones.map((r) => Math.round(r.rate)), 'download-1to1-case': caseOne, ratioToCase: ratioOf(value, caseOne) },
-        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}${ratio !== null && ratio < RATE_TARGET ? belowOneNote() : ''}`,
+        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}${ratio !== null && ratio < RATE_TARGET ? belowOneNote(runs.map((r, i) => r.rate / ones[i]!.rate)) : ''}`,
       },
       ...cpuRows(ctx, 'download-3to1', runs),
     ];
@@ -206,11 +206,11 @@ export const download3to1: BenchCase = {
 
 /**
  * Why 3to1 can trail 1to1 here (profiles in bench/README.md, "download-3to1 against
- * download-1to1"): no process's JS is saturated; four busy processes share the cores.
+ * download-1to1"): no process's JS is saturated; four busy processes share the cores; fewer
+ * chunks in flight did not help. `pairs`: each 3-source run against the 1-source run before it.
  */
-function belowOneNote(): string {
-  const cores = availableParallelism();
-  return `; below 1to1: 3 seeders + downloader (+ nats) on ${cores} core${cores === 1 ? '' : 's'}, load ${loadavg()[0]!.toFixed(1)}: scheduling, not per-source work (bench/README.md)`;
+export function belowOneNote(pairs: number[], cores = availableParallelism(), load = loadavg()[0]!): string {
+  return `; below 1to1 (per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}): 3 seeders + downloader (+ nats) on ${cores} core${cores === 1 ? '' : 's'}, load ${load.toFixed(1)}: scheduling, not per-source work nor the chunks in flight (bench/README.md, "download-3to1 against download-1to1, and the seeders' CPU")`;
 }
 
 /** Peak RSS of the downloading peer, MB. */
