@@ -11,7 +11,8 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuTimes, rssNow, sampleRss, threadCpuTimes } from '../lib/procfs.js';
+import { cpuTimes, rssNow, sampleRss, threadCpuTimes, threadSchedstat } from '../lib/procfs.js';
+import { mainTime, mainTimeCompare, mainTimeText, medianTime, type MainTime } from './download-sched.js';
 import { cpuRows } from './download-cpu.js';
 import { withScope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
@@ -42,6 +43,8 @@ export interface DownloadRun {
   faultsPerGiB?: number | undefined;
   /** of seedCpuPerGiB, the system time */
   seedSysPerGiB?: number | undefined;
+  /** the peer's main thread over the `get`, per GiB: on a core, waiting for one, off the cores (schedstat) */
+  main?: MainTime | undefined;
   paired?: PairedCopy;
 }
 
@@ -82,7 +85,11 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const cpu0 = cpuTimes(peer.pid);
         const main0 = threadCpuTimes(peer.pid, peer.pid);
         const seed0 = cpuOf(seedPids);
+        const sched0 = threadSchedstat(peer.pid, peer.pid);
+        const t0 = performance.now();
         const r = await getFile(rs, s.swarm, id, s.name, 600);
+        const wallSec = (performance.now() - t0) / 1000;
+        const sched1 = threadSchedstat(peer.pid, peer.pid);
         const cpu1 = cpuTimes(peer.pid);
         const main1 = threadCpuTimes(peer.pid, peer.pid);
         const seed1 = cpuOf(seedPids);
@@ -100,13 +107,14 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
           seedCpuPerGiB: delta(seed0?.all, seed1?.all, size),
           seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
+          main: mainTime(sched0, sched1, wallSec, size, r.peerMs === null ? 0 : wallSec - r.peerMs / 1000),
         };
       });
       // the CPU baselines taken right beside the run (the machine's state moves them over a run)
       if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)})` : ''}`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)})` : ''}`,
       );
     }
     return runs;
@@ -120,6 +128,8 @@ function detailOf(runs: DownloadRun[]): Record<string, unknown> {
     sources: runs.map((r) => r.sources),
     peakRssMB: runs.map((r) => Math.round((r.rss ?? 0) / MB)),
     idleRssMB: runs.map((r) => Math.round((r.idleRss ?? 0) / MB)),
+    mainThreadPerGiB: medianTime(runs.map((r) => r.main)),
+    mainThreadRuns: runs.map((r) => r.main),
   };
 }
 
@@ -143,6 +153,7 @@ export const download1to1: BenchCase = {
     const pairedRates = runs.flatMap((r) => (r.paired ? [r.paired.rate] : []));
     const pairedRate = pairedRates.length ? median(pairedRates) : null;
     const caseRatio = ratioOf(value, verified);
+    const oneMain = medianTime(runs.map((r) => r.main));
     const baseline = pairedRate ?? verified;
     const ratio = ratioOf(value, baseline);
     const p1 = judge(ratio, RATE_TARGET, 'atLeast');
@@ -161,6 +172,7 @@ export const download1to1: BenchCase = {
       detail: { ...detailOf(runs), pairedVerifiedCopyMBps: pairedRates.map(Math.round), 'verified-copy-case': verified, ratioToCase: caseRatio },
       note:
         `wall (incl. CLI start) ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s` +
+        (oneMain ? `; the downloader's main thread per GiB ${mainTimeText(oneMain)}` : '') +
         (pairedRate !== null && caseRatio !== null && verified !== null ? `; ${caseRatio.toFixed(2)}× the verified-copy case (${verified.toFixed(0)} MB/s, minutes earlier in the run)` : ''),
     };
     return [row, ...cpuRows(ctx, 'download-1to1', runs)];
@@ -184,6 +196,8 @@ export const download3to1: BenchCase = {
     const one = median(ones.map((r) => r.rate));
     const ratio = ratioOf(value, one);
     const caseOne = valueOf(ctx, 'download-1to1');
+    const threeMain = medianTime(runs.map((r) => r.main));
+    const oneMain = medianTime(ones.map((r) => r.main));
     return [
       {
         name: 'download-3to1',
@@ -196,8 +210,8 @@ export const download3to1: BenchCase = {
         direction: 'atLeast',
         pass: judge(ratio, RATE_TARGET, 'atLeast'),
         runs: runs.map((r) => r.rate),
-        detail: { ...detailOf(runs), pairedOneSourceRuns: ones.map((r) => Math.round(r.rate)), 'download-1to1-case': caseOne, ratioToCase: ratioOf(value, caseOne) },
-        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}${ratio !== null && ratio < RATE_TARGET ? belowOneNote(runs.map((r, i) => r.rate / ones[i]!.rate)) : ''}`,
+        detail: { ...detailOf(runs), pairedOneSourceRuns: ones.map((r) => Math.round(r.rate)), pairedOneSourceMainThreadPerGiB: oneMain, 'download-1to1-case': caseOne, ratioToCase: ratioOf(value, caseOne) },
+        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}${mainTimeCompare(threeMain, oneMain)}${ratio !== null && ratio < RATE_TARGET ? belowOneNote(runs.map((r, i) => r.rate / ones[i]!.rate), undefined, undefined, threeMain, oneMain) : ''}`,
       },
       ...cpuRows(ctx, 'download-3to1', runs),
     ];
@@ -207,10 +221,26 @@ export const download3to1: BenchCase = {
 /**
  * Why 3to1 can trail 1to1 here (profiles in bench/README.md, "download-3to1 against
  * download-1to1"): no process's JS is saturated; four busy processes share the cores; fewer
- * chunks in flight did not help. `pairs`: each 3-source run against the 1-source run before it.
+ * chunks in flight did not help. `pairs`: each 3-source run against the 1-source run before it;
+ * `three` and `one`: the downloader's main thread in each (download-sched.ts), which say what grew.
  */
-export function belowOneNote(pairs: number[], cores = availableParallelism(), load = loadavg()[0]!): string {
-  return `; below 1to1 (per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}): 3 seeders + downloader (+ nats) on ${cores} core${cores === 1 ? '' : 's'}, load ${load.toFixed(1)}: scheduling, not per-source work nor the chunks in flight (bench/README.md, "download-3to1 against download-1to1, and the seeders' CPU")`;
+export function belowOneNote(pairs: number[], cores = availableParallelism(), load = loadavg()[0]!, three?: MainTime, one?: MainTime): string {
+  return `; below 1to1 (per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}): 3 seeders + downloader (+ nats) on ${cores} core${cores === 1 ? '' : 's'}, load ${load.toFixed(1)}: ${whatGrew(three, one)} (bench/README.md, "download-3to1 against download-1to1, and the seeders' CPU")`;
+}
+
+/** The measured reason when the main thread's times are there, else the profiles' finding. */
+function whatGrew(three: MainTime | undefined, one: MainTime | undefined): string {
+  if (!three || !one) return 'scheduling, not per-source work nor the chunks in flight';
+  const wait = three.wait - one.wait;
+  const off = three.off - one.off;
+  const run = three.run - one.run;
+  if (wait >= off && wait >= run) return `the cores: the downloader's main thread waited ${wait.toFixed(2)} s/GiB longer for one while the seeders ran, its own work ${signed(run)} s/GiB, its time without data ${signed(off)}`;
+  if (off >= run) return `the downloader's main thread sat ${off.toFixed(2)} s/GiB longer without data (waiting for a core ${signed(wait)}, its own work ${signed(run)}): the sources or the disk, not the cores`;
+  return `the downloader's main thread worked ${run.toFixed(2)} s/GiB more (waiting for a core ${signed(wait)}, without data ${signed(off)})`;
+}
+
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
 }
 
 /** Peak RSS of the downloading peer, MB. */

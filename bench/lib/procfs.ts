@@ -106,6 +106,27 @@ export function threadCpuTimes(pid: number, tid: number): { user: number; sys: n
   return statTimes(`/proc/${pid}/task/${tid}/stat`);
 }
 
+/** A thread's scheduler accounting so far, from /proc/PID/task/TID/schedstat (ns, exact, unlike stat's 10 ms ticks). */
+export interface Schedstat {
+  /** seconds on a core */
+  runSec: number;
+  /** seconds runnable but waiting in a run queue for a core */
+  waitSec: number;
+  /** times it was put on a core */
+  slices: number;
+}
+
+/** `tid`'s Schedstat (`tid` = `pid` for the main thread); undefined once it is gone or without schedstats. */
+export function threadSchedstat(pid: number, tid: number): Schedstat | undefined {
+  try {
+    const [run, wait, slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    if (!Number.isFinite(run) || !Number.isFinite(wait) || !Number.isFinite(slices)) return undefined;
+    return { runSec: run! / 1e9, waitSec: wait! / 1e9, slices: slices! };
+  } catch {
+    return undefined;
+  }
+}
+
 /** A stat file's fields after "(comm)": [0] is field 3 (state); times are in clock ticks, 100 a second. */
 function statFields(path: string): string[] {
   const stat = readFileSync(path, 'utf8');
