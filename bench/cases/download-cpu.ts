@@ -22,7 +22,7 @@ export interface CpuSplit {
  * across its runs, so run 1 is a fresh seeder's first transfer and the later runs a warm one's
  * (bench/README.md, "The seeder's CPU").
  */
-export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | undefined>): string {
+export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | undefined>, threads?: ThreadSplit): string {
   const sysOver = split ? split.sys - split.baselineSys > split.user - split.baselineUser : false;
   const where = split ? (sysOver ? 'mostly system time' : 'mostly user time') : 'not split';
   const [first, ...rest] = perRun;
@@ -35,7 +35,16 @@ export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | u
   const why = sysOver
     ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
     : '. A fresh seeder pays the JIT warm-up of its request path and, on a VM that hands freed memory back to its host, the first touch of its new buffers and socket memory (a perf of one seeder over four GiB: the same kernel copies 3–4 × the samples in its first; bench/README.md, "The fresh seeder\'s first GiB"); 3to1: each of 3 seeders on a third of the file. bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
-  return `. Over target: the excess is ${where}${runs}${why}`;
+  return `. Over target: the excess is ${where}${threads ? `, ${threadsWhere(threads, 'the main threads (the event loop: requests, reads issued, socket writes)')}` : ''}${runs}${why}`;
+}
+
+/** "+0.10 s/GiB in the main threads …, +0.02 in the other threads": which side holds the excess. */
+function threadsWhere(t: ThreadSplit, mainIs: string): string {
+  const mainOver = t.main - t.baselineMain;
+  const othersOver = t.others - t.baselineOthers;
+  return mainOver >= othersOver
+    ? `${signed(mainOver)} s/GiB in ${mainIs} and ${signed(othersOver)} in the other threads`
+    : `${signed(othersOver)} s/GiB in the other threads (libuv's pool reading the file, V8's helpers) and ${signed(mainOver)} in the main threads`;
 }
 
 /** The downloader's CPU per GiB by thread, against the receiver's: the main thread and the rest. */
@@ -50,19 +59,30 @@ export interface ThreadSplit {
 
 /** Medians over the runs that have both sides' main-thread figures; undefined when none does. */
 export function threadSplit(runs: DownloadRun[]): ThreadSplit | undefined {
-  const both = runs.filter((r) => r.mainPerGiB !== undefined && r.cpuPerGiB !== undefined && r.paired?.recvMainPerGiB !== undefined && r.paired.recvCpuPerGiB !== undefined);
+  return splitBy(runs, (r) => r.mainPerGiB, (r) => r.cpuPerGiB, (r) => r.paired?.recvMainPerGiB, (r) => r.paired?.recvCpuPerGiB);
+}
+
+/** The same for the seeders (summed: their main threads and the rest) against the plain sender's. */
+export function seedThreadSplit(runs: DownloadRun[]): ThreadSplit | undefined {
+  return splitBy(runs, (r) => r.seedMainPerGiB, (r) => r.seedCpuPerGiB, (r) => r.paired?.sendMainPerGiB, (r) => r.paired?.sendCpuPerGiB);
+}
+
+type Figure = (r: DownloadRun) => number | undefined;
+
+function splitBy(runs: DownloadRun[], main: Figure, all: Figure, baseMain: Figure, baseAll: Figure): ThreadSplit | undefined {
+  const both = runs.filter((r) => main(r) !== undefined && all(r) !== undefined && baseMain(r) !== undefined && baseAll(r) !== undefined);
   if (both.length === 0) return undefined;
   const m = (f: (r: DownloadRun) => number) => median(both.map(f));
   return {
-    main: m((r) => r.mainPerGiB!),
-    others: m((r) => r.cpuPerGiB! - r.mainPerGiB!),
-    baselineMain: m((r) => r.paired!.recvMainPerGiB!),
-    baselineOthers: m((r) => r.paired!.recvCpuPerGiB! - r.paired!.recvMainPerGiB!),
+    main: m((r) => main(r)!),
+    others: m((r) => all(r)! - main(r)!),
+    baselineMain: m((r) => baseMain(r)!),
+    baselineOthers: m((r) => baseAll(r)! - baseMain(r)!),
   };
 }
 
-export function threadText(t: ThreadSplit | undefined): string {
-  return t ? `; main thread ${t.main.toFixed(2)} + other threads ${t.others.toFixed(2)} against the receiver's ${t.baselineMain.toFixed(2)} + ${t.baselineOthers.toFixed(2)}` : '';
+export function threadText(t: ThreadSplit | undefined, baseline = "the receiver's", ours = 'main thread'): string {
+  return t ? `; ${ours} ${t.main.toFixed(2)} + other threads ${t.others.toFixed(2)} against ${baseline} ${t.baselineMain.toFixed(2)} + ${t.baselineOthers.toFixed(2)}` : '';
 }
 
 /**
@@ -118,9 +138,11 @@ export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): C
   };
   const threads = threadSplit(runs);
   const threadDetail = { threads, mainRuns: defined(runs.map((r) => r.mainPerGiB)), baselineMainRuns: defined(runs.map((r) => r.paired?.recvMainPerGiB)) };
+  const seedThreads = seedThreadSplit(runs);
+  const seedThreadDetail = { threads: seedThreads, mainRuns: defined(runs.map((r) => r.seedMainPerGiB)), baselineMainRuns: defined(runs.map((r) => r.paired?.sendMainPerGiB)) };
   return [
     row('-cpu', (r) => r.cpuPerGiB, (r) => r.paired?.recvCpuPerGiB, (r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB, 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file', () => downloaderCpuWhy(threads), { text: threadText(threads), detail: threadDetail }),
-    row('-seed-cpu', (r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB, (r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB, 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', seedCpuWhy),
+    row('-seed-cpu', (r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB, (r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB, 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', (split, perRun) => seedCpuWhy(split, perRun, seedThreads), { text: threadText(seedThreads, "the plain sender's", 'main threads'), detail: seedThreadDetail }),
   ];
 }
 

@@ -43,19 +43,23 @@ export interface DownloadRun {
   faultsPerGiB?: number | undefined;
   /** of seedCpuPerGiB, the system time */
   seedSysPerGiB?: number | undefined;
+  /** of seedCpuPerGiB, the seeders' main threads (the rest: libuv's pool reading, V8's helpers) */
+  seedMainPerGiB?: number | undefined;
   /** the peer's main thread over the `get`, per GiB: on a core, waiting for one, off the cores (schedstat) */
   main?: MainTime | undefined;
   paired?: PairedCopy;
 }
 
-/** CPU seconds of `pids` (summed) now, user + system and system alone; undefined if any is gone. */
-function cpuOf(pids: number[]): { all: number; sys: number } | undefined {
-  const sum = { all: 0, sys: 0 };
+/** CPU seconds of `pids` (summed) now, user + system, system alone and the main threads'; undefined if any is gone. */
+function cpuOf(pids: number[]): { all: number; sys: number; main: number } | undefined {
+  const sum = { all: 0, sys: 0, main: 0 };
   for (const pid of pids) {
     const c = cpuTimes(pid);
-    if (c === undefined) return undefined;
+    const m = threadCpuTimes(pid, pid);
+    if (c === undefined || m === undefined) return undefined;
     sum.all += c.user + c.sys;
     sum.sys += c.sys;
+    sum.main += m.user + m.sys;
   }
   return sum;
 }
@@ -107,6 +111,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
           seedCpuPerGiB: delta(seed0?.all, seed1?.all, size),
           seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
+          seedMainPerGiB: delta(seed0?.main, seed1?.main, size),
           main: mainTime(sched0, sched1, wallSec, size, r.peerMs === null ? 0 : wallSec - r.peerMs / 1000),
         };
       });
@@ -114,7 +119,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
       if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)})` : ''}`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)}, main threads ${run.seedMainPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)}, main thread ${run.paired.sendMainPerGiB?.toFixed(2)})` : ''}`,
       );
     }
     return runs;

@@ -27,6 +27,8 @@ interface SinkReport {
   sourceCpuSec?: number;
   /** of which system time */
   sourceSysSec?: number;
+  /** of which the source's main thread's (the rest: libuv's pool reading the file, V8's helpers) */
+  sourceMainCpuSec?: number;
 }
 
 /** One transfer: sink first (listening), then the source; the sink times connection → last byte handled. */
@@ -44,9 +46,10 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
     if (report.bytes !== bytes) throw new Error(`sink received ${report.bytes} bytes, expected ${bytes}`);
     const sent = await source.waitFor(/^done /, 10_000).catch(() => undefined);
     if (sent) {
-      const src = JSON.parse(sent.slice(5)) as { cpuSec?: number; sysSec?: number };
+      const src = JSON.parse(sent.slice(5)) as { cpuSec?: number; sysSec?: number; mainCpuSec?: number };
       report.sourceCpuSec = src.cpuSec;
       report.sourceSysSec = src.sysSec;
+      report.sourceMainCpuSec = src.mainCpuSec;
     }
     return report;
   });
@@ -62,6 +65,8 @@ export interface PairedCopy {
   recvMainPerGiB?: number;
   sendCpuPerGiB?: number;
   sendSysPerGiB?: number;
+  /** of sendCpuPerGiB, the plain sender's main thread */
+  sendMainPerGiB?: number;
 }
 
 /**
@@ -72,7 +77,7 @@ export async function pairedCopy(ctx: BenchContext, file: string, bytes: number,
   const out = join(ctx.work, `paired-${tag}.bin`);
   try {
     const r = await transfer(ctx, bytes, { file, out });
-    return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, recvMainPerGiB: perGiB(r.mainCpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined };
+    return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, recvMainPerGiB: perGiB(r.mainCpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined, sendMainPerGiB: perGiB(r.sourceMainCpuSec, bytes) ?? undefined };
   } finally {
     await rm(out, { force: true });
   }

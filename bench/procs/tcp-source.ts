@@ -2,10 +2,12 @@
 // 127.0.0.1:--port and pushes --bytes, either one pooled buffer written again and again (raw TCP
 // limit) or the contents of --file read into a small pool of buffers (a file server's work: the
 // plain file-to-socket sender a seeder's CPU per GiB is compared with). Prints `done {json}` with
-// the CPU seconds (user + system, every thread) from the connection to the last byte flushed.
+// the CPU seconds (user + system, every thread; and the main thread's) from the connection to the
+// last byte flushed.
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { drained, pushFile } from '../lib/file-push.js';
+import { threadCpuTimes } from '../lib/procfs.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, bytes: { type: 'string' }, file: { type: 'string' } } });
 const total = Number(values.bytes);
@@ -22,11 +24,14 @@ async function pushPooled(socket: Socket): Promise<void> {
 
 const socket = connect({ host: '127.0.0.1', port: Number(values.port), noDelay: true }, () => {
   const cpuAtStart = process.cpuUsage();
+  const mainAtStart = threadCpuTimes(process.pid, process.pid);
   (values.file ? pushFile(socket, values.file, total) : pushPooled(socket)).then(
     () =>
       socket.end(() => {
         const cpu = process.cpuUsage(cpuAtStart);
-        process.stdout.write(`done ${JSON.stringify({ bytes: total, cpuSec: (cpu.user + cpu.system) / 1e6, sysSec: cpu.system / 1e6 })}\n`);
+        const main = threadCpuTimes(process.pid, process.pid);
+        const mainCpuSec = main && mainAtStart ? main.user + main.sys - (mainAtStart.user + mainAtStart.sys) : undefined;
+        process.stdout.write(`done ${JSON.stringify({ bytes: total, cpuSec: (cpu.user + cpu.system) / 1e6, sysSec: cpu.system / 1e6, mainCpuSec })}\n`);
       }),
     (err: Error) => {
       process.stderr.write(`source: ${err.message}\n`);

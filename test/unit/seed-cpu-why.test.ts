@@ -26,3 +26,20 @@ test('no split and a single run: says so, no per-run clause', (t) => {
 test('two runs: "run 2", not a range', (t) => {
   t.regex(seedCpuWhy(undefined, [1.6, 1.7]), /run 1 \(fresh seeders\) 1\.60 ×, run 2 \(the same seeders, warm\) 1\.70 ×/);
 });
+
+test('split by thread: the seeders’ main threads against the plain sender’s, and which side holds the excess', async (t) => {
+  const { seedThreadSplit, threadText } = await import('../../bench/cases/download-cpu.js');
+  const run = (seed: number, seedMain: number, send: number, sendMain: number) => ({ rate: 500, wallRate: 450, rss: undefined, idleRss: undefined, sources: 1, cpuPerGiB: 2, seedCpuPerGiB: seed, seedMainPerGiB: seedMain, paired: { rate: 400, sendCpuPerGiB: send, sendMainPerGiB: sendMain } });
+  const split = seedThreadSplit([run(0.7, 0.5, 0.45, 0.35), run(0.8, 0.6, 0.5, 0.4), { ...run(9, 9, 9, 9), seedMainPerGiB: undefined }]);
+  t.deepEqual(
+    { main: split!.main.toFixed(2), others: split!.others.toFixed(2), bm: split!.baselineMain.toFixed(2), bo: split!.baselineOthers.toFixed(2) },
+    { main: '0.55', others: '0.20', bm: '0.38', bo: '0.10' },
+  );
+  t.regex(threadText(split, "the plain sender's", 'main threads'), /^; main threads 0\.55 \+ other threads 0\.20 against the plain sender's 0\.38 \+ 0\.10$/);
+  const why = seedCpuWhy({ user: 0.3, sys: 0.4, baselineUser: 0.15, baselineSys: 0.3 }, [1.5, 1.4], split);
+  t.regex(why, /mostly user time, \+0\.18 s\/GiB in the main threads \(the event loop: requests, reads issued, socket writes\) and \+0\.10 in the other threads; run 1/);
+  const pool = seedCpuWhy(undefined, [1.5], { main: 0.4, others: 0.4, baselineMain: 0.4, baselineOthers: 0.1 });
+  t.regex(pool, /\+0\.30 s\/GiB in the other threads \(libuv's pool reading the file, V8's helpers\) and \+0\.00 in the main threads/);
+  // without the plain sender's main thread: no split
+  t.is(seedThreadSplit([{ ...run(1, 1, 1, 1), paired: { rate: 400, sendCpuPerGiB: 1 } }]), undefined);
+});
