@@ -44,15 +44,16 @@ export function mainTimeText(t: MainTime): string {
 }
 
 /**
- * The 3-source runs' main thread beside the paired 1-source runs', and which of the three grew
- * most: waiting for a core means the cores (other processes on them), off the cores means the
- * thread lacked data, on a core that it had more to do.
+ * The 3-source runs' main thread beside the paired 1-source runs', and how each of its three
+ * times moved: waiting for a core means the cores (other processes on them), off the cores that
+ * the thread lacked data, on a core that it had more to do.
  */
 export function mainTimeCompare(three: MainTime | undefined, one: MainTime | undefined): string {
   if (!three || !one) return '';
-  const grew = { 'waiting for a core': three.wait - one.wait, 'off the cores (waiting for data)': three.off - one.off, 'on a core (more work)': three.run - one.run };
-  const [what, by] = Object.entries(grew).sort((a, b) => b[1] - a[1])[0]!;
-  const total = three.run + three.wait + three.off - (one.run + one.wait + one.off);
-  const most = total > 0 && by > 0 ? `: of the ${total.toFixed(2)} s/GiB more, ${by.toFixed(2)} ${what}` : '';
-  return `; the downloader's main thread per GiB with three seeders ${three.run.toFixed(2)} s on a core, ${three.wait.toFixed(2)} waiting for one, ${three.off.toFixed(2)} off the cores, against ${one.run.toFixed(2)}, ${one.wait.toFixed(2)}, ${one.off.toFixed(2)} with one${most}`;
+  const moved = `on a core ${signed(three.run - one.run)}, waiting for one ${signed(three.wait - one.wait)}, off the cores ${signed(three.off - one.off)}`;
+  return `; the downloader's main thread per GiB with three seeders ${three.run.toFixed(2)} s on a core, ${three.wait.toFixed(2)} waiting for one, ${three.off.toFixed(2)} off the cores, against ${one.run.toFixed(2)}, ${one.wait.toFixed(2)}, ${one.off.toFixed(2)} with one (${moved})`;
+}
+
+export function signed(x: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
 }

@@ -11,8 +11,8 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuTimes, rssNow, sampleRss, threadCpuTimes, threadSchedstat } from '../lib/procfs.js';
-import { mainTime, mainTimeCompare, mainTimeText, medianTime, type MainTime } from './download-sched.js';
+import { cpuShares, cpuTimes, machineJiffies, medianShares, rssNow, sampleRss, threadCpuTimes, threadSchedstat, type CpuShares } from '../lib/procfs.js';
+import { mainTime, mainTimeCompare, mainTimeText, medianTime, signed, type MainTime } from './download-sched.js';
 import { cpuRows } from './download-cpu.js';
 import { withScope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
@@ -47,6 +47,8 @@ export interface DownloadRun {
   seedMainPerGiB?: number | undefined;
   /** the peer's main thread over the `get`, per GiB: on a core, waiting for one, off the cores (schedstat) */
   main?: MainTime | undefined;
+  /** the whole machine's CPU over the `get` (/proc/stat): how much of it was idle */
+  machine?: CpuShares;
   paired?: PairedCopy;
 }
 
@@ -90,10 +92,12 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const main0 = threadCpuTimes(peer.pid, peer.pid);
         const seed0 = cpuOf(seedPids);
         const sched0 = threadSchedstat(peer.pid, peer.pid);
+        const jiffies0 = machineJiffies();
         const t0 = performance.now();
         const r = await getFile(rs, s.swarm, id, s.name, 600);
         const wallSec = (performance.now() - t0) / 1000;
         const sched1 = threadSchedstat(peer.pid, peer.pid);
+        const machine = cpuShares(jiffies0, machineJiffies());
         const cpu1 = cpuTimes(peer.pid);
         const main1 = threadCpuTimes(peer.pid, peer.pid);
         const seed1 = cpuOf(seedPids);
@@ -113,17 +117,30 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
           seedMainPerGiB: delta(seed0?.main, seed1?.main, size),
           main: mainTime(sched0, sched1, wallSec, size, r.peerMs === null ? 0 : wallSec - r.peerMs / 1000),
+          machine,
         };
       });
       // the CPU baselines taken right beside the run (the machine's state moves them over a run)
       if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
       runs.push(run);
       ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)}, main threads ${run.seedMainPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)}, main thread ${run.paired.sendMainPerGiB?.toFixed(2)})` : ''}`,
+        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}; machine idle ${run.machine?.idle} %), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)}, main threads ${run.seedMainPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)}, main thread ${run.paired.sendMainPerGiB?.toFixed(2)})` : ''}`,
       );
     }
     return runs;
   });
+}
+
+/** "; the machine idle 12 % over the gets (the 1-source runs: 20 %)": the CPU left over, median of the runs' shares. */
+export function idleText(runs: DownloadRun[], ones?: DownloadRun[]): string {
+  const idle = (rs: DownloadRun[]) => {
+    const shares = rs.flatMap((r) => (r.machine ? [r.machine] : []));
+    return shares.length ? medianShares(shares).idle : undefined;
+  };
+  const ours = idle(runs);
+  if (ours === undefined) return '';
+  const theirs = ones ? idle(ones) : undefined;
+  return `; the machine idle ${ours} % over the gets${theirs !== undefined ? ` (the 1-source runs: ${theirs} %)` : ''}`;
 }
 
 function detailOf(runs: DownloadRun[]): Record<string, unknown> {
@@ -135,6 +152,7 @@ function detailOf(runs: DownloadRun[]): Record<string, unknown> {
     idleRssMB: runs.map((r) => Math.round((r.idleRss ?? 0) / MB)),
     mainThreadPerGiB: medianTime(runs.map((r) => r.main)),
     mainThreadRuns: runs.map((r) => r.main),
+    machineIdlePercent: runs.map((r) => r.machine?.idle),
   };
 }
 
@@ -178,6 +196,7 @@ export const download1to1: BenchCase = {
       note:
         `wall (incl. CLI start) ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s` +
         (oneMain ? `; the downloader's main thread per GiB ${mainTimeText(oneMain)}` : '') +
+        idleText(runs) +
         (pairedRate !== null && caseRatio !== null && verified !== null ? `; ${caseRatio.toFixed(2)}× the verified-copy case (${verified.toFixed(0)} MB/s, minutes earlier in the run)` : ''),
     };
     return [row, ...cpuRows(ctx, 'download-1to1', runs)];
@@ -216,7 +235,7 @@ export const download3to1: BenchCase = {
         pass: judge(ratio, RATE_TARGET, 'atLeast'),
         runs: runs.map((r) => r.rate),
         detail: { ...detailOf(runs), pairedOneSourceRuns: ones.map((r) => Math.round(r.rate)), pairedOneSourceMainThreadPerGiB: oneMain, 'download-1to1-case': caseOne, ratioToCase: ratioOf(value, caseOne) },
-        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}${mainTimeCompare(threeMain, oneMain)}${ratio !== null && ratio < RATE_TARGET ? belowOneNote(runs.map((r, i) => r.rate / ones[i]!.rate), undefined, undefined, threeMain, oneMain) : ''}`,
+        note: `wall ${median(runs.map((r) => r.wallRate)).toFixed(0)} MB/s; sources seen ${[...new Set(runs.map((r) => r.sources))].join('/')}${mainTimeCompare(threeMain, oneMain)}${idleText(runs, ones)}${ratio !== null && ratio < RATE_TARGET ? belowOneNote(runs.map((r, i) => r.rate / ones[i]!.rate), undefined, undefined, threeMain, oneMain) : ''}`,
       },
       ...cpuRows(ctx, 'download-3to1', runs),
     ];
@@ -242,10 +261,6 @@ function whatGrew(three: MainTime | undefined, one: MainTime | undefined): strin
   if (wait >= off && wait >= run) return `the cores: the downloader's main thread waited ${wait.toFixed(2)} s/GiB longer for one while the seeders ran, its own work ${signed(run)} s/GiB, its time without data ${signed(off)}`;
   if (off >= run) return `the downloader's main thread sat ${off.toFixed(2)} s/GiB longer without data (waiting for a core ${signed(wait)}, its own work ${signed(run)}): the sources or the disk, not the cores`;
   return `the downloader's main thread worked ${run.toFixed(2)} s/GiB more (waiting for a core ${signed(wait)}, without data ${signed(off)})`;
-}
-
-function signed(x: number): string {
-  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
 }
 
 /** Peak RSS of the downloading peer, MB. */

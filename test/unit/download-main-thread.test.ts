@@ -29,18 +29,17 @@ test('median field by field over the runs that have one', (t) => {
   t.is(medianTime([undefined]), undefined);
 });
 
-test('the comparison names what grew most; the note below target concludes from it', (t) => {
+test('the comparison gives how each time moved; the note below target concludes from what grew most', (t) => {
   const one = { run: 1.4, wait: 0.2, off: 0.3, slices: 2000 };
   const cores = { run: 1.45, wait: 0.6, off: 0.25, slices: 2500 };
-  t.regex(mainTimeCompare(cores, one), /three seeders 1\.45 s on a core, 0\.60 waiting for one, 0\.25 off the cores, against 1\.40, 0\.20, 0\.30 with one: of the 0\.40 s\/GiB more, 0\.40 waiting for a core$/);
+  t.regex(mainTimeCompare(cores, one), /three seeders 1\.45 s on a core, 0\.60 waiting for one, 0\.25 off the cores, against 1\.40, 0\.20, 0\.30 with one \(on a core \+0\.05, waiting for one \+0\.40, off the cores −0\.05\)$/);
   t.regex(belowOneNote([0.9], 2, 1, cores, one), /load 1\.0: the cores: the downloader's main thread waited 0\.40 s\/GiB longer for one while the seeders ran, its own work \+0\.05 s\/GiB, its time without data −0\.05 \(bench\/README\.md/);
   const starved = { run: 1.4, wait: 0.25, off: 0.7, slices: 2000 };
-  t.regex(mainTimeCompare(starved, one), /of the 0\.45 s\/GiB more, 0\.40 off the cores \(waiting for data\)$/);
+  t.regex(mainTimeCompare(starved, one), /\(on a core \+0\.00, waiting for one \+0\.05, off the cores \+0\.40\)$/);
   t.regex(belowOneNote([0.9], 2, 1, starved, one), /sat 0\.40 s\/GiB longer without data \(waiting for a core \+0\.05, its own work \+0\.00\): the sources or the disk, not the cores/);
   const work = { run: 1.9, wait: 0.2, off: 0.3, slices: 2000 };
   t.regex(belowOneNote([0.9], 2, 1, work, one), /worked 0\.50 s\/GiB more/);
-  // faster with three: no "more" to share out
-  t.notRegex(mainTimeCompare(one, cores), /more/);
+  t.regex(mainTimeCompare(one, cores), /\(on a core −0\.05, waiting for one −0\.40, off the cores \+0\.05\)$/);
   t.is(mainTimeCompare(undefined, one), '');
 });
 
@@ -54,4 +53,12 @@ test('this thread’s schedstat reads, and grows while it works', (t) => {
   t.true(b.runSec > a.runSec);
   t.true(b.slices >= a.slices);
   t.is(threadSchedstat(process.pid, 1 << 30), undefined);
+});
+
+test('the machine’s idle share over the gets: the median of the runs, beside the 1-source runs’', async (t) => {
+  const { idleText } = await import('../../bench/cases/download.js');
+  const run = (idle?: number) => ({ rate: 500, wallRate: 450, rss: undefined, idleRss: undefined, sources: 3, cpuPerGiB: 2, seedCpuPerGiB: 1, machine: idle === undefined ? undefined : { idle, softirq: 5, user: 60, system: 100 - 65 - idle } });
+  t.is(idleText([run(2), run(8), run(5)]), '; the machine idle 5 % over the gets');
+  t.is(idleText([run(2), run(8), run(5)], [run(20), run(30), run()]), '; the machine idle 5 % over the gets (the 1-source runs: 25 %)');
+  t.is(idleText([run()]), '');
 });
