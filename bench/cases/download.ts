@@ -249,7 +249,8 @@ export const download3to1: BenchCase = {
  * `three` and `one`: the downloader's main thread in each (download-sched.ts), which say what grew.
  */
 export function belowOneNote(pairs: number[], cores = availableParallelism(), load = loadavg()[0]!, three?: MainTime, one?: MainTime): string {
-  return `; below 1to1 (per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}): 3 seeders + downloader (+ nats) on ${cores} core${cores === 1 ? '' : 's'}, load ${load.toFixed(1)}: ${whatGrew(three, one)} (bench/README.md, "download-3to1 against download-1to1, and the seeders' CPU")`;
+  const section = three && one ? "Where the downloader's main thread waits" : "download-3to1 against download-1to1, and the seeders' CPU";
+  return `; below 1to1 (per pair ${pairs.map((x) => x.toFixed(2)).join(', ')}): 3 seeders + downloader (+ nats) on ${cores} core${cores === 1 ? '' : 's'}, load ${load.toFixed(1)}: ${whatGrew(three, one)} (bench/README.md, "${section}")`;
 }
 
 /** The measured reason when the main thread's times are there, else the profiles' finding. */

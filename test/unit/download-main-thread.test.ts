@@ -33,7 +33,7 @@ test('the comparison gives how each time moved; the note below target concludes 
   const one = { run: 1.4, wait: 0.2, off: 0.3, slices: 2000 };
   const cores = { run: 1.45, wait: 0.6, off: 0.25, slices: 2500 };
   t.regex(mainTimeCompare(cores, one), /three seeders 1\.45 s on a core, 0\.60 waiting for one, 0\.25 off the cores, against 1\.40, 0\.20, 0\.30 with one \(on a core \+0\.05, waiting for one \+0\.40, off the cores −0\.05\)$/);
-  t.regex(belowOneNote([0.9], 2, 1, cores, one), /load 1\.0: the cores: the downloader's main thread waited 0\.40 s\/GiB longer for one while the seeders ran, its own work \+0\.05 s\/GiB, its time without data −0\.05 \(bench\/README\.md/);
+  t.regex(belowOneNote([0.9], 2, 1, cores, one), /load 1\.0: the cores: the downloader's main thread waited 0\.40 s\/GiB longer for one while the seeders ran, its own work \+0\.05 s\/GiB, its time without data −0\.05 \(bench\/README\.md, "Where the downloader's main thread waits"\)$/);
   const starved = { run: 1.4, wait: 0.25, off: 0.7, slices: 2000 };
   t.regex(mainTimeCompare(starved, one), /\(on a core \+0\.00, waiting for one \+0\.05, off the cores \+0\.40\)$/);
   t.regex(belowOneNote([0.9], 2, 1, starved, one), /sat 0\.40 s\/GiB longer without data \(waiting for a core \+0\.05, its own work \+0\.00\): the sources or the disk, not the cores/);
