@@ -28,13 +28,18 @@ export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | u
   const [first, ...rest] = perRun;
   const later = rest.filter((x): x is number => x !== undefined);
   let runs = '';
+  let warmOver = false;
   if (first !== undefined && later.length > 0) {
-    const warmOver = later.every((x) => x > CPU_TARGET);
+    warmOver = later.every((x) => x > CPU_TARGET);
     runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, ${perRun.length > 2 ? `runs 2–${perRun.length}` : 'run 2'} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
   }
+  // warm seeders over too, with the split by thread: the warm-up story does not fit, the split says where
+  const warmWhy = '. The same seeders warm are over too: per chunk, their event loop parses a request, issues and completes a read and writes a frame, where the plain sender reads and writes 1 MiB blocks; the serve path alone with 1 MiB chunks, half the wake-ups, was no cheaper beyond its noise (bench/micro/serve-cpu.ts; bench/README.md, "Where the downloader\'s main thread waits")';
   const why = sysOver
     ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
-    : '. A fresh seeder pays the JIT warm-up of its request path and, on a VM that hands freed memory back to its host, the first touch of its new buffers and socket memory (a perf of one seeder over four GiB: the same kernel copies 3–4 × the samples in its first; bench/README.md, "The fresh seeder\'s first GiB"); 3to1: each of 3 seeders on a third of the file. bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
+    : warmOver && threads && threads.main - threads.baselineMain >= threads.others - threads.baselineOthers
+      ? warmWhy
+      : '. A fresh seeder pays the JIT warm-up of its request path and, on a VM that hands freed memory back to its host, the first touch of its new buffers and socket memory (a perf of one seeder over four GiB: the same kernel copies 3–4 × the samples in its first; bench/README.md, "The fresh seeder\'s first GiB"); 3to1: each of 3 seeders on a third of the file. bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
   return `. Over target: the excess is ${where}${threads ? `, ${threadsWhere(threads, 'the main threads (the event loop: requests, reads issued, socket writes)')}` : ''}${runs}${why}`;
 }
 
