@@ -7,6 +7,7 @@ import { valueOf } from '../lib/context.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
 import { median } from '../lib/stats.js';
 import type { DownloadRun } from './download.js';
+import { signed } from './download-sched.js';
 
 /** Where a CPU row's excess over its baseline sits, user against system time. */
 export interface CpuSplit {
@@ -104,10 +105,6 @@ export function downloaderCpuWhy(t: ThreadSplit | undefined): string {
   if (othersOver > 0) parts.push('the other threads: libuv’s pool writing the chunks’ pieces together, which spin on the file’s inode lock while one copies into the page cache, and V8’s compiler and concurrent marking in a fresh process');
   if (mainOver > 0) parts.push('the main thread does the same SHA-256 and socket reads as the receiver’s, and the same GiB’s SHA-256 has cost a third more in one of two processes of the same run (2 vCPUs that share a host)');
   return `. Over target: the excess is ${where} (${parts.join('; ')}; bench/README.md, "The downloader's threads")`;
-}
-
-function signed(x: number): string {
-  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
 }
 
 /** Target of the CPU-per-GiB rows: at most this × the plain process doing the same work. */

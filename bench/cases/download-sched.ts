@@ -54,6 +54,7 @@ export function mainTimeCompare(three: MainTime | undefined, one: MainTime | und
   return `; the downloader's main thread per GiB with three seeders ${three.run.toFixed(2)} s on a core, ${three.wait.toFixed(2)} waiting for one, ${three.off.toFixed(2)} off the cores, against ${one.run.toFixed(2)}, ${one.wait.toFixed(2)}, ${one.off.toFixed(2)} with one (${moved})`;
 }
 
+/** "+0.12" / "−0.05": a difference in s/GiB, signed (the CPU rows' notes use it too). */
 export function signed(x: number): string {
   return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
 }
