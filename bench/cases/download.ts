@@ -11,7 +11,7 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuShares, cpuTimes, machineJiffies, medianShares, rssNow, sampleRss, threadCpuTimes, threadSchedstat, type CpuShares } from '../lib/procfs.js';
+import { cpuShares, cpuTimes, machineJiffies, medianShares, rssNow, sampleRss, threadCpuSeconds, threadSchedstat, type CpuShares } from '../lib/procfs.js';
 import { mainTime, mainTimeCompare, mainTimeText, medianTime, signed, type MainTime } from './download-sched.js';
 import { cpuRows } from './download-cpu.js';
 import { withScope } from '../lib/scope.js';
@@ -57,11 +57,11 @@ function cpuOf(pids: number[]): { all: number; sys: number; main: number } | und
   const sum = { all: 0, sys: 0, main: 0 };
   for (const pid of pids) {
     const c = cpuTimes(pid);
-    const m = threadCpuTimes(pid, pid);
-    if (c === undefined || m === undefined) return undefined;
+    const main = threadCpuSeconds(pid, pid);
+    if (c === undefined || main === undefined) return undefined;
     sum.all += c.user + c.sys;
     sum.sys += c.sys;
-    sum.main += m.user + m.sys;
+    sum.main += main;
   }
   return sum;
 }
@@ -89,7 +89,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         await settledPages(ctx.work, size);
         const rss = sampleRss(peer.pid);
         const cpu0 = cpuTimes(peer.pid);
-        const main0 = threadCpuTimes(peer.pid, peer.pid);
+        const main0 = threadCpuSeconds(peer.pid, peer.pid);
         const seed0 = cpuOf(seedPids);
         const sched0 = threadSchedstat(peer.pid, peer.pid);
         const jiffies0 = machineJiffies();
@@ -99,7 +99,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
         const sched1 = threadSchedstat(peer.pid, peer.pid);
         const machine = cpuShares(jiffies0, machineJiffies());
         const cpu1 = cpuTimes(peer.pid);
-        const main1 = threadCpuTimes(peer.pid, peer.pid);
+        const main1 = threadCpuSeconds(peer.pid, peer.pid);
         const seed1 = cpuOf(seedPids);
         const peak = rss.stop();
         if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
@@ -111,7 +111,7 @@ export async function downloadRuns(ctx: BenchContext, tag: string, file: string,
           sources: r.sources,
           cpuPerGiB: delta(cpu0 && cpu0.user + cpu0.sys, cpu1 && cpu1.user + cpu1.sys, size),
           sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
-          mainPerGiB: delta(main0 && main0.user + main0.sys, main1 && main1.user + main1.sys, size),
+          mainPerGiB: delta(main0, main1, size),
           faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
           seedCpuPerGiB: delta(seed0?.all, seed1?.all, size),
           seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),

@@ -106,6 +106,21 @@ export function threadCpuTimes(pid: number, tid: number): { user: number; sys: n
   return statTimes(`/proc/${pid}/task/${tid}/stat`);
 }
 
+/** One thread's user + system CPU seconds so far (undefined once it is gone). */
+export function threadCpuSeconds(pid: number, tid: number): number | undefined {
+  const t = threadCpuTimes(pid, tid);
+  return t && t.user + t.sys;
+}
+
+/** This process's main thread from now on: the returned function gives its CPU seconds since (undefined without /proc). */
+export function ownMainThreadCpu(): () => number | undefined {
+  const start = threadCpuSeconds(process.pid, process.pid);
+  return () => {
+    const now = threadCpuSeconds(process.pid, process.pid);
+    return now === undefined || start === undefined ? undefined : now - start;
+  };
+}
+
 /** A thread's scheduler accounting so far, from /proc/PID/task/TID/schedstat (ns, exact, unlike stat's 10 ms ticks). */
 export interface Schedstat {
   /** seconds on a core */

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { threadCpuTimes } from '../lib/procfs.js';
+import { ownMainThreadCpu } from '../lib/procfs.js';
 
 const { values } = parseArgs({ options: { out: { type: 'string' }, hash: { type: 'boolean' } } });
 
@@ -18,7 +18,7 @@ const server = createServer({ noDelay: true }, (socket) => {
   server.close();
   const started = performance.now();
   const cpuAtStart = process.cpuUsage();
-  const mainAtStart = threadCpuTimes(process.pid, process.pid);
+  const mainCpu = ownMainThreadCpu();
   let bytes = 0;
   const hash = values.hash ? createHash('sha256') : undefined;
   const out = values.out ? createWriteStream(values.out, { highWaterMark: 4 * 1024 * 1024 }) : undefined;
@@ -36,8 +36,7 @@ const server = createServer({ noDelay: true }, (socket) => {
       const ms = performance.now() - started;
       const cpu = process.cpuUsage(cpuAtStart);
       const cpuSec = (cpu.user + cpu.system) / 1e6;
-      const main = threadCpuTimes(process.pid, process.pid);
-      const mainCpuSec = main && mainAtStart ? main.user + main.sys - (mainAtStart.user + mainAtStart.sys) : undefined;
+      const mainCpuSec = mainCpu();
       process.stdout.write(`done ${JSON.stringify({ bytes, ms, writtenMs, sha256: hash?.digest('hex'), synced, cpuSec, sysSec: cpu.system / 1e6, mainCpuSec })}\n`);
       process.exit(0);
     };

@@ -7,7 +7,7 @@
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { drained, pushFile } from '../lib/file-push.js';
-import { threadCpuTimes } from '../lib/procfs.js';
+import { ownMainThreadCpu } from '../lib/procfs.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, bytes: { type: 'string' }, file: { type: 'string' } } });
 const total = Number(values.bytes);
@@ -24,13 +24,12 @@ async function pushPooled(socket: Socket): Promise<void> {
 
 const socket = connect({ host: '127.0.0.1', port: Number(values.port), noDelay: true }, () => {
   const cpuAtStart = process.cpuUsage();
-  const mainAtStart = threadCpuTimes(process.pid, process.pid);
+  const mainCpu = ownMainThreadCpu();
   (values.file ? pushFile(socket, values.file, total) : pushPooled(socket)).then(
     () =>
       socket.end(() => {
         const cpu = process.cpuUsage(cpuAtStart);
-        const main = threadCpuTimes(process.pid, process.pid);
-        const mainCpuSec = main && mainAtStart ? main.user + main.sys - (mainAtStart.user + mainAtStart.sys) : undefined;
+        const mainCpuSec = mainCpu();
         process.stdout.write(`done ${JSON.stringify({ bytes: total, cpuSec: (cpu.user + cpu.system) / 1e6, sysSec: cpu.system / 1e6, mainCpuSec })}\n`);
       }),
     (err: Error) => {
