@@ -71,7 +71,7 @@ export class ChunkServer {
 
   /** What the server has done so far, and the connections open now. */
   get stats(): ChunkServerStats {
-    return { ...this.served, connections: this.connections.size, refused: this.caps.refusedCount };
+    return { ...this.served, connections: this.connections.size, refused: this.caps.refusedCount, reads: { ...this.files.counts } };
   }
 
   async start(): Promise<{ port: number }> {
