@@ -35,13 +35,13 @@ export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | u
     runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, ${perRun.length > 2 ? `runs 2–${perRun.length}` : 'run 2'} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
   }
   // warm seeders over too, with the split by thread: the warm-up story does not fit, the split says where
-  const warmWhy = '. The same seeders warm are over too: per chunk, their event loop parses a request, issues and completes a read and writes a frame, where the plain sender reads and writes 1 MiB blocks; the serve path alone with 1 MiB chunks, half the wake-ups, was no cheaper beyond its noise (bench/micro/serve-cpu.ts; bench/README.md, "Where the downloader\'s main thread waits")';
+  const warmWhy = '. The same seeders warm are over too: per chunk, their event loop parses a request, copies the chunk from the page cache (the plain sender copies its 1 MiB blocks on libuv\'s pool, so that copy counts in its other threads) and writes a frame; the serve path alone with 1 MiB chunks, half the wake-ups, was no cheaper beyond its noise (bench/micro/serve-cpu.ts; bench/README.md, "Where the downloader\'s main thread waits", "Chunk reads on the event loop")';
   const why = sysOver
     ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
     : warmOver && threads && threads.main - threads.baselineMain >= threads.others - threads.baselineOthers
       ? warmWhy
       : '. A fresh seeder pays the JIT warm-up of its request path and, on a VM that hands freed memory back to its host, the first touch of its new buffers and socket memory (a perf of one seeder over four GiB: the same kernel copies 3–4 × the samples in its first; bench/README.md, "The fresh seeder\'s first GiB"); 3to1: each of 3 seeders on a third of the file. bench/micro/serve-cpu.ts measures the serve path alone, cold and warm';
-  return `. Over target: the excess is ${where}${threads ? `, ${threadsWhere(threads, 'the main threads (the event loop: requests, reads issued, socket writes)')}` : ''}${runs}${why}`;
+  return `. Over target: the excess is ${where}${threads ? `, ${threadsWhere(threads, 'the main threads (the event loop: requests, chunk reads from the page cache, socket writes)')}` : ''}${runs}${why}`;
 }
 
 /** "+0.10 s/GiB in the main threads …, +0.02 in the other threads": which side holds the excess. */
@@ -50,7 +50,7 @@ function threadsWhere(t: ThreadSplit, mainIs: string): string {
   const othersOver = t.others - t.baselineOthers;
   return mainOver >= othersOver
     ? `${signed(mainOver)} s/GiB in ${mainIs} and ${signed(othersOver)} in the other threads`
-    : `${signed(othersOver)} s/GiB in the other threads (libuv's pool reading the file, V8's helpers) and ${signed(mainOver)} in the main threads`;
+    : `${signed(othersOver)} s/GiB in the other threads (V8's helpers; libuv's pool for reads the page cache could not serve) and ${signed(mainOver)} in the main threads`;
 }
 
 /** The downloader's CPU per GiB by thread, against the receiver's: the main thread and the rest. */

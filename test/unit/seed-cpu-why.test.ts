@@ -37,14 +37,14 @@ test('split by thread: the seeders’ main threads against the plain sender’s,
   );
   t.regex(threadText(split, "the plain sender's", 'main threads'), /^; main threads 0\.55 \+ other threads 0\.20 against the plain sender's 0\.38 \+ 0\.10$/);
   const why = seedCpuWhy({ user: 0.3, sys: 0.4, baselineUser: 0.15, baselineSys: 0.3 }, [1.5, 1.4], split);
-  t.regex(why, /mostly user time, \+0\.18 s\/GiB in the main threads \(the event loop: requests, reads issued, socket writes\) and \+0\.10 in the other threads; run 1/);
+  t.regex(why, /mostly user time, \+0\.18 s\/GiB in the main threads \(the event loop: requests, chunk reads from the page cache, socket writes\) and \+0\.10 in the other threads; run 1/);
   // warm seeders over too, the excess on their main threads: not told as a warm-up
   t.regex(why, /The same seeders warm are over too: per chunk, their event loop parses a request/);
   t.notRegex(why, /JIT warm-up/);
   // within target once warm: still the warm-up, split or not
   t.regex(seedCpuWhy({ user: 0.3, sys: 0.4, baselineUser: 0.15, baselineSys: 0.3 }, [1.5, 1.1], split), /JIT warm-up/);
   const pool = seedCpuWhy(undefined, [1.5], { main: 0.4, others: 0.4, baselineMain: 0.4, baselineOthers: 0.1 });
-  t.regex(pool, /\+0\.30 s\/GiB in the other threads \(libuv's pool reading the file, V8's helpers\) and \+0\.00 in the main threads/);
+  t.regex(pool, /\+0\.30 s\/GiB in the other threads \(V8's helpers; libuv's pool for reads the page cache could not serve\) and \+0\.00 in the main threads/);
   // without the plain sender's main thread: no split
   t.is(seedThreadSplit([{ ...run(1, 1, 1, 1), paired: { rate: 400, sendCpuPerGiB: 1 } }]), undefined);
 });
