@@ -57,6 +57,8 @@ async function child(file: string): Promise<void> {
   await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
   const plainPort = (plain.address() as { port: number }).port;
   process.send!({ port, plainPort, fileId });
+  // where the chunk server's reads went (on the event loop, or the pool after slow ones)
+  process.on('message', () => process.send!(server.stats.reads));
 }
 
 async function viaChunkServer(port: number, fileId: string): Promise<void> {
@@ -105,6 +107,11 @@ async function main(): Promise<void> {
       const per = (k: keyof typeof before) => ((after[k] - before[k]) / (size / GiB)).toFixed(2);
       const total = ((after.user + after.sys - before.user - before.sys) / (size / GiB)).toFixed(2);
       console.log(`${way.padEnd(12)} run ${r}: ${total} s/GiB (user ${per('user')}, sys ${per('sys')}); main thread user ${per('mainUser')}, sys ${per('mainSys')}; minor faults ${after.minflt - before.minflt}, main thread context switches ${after.ctxt - before.ctxt}`);
+    }
+    if (way === 'chunk-server') {
+      c.send('reads');
+      const reads = await new Promise((resolve) => c.once('message', resolve));
+      console.log(`chunk-server reads: ${JSON.stringify(reads)} (on the event loop, through the pool, times slow reads sent them there)`);
     }
     c.kill();
   }

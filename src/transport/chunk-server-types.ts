@@ -87,7 +87,7 @@ export interface ChunkServerStats {
   timedOut: number;
   /** connections closed idle, or stalled (not reading their answers) */
   idleClosed: number;
-  /** chunk reads made on the event loop (page-cache hits) and through the thread pool, and the slow reads that sent them there */
+  /** chunk reads made on the event loop (page-cache hits) and through the thread pool, and the times slow reads on the loop sent them there */
   reads: { onLoop: number; inPool: number; slow: number };
 }
 

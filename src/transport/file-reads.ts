@@ -2,7 +2,8 @@
 // LRU of open read handles that checks each file's size against its manifest at open. A chunk in
 // the page cache is read on the event loop: the copy costs the same, and the thread pool's hop
 // (a pool thread woken, its completion signalled back: about three context switches per chunk)
-// is saved. A read that took long (a disk, not the cache) sends the reads to the pool for a while.
+// is saved. Slow reads, three in a row (a disk, not the cache: one alone may be this thread
+// preempted on a busy machine), send the reads to the pool for a while.
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { IoError } from '../errors.js';
@@ -14,7 +15,9 @@ const POOL_BYTES_PER_SIZE = 64 * 1024 * 1024;
 const HOT_READ_MS = 2;
 /** 1 ns a byte (1 GB/s): the page cache copies at several GB/s here, a disk seeks for milliseconds. */
 const READ_NS_PER_BYTE = 1;
-/** After a slow read on the event loop, reads go to the thread pool this long before it is tried again. */
+/** Slow reads on the event loop in a row that send the reads to the pool (one alone may be a preemption). */
+const SLOW_IN_A_ROW = 3;
+/** Reads then go to the thread pool this long; one more slow read on the loop after it sends them back. */
 const COLD_BACKOFF_MS = 5_000;
 
 /** How OpenFiles reads: on the event loop while reads are cache hits (and the clock it judges by). */
@@ -65,9 +68,11 @@ export class OpenFiles {
   private readonly entries = new Map<string, OpenFile>();
   private readonly now: () => number;
   private readonly onLoop: boolean;
-  /** reads go to the thread pool until then (a read on the loop was slow) */
+  /** reads go to the thread pool until then (reads on the loop were slow) */
   private poolUntil = -Infinity;
-  /** reads made on the event loop and through the pool, and the times a slow read sent them to the pool */
+  /** slow reads on the loop since the last fast one */
+  private slowInARow = 0;
+  /** reads made on the event loop and through the pool, and the times a run of slow reads sent them to the pool */
   readonly counts = { onLoop: 0, inPool: 0, slow: 0 };
 
   constructor(
@@ -98,7 +103,9 @@ export class OpenFiles {
       }
       if (onLoop) {
         this.counts.onLoop++;
-        if (this.now() - started > HOT_READ_MS + (length * READ_NS_PER_BYTE) / 1e6) {
+        // wall time: a read from the disk, or this thread preempted on a busy machine; only a run of them counts
+        if (this.now() - started <= HOT_READ_MS + (length * READ_NS_PER_BYTE) / 1e6) this.slowInARow = 0;
+        else if (++this.slowInARow >= SLOW_IN_A_ROW) {
           this.counts.slow++;
           this.poolUntil = this.now() + COLD_BACKOFF_MS;
         }

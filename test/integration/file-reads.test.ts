@@ -38,23 +38,38 @@ test('reads on the event loop return every chunk byte for byte', async (t) => {
   t.deepEqual(files.counts, { onLoop: 6, inPool: 0, slow: 0 });
 });
 
-test('a slow read on the loop sends reads to the thread pool for 5 s, then they come back', async (t) => {
+test('slow reads on the loop, three in a row, send reads to the thread pool for 5 s; one alone does not', async (t) => {
   const file = await sharedFile(t, SIZE);
   const clock = steppingClock();
   const files = new OpenFiles(4, { now: clock.now });
   t.teardown(() => files.closeAll());
-  clock.step = 50; // this read "takes" 50 ms: a disk, not the page cache
-  t.true((await readChunk(files, file, 0)).equals(expected(file, 0)));
-  t.deepEqual(files.counts, { onLoop: 1, inPool: 0, slow: 1 });
+  const read = async (i: number) => t.true((await readChunk(files, file, i)).equals(expected(file, i)), `chunk ${i}`);
+  clock.step = 50; // each read "takes" 50 ms: a disk, not the page cache
+  await read(0);
+  await read(1);
+  t.deepEqual(files.counts, { onLoop: 2, inPool: 0, slow: 0 }, 'two slow reads: maybe preemptions, still on the loop');
+  await read(2);
+  t.deepEqual(files.counts, { onLoop: 3, inPool: 0, slow: 1 }, 'the third in a row sends them to the pool');
   clock.step = 0;
-  for (const i of [1, 2]) t.true((await readChunk(files, file, i)).equals(expected(file, i)), `chunk ${i} from the pool`);
-  t.deepEqual(files.counts, { onLoop: 1, inPool: 2, slow: 1 });
+  await read(3);
   clock.t += 4_000;
-  await readChunk(files, file, 3);
-  t.is(files.counts.inPool, 3, 'still in the pool 4 s later');
-  clock.t += 1_500;
-  t.true((await readChunk(files, file, 5)).equals(expected(file, 5)));
-  t.deepEqual(files.counts, { onLoop: 2, inPool: 3, slow: 1 }, 'back on the loop after the back-off');
+  await read(4);
+  t.deepEqual(files.counts, { onLoop: 3, inPool: 2, slow: 1 }, 'still in the pool 4 s later');
+  clock.t += 1_100;
+  clock.step = 50;
+  await read(5);
+  t.deepEqual(files.counts, { onLoop: 4, inPool: 2, slow: 2 }, 'after the back-off one more slow read sends them back');
+  clock.step = 0;
+  await read(0);
+  t.is(files.counts.inPool, 3);
+  clock.t += 5_100;
+  await read(1);
+  t.deepEqual(files.counts, { onLoop: 5, inPool: 3, slow: 2 }, 'a fast read on the loop after the back-off');
+  clock.step = 50;
+  await read(2);
+  clock.step = 0;
+  await read(3);
+  t.deepEqual(files.counts, { onLoop: 7, inPool: 3, slow: 2 }, 'a lone slow read after a fast one stays on the loop');
 });
 
 test('onLoop: false reads every chunk through the pool', async (t) => {
