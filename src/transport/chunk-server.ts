@@ -64,7 +64,9 @@ export class ChunkServer {
     this.caps = new ConnectionCaps(this.opts);
     this.slots = new UploadSlots({ max: this.opts.uploadSlots, now: this.now });
     this.pool = new BufferPool(this.opts.maxInFlightPerConnection * 2);
-    this.files = new OpenFiles(this.opts.openFiles);
+    this.files = new OpenFiles(this.opts.openFiles, {
+      onSlow: (ms) => this.log.info('chunk reads are slow (not the page cache?): reading through the thread pool for a while', { lastReadWaitedMs: Math.round(ms * 10) / 10 }),
+    });
     this.sender = new ChunkSender({ log: this.log, pool: this.pool, files: this.files, throttle: this.throttle, served: this.served, now: this.now, opts: this.opts, sendError: (c, r, code, m) => this.sendError(c, r, code, m) });
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }

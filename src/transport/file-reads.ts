@@ -2,8 +2,9 @@
 // LRU of open read handles that checks each file's size against its manifest at open. A chunk in
 // the page cache is read on the event loop: the copy costs the same, and the thread pool's hop
 // (a pool thread woken, its completion signalled back: about three context switches per chunk)
-// is saved. Slow reads, three in a row (a disk, not the cache: one alone may be this thread
-// preempted on a busy machine), send the reads to the pool for a while.
+// is saved. Slow reads, three in a row, send the reads to the pool for a while: a read is slow
+// when it kept the loop off the CPUs (a disk's wait; one alone may be this thread preempted on a
+// busy machine), not when it ran long on one (first touches of a new buffer).
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { IoError } from '../errors.js';
@@ -11,8 +12,8 @@ import type { Manifest } from '../store/manifest.js';
 
 /** Free buffers kept per size, in bytes (at least two buffers). */
 const POOL_BYTES_PER_SIZE = 64 * 1024 * 1024;
-/** A read on the event loop may take this long, plus READ_NS_PER_BYTE per byte, and count as a cache hit. */
-const HOT_READ_MS = 2;
+/** A read on the event loop may keep it off the CPUs this long, plus READ_NS_PER_BYTE per byte, and count as a cache hit. */
+const HOT_READ_MS = 5;
 /** 1 ns a byte (1 GB/s): the page cache copies at several GB/s here, a disk seeks for milliseconds. */
 const READ_NS_PER_BYTE = 1;
 /** Slow reads on the event loop in a row that send the reads to the pool (one alone may be a preemption). */
@@ -25,6 +26,10 @@ export interface ReadOptions {
   /** false: always through the thread pool (default true) */
   onLoop?: boolean;
   now?: () => number;
+  /** this process's CPU milliseconds so far, every thread (default: process.cpuUsage()) */
+  cpuMs?: () => number;
+  /** told when slow reads send the reads to the pool (the milliseconds the last one kept the loop off the CPUs) */
+  onSlow?: (ms: number) => void;
 }
 
 /** What OpenFiles needs of a served file. */
@@ -67,7 +72,9 @@ interface OpenFile {
 export class OpenFiles {
   private readonly entries = new Map<string, OpenFile>();
   private readonly now: () => number;
+  private readonly cpuMs: () => number;
   private readonly onLoop: boolean;
+  private readonly onSlow: ((ms: number) => void) | undefined;
   /** reads go to the thread pool until then (reads on the loop were slow) */
   private poolUntil = -Infinity;
   /** slow reads on the loop since the last fast one */
@@ -80,7 +87,9 @@ export class OpenFiles {
     options: ReadOptions = {},
   ) {
     this.now = options.now ?? (() => performance.now());
+    this.cpuMs = options.cpuMs ?? processCpuMs;
     this.onLoop = options.onLoop ?? true;
+    this.onSlow = options.onSlow;
   }
 
   /** Read exactly `length` bytes at `position` into buf[at..]; a short file is an IoError. */
@@ -95,6 +104,7 @@ export class OpenFiles {
       const fh = await entry.handle;
       const onLoop = this.onLoop && this.now() >= this.poolUntil;
       const started = onLoop ? this.now() : 0;
+      const cpuAtStart = onLoop ? this.cpuMs() : 0;
       let got = 0;
       while (got < length) {
         const bytesRead = onLoop ? readSync(fh.fd, buf, at + got, length - got, position + got) : (await fh.read(buf, at + got, length - got, position + got)).bytesRead;
@@ -104,10 +114,14 @@ export class OpenFiles {
       if (onLoop) {
         this.counts.onLoop++;
         // wall time: a read from the disk, or this thread preempted on a busy machine; only a run of them counts
-        if (this.now() - started <= HOT_READ_MS + (length * READ_NS_PER_BYTE) / 1e6) this.slowInARow = 0;
+        // the time the read kept the loop off a CPU: a disk's wait, or a run queue's. Time on a
+        // CPU (first touches of a new buffer on this VM, the copy) is no sign of a disk.
+        const waited = this.now() - started - (this.cpuMs() - cpuAtStart);
+        if (waited <= HOT_READ_MS + (length * READ_NS_PER_BYTE) / 1e6) this.slowInARow = 0;
         else if (++this.slowInARow >= SLOW_IN_A_ROW) {
           this.counts.slow++;
           this.poolUntil = this.now() + COLD_BACKOFF_MS;
+          this.onSlow?.(waited);
         }
       } else this.counts.inPool++;
     } catch (err) {
@@ -135,6 +149,11 @@ export class OpenFiles {
     this.entries.clear();
     await Promise.allSettled(all.map((e) => e.handle.then((fh) => fh.close())));
   }
+}
+
+function processCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 function closeQuietly(entry: OpenFile): void {

@@ -32,7 +32,8 @@ function expected(file: SharedFile, index: number): Buffer {
 
 test('reads on the event loop return every chunk byte for byte', async (t) => {
   const file = await sharedFile(t, SIZE);
-  const files = new OpenFiles(4);
+  // a clock that stands still: no read is judged slow, however busy the machine running the suite
+  const files = new OpenFiles(4, { now: () => 0, cpuMs: () => 0 });
   t.teardown(() => files.closeAll());
   for (let i = 0; i < file.manifest.hashes.length; i++) t.true((await readChunk(files, file, i)).equals(expected(file, i)), `chunk ${i}`);
   t.deepEqual(files.counts, { onLoop: 6, inPool: 0, slow: 0 });
@@ -41,7 +42,7 @@ test('reads on the event loop return every chunk byte for byte', async (t) => {
 test('slow reads on the loop, three in a row, send reads to the thread pool for 5 s; one alone does not', async (t) => {
   const file = await sharedFile(t, SIZE);
   const clock = steppingClock();
-  const files = new OpenFiles(4, { now: clock.now });
+  const files = new OpenFiles(4, { now: clock.now, cpuMs: () => 0 });
   t.teardown(() => files.closeAll());
   const read = async (i: number) => t.true((await readChunk(files, file, i)).equals(expected(file, i)), `chunk ${i}`);
   clock.step = 50; // each read "takes" 50 ms: a disk, not the page cache
@@ -70,6 +71,22 @@ test('slow reads on the loop, three in a row, send reads to the thread pool for 
   clock.step = 0;
   await read(3);
   t.deepEqual(files.counts, { onLoop: 7, inPool: 3, slow: 2 }, 'a lone slow read after a fast one stays on the loop');
+});
+
+test('a read that is long on a CPU (first touches of a new buffer) is not a slow read; one that waits off it is', async (t) => {
+  const file = await sharedFile(t, SIZE);
+  const clock = steppingClock();
+  let cpu = 0;
+  // every read: 50 ms of wall time, of which `busy` ms on this process's CPUs
+  let busy = 49;
+  const files = new OpenFiles(4, { now: clock.now, cpuMs: () => (cpu += busy) });
+  t.teardown(() => files.closeAll());
+  clock.step = 50;
+  for (let i = 0; i < 5; i++) await readChunk(files, file, i);
+  t.deepEqual(files.counts, { onLoop: 5, inPool: 0, slow: 0 }, '49 of 50 ms on a CPU: the loop stays');
+  busy = 10; // 40 ms off the CPUs: a disk
+  for (let i = 0; i < 3; i++) await readChunk(files, file, i);
+  t.deepEqual(files.counts, { onLoop: 8, inPool: 0, slow: 1 });
 });
 
 test('onLoop: false reads every chunk through the pool', async (t) => {
