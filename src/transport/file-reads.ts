@@ -113,7 +113,6 @@ export class OpenFiles {
       }
       if (onLoop) {
         this.counts.onLoop++;
-        // wall time: a read from the disk, or this thread preempted on a busy machine; only a run of them counts
         // the time the read kept the loop off a CPU: a disk's wait, or a run queue's. Time on a
         // CPU (first touches of a new buffer on this VM, the copy) is no sign of a disk.
         const waited = this.now() - started - (this.cpuMs() - cpuAtStart);
