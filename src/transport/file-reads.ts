@@ -102,8 +102,8 @@ export class OpenFiles {
     entry.users++;
     try {
       const fh = await entry.handle;
-      const onLoop = this.onLoop && this.now() >= this.poolUntil;
-      const started = onLoop ? this.now() : 0;
+      const started = this.now();
+      const onLoop = this.onLoop && started >= this.poolUntil;
       const cpuAtStart = onLoop ? this.cpuMs() : 0;
       let got = 0;
       while (got < length) {
@@ -115,11 +115,12 @@ export class OpenFiles {
         this.counts.onLoop++;
         // the time the read kept the loop off a CPU: a disk's wait, or a run queue's. Time on a
         // CPU (first touches of a new buffer on this VM, the copy) is no sign of a disk.
-        const waited = this.now() - started - (this.cpuMs() - cpuAtStart);
+        const ended = this.now();
+        const waited = ended - started - (this.cpuMs() - cpuAtStart);
         if (waited <= HOT_READ_MS + (length * READ_NS_PER_BYTE) / 1e6) this.slowInARow = 0;
         else if (++this.slowInARow >= SLOW_IN_A_ROW) {
           this.counts.slow++;
-          this.poolUntil = this.now() + COLD_BACKOFF_MS;
+          this.poolUntil = ended + COLD_BACKOFF_MS;
           this.onSlow?.(waited);
         }
       } else this.counts.inPool++;
