@@ -89,6 +89,27 @@ test('a read that is long on a CPU (first touches of a new buffer) is not a slow
   t.deepEqual(files.counts, { onLoop: 8, inPool: 0, slow: 1 });
 });
 
+test('the CPU clock is read only around the reads after one slow by the wall clock', async (t) => {
+  const file = await sharedFile(t, SIZE);
+  const clock = steppingClock();
+  let cpuReadings = 0;
+  const files = new OpenFiles(4, { now: clock.now, cpuMs: () => (cpuReadings++, 0) });
+  t.teardown(() => files.closeAll());
+  for (let i = 0; i < 6; i++) await readChunk(files, file, i);
+  t.is(cpuReadings, 0, 'page-cache reads: no getrusage at all');
+  clock.step = 50;
+  await readChunk(files, file, 0);
+  t.is(cpuReadings, 0, 'the first slow read is judged by the wall clock');
+  await readChunk(files, file, 1);
+  t.is(cpuReadings, 2, 'the next one by its CPU time (before and after)');
+  clock.step = 0;
+  await readChunk(files, file, 2);
+  t.is(cpuReadings, 4, 'still judged: the read before it was slow');
+  await readChunk(files, file, 3);
+  t.is(cpuReadings, 4, 'a fast read stops the readings');
+  t.deepEqual(files.counts, { onLoop: 10, inPool: 0, slow: 0 });
+});
+
 test('onLoop: false reads every chunk through the pool', async (t) => {
   const file = await sharedFile(t, SIZE);
   const files = new OpenFiles(4, { onLoop: false });
