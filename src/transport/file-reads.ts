@@ -2,11 +2,11 @@
 // LRU of open read handles that checks each file's size against its manifest at open. A chunk in
 // the page cache is read on the event loop: the copy costs the same, and the thread pool's hop
 // (a pool thread woken, its completion signalled back: about three context switches per chunk)
-// is saved. Slow reads, three in a row, send the reads to the pool for a while: a read is slow
-// when it kept the loop off the CPUs (a disk's wait; one alone may be this thread preempted on a
-// busy machine), not when it ran long on one (first touches of a new buffer). The process's CPU
-// clock (getrusage: ~12 µs a reading here, 0.05 s per GiB served if read around every read) is
-// read only around the reads after one that was slow by the wall clock.
+// is saved. Slow reads, three in a row, send the reads to the pool for a while (ReadPace below):
+// a read is slow when it kept the loop off the CPUs (a disk's wait; one alone may be this thread
+// preempted on a busy machine), not when it ran long on one. The process's CPU clock (getrusage:
+// ~12 µs a reading here, 0.05 s per GiB served if read around every read) is read only around the
+// reads after one that was slow by the wall clock.
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { IoError } from '../errors.js';
@@ -74,15 +74,9 @@ interface OpenFile {
 export class OpenFiles {
   private readonly entries = new Map<string, OpenFile>();
   private readonly now: () => number;
-  private readonly cpuMs: () => number;
   private readonly onLoop: boolean;
   private readonly onSlow: ((ms: number) => void) | undefined;
-  /** reads go to the thread pool until then (reads on the loop were slow) */
-  private poolUntil = -Infinity;
-  /** slow reads on the loop since the last fast one */
-  private slowInARow = 0;
-  /** the last read on the loop was slow by the wall clock: the next ones are judged by their CPU time too */
-  private judgeCpu = false;
+  private readonly pace: ReadPace;
   /** reads made on the event loop and through the pool, and the times a run of slow reads sent them to the pool */
   readonly counts = { onLoop: 0, inPool: 0, slow: 0 };
 
@@ -91,7 +85,7 @@ export class OpenFiles {
     options: ReadOptions = {},
   ) {
     this.now = options.now ?? (() => performance.now());
-    this.cpuMs = options.cpuMs ?? processCpuMs;
+    this.pace = new ReadPace(options.cpuMs ?? processCpuMs);
     this.onLoop = options.onLoop ?? true;
     this.onSlow = options.onSlow;
   }
@@ -107,9 +101,8 @@ export class OpenFiles {
     try {
       const fh = await entry.handle;
       const started = this.now();
-      const onLoop = this.onLoop && started >= this.poolUntil;
-      const judgeCpu = onLoop && this.judgeCpu;
-      const cpuAtStart = judgeCpu ? this.cpuMs() : 0;
+      const onLoop = this.onLoop && this.pace.allowsLoop(started);
+      const cpuBefore = onLoop ? this.pace.cpuBefore() : undefined;
       let got = 0;
       while (got < length) {
         const bytesRead = onLoop ? readSync(fh.fd, buf, at + got, length - got, position + got) : (await fh.read(buf, at + got, length - got, position + got)).bytesRead;
@@ -118,19 +111,9 @@ export class OpenFiles {
       }
       if (onLoop) {
         this.counts.onLoop++;
-        // the time the read kept the loop off a CPU: a disk's wait, or a run queue's. Time on a
-        // CPU (first touches of a new buffer on this VM, the copy) is no sign of a disk. The first
-        // read slow by the wall clock counts as a wait (its CPU time was not read); the next are
-        // judged by their CPU time, so a streak of three has two whose wait was measured.
-        const ended = this.now();
-        const limit = HOT_READ_MS + (length * READ_NS_PER_BYTE) / 1e6;
-        const wall = ended - started;
-        const waited = judgeCpu ? wall - (this.cpuMs() - cpuAtStart) : wall;
-        this.judgeCpu = wall > limit;
-        if (waited <= limit) this.slowInARow = 0;
-        else if (++this.slowInARow >= SLOW_IN_A_ROW) {
+        const waited = this.pace.fellBack(started, this.now(), length, cpuBefore);
+        if (waited !== undefined) {
           this.counts.slow++;
-          this.poolUntil = ended + COLD_BACKOFF_MS;
           this.onSlow?.(waited);
         }
       } else this.counts.inPool++;
@@ -158,6 +141,49 @@ export class OpenFiles {
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.allSettled(all.map((e) => e.handle.then((fh) => fh.close())));
+  }
+}
+
+/**
+ * The rule that sends reads on the event loop to the thread pool: three reads in a row that kept
+ * the loop off the CPUs (a disk's wait, or a run queue's) send them there for COLD_BACKOFF_MS. Time
+ * on a CPU (first touches of a new buffer on this VM, the copy) is no sign of a disk. The CPU clock
+ * is read only around the reads after one slow by the wall clock: the first slow read counts as a
+ * wait by its wall time, the next are judged by their time off the CPUs.
+ */
+class ReadPace {
+  /** reads go to the thread pool until then */
+  private poolUntil = -Infinity;
+  /** slow reads on the loop since the last fast one */
+  private slowInARow = 0;
+  /** the last read on the loop was slow by the wall clock: the next ones are judged by their CPU time too */
+  private judgeCpu = false;
+
+  constructor(private readonly cpuMs: () => number) {}
+
+  /** Whether a read starting at `now` may run on the event loop. */
+  allowsLoop(now: number): boolean {
+    return now >= this.poolUntil;
+  }
+
+  /** The CPU clock before a read on the loop, when that read is to be judged by it. */
+  cpuBefore(): number | undefined {
+    return this.judgeCpu ? this.cpuMs() : undefined;
+  }
+
+  /** A read on the loop is done: the milliseconds it waited when it sends the reads to the pool, else undefined. */
+  fellBack(started: number, ended: number, length: number, cpuBefore: number | undefined): number | undefined {
+    const limit = HOT_READ_MS + (length * READ_NS_PER_BYTE) / 1e6;
+    const wall = ended - started;
+    const waited = cpuBefore === undefined ? wall : wall - (this.cpuMs() - cpuBefore);
+    this.judgeCpu = wall > limit;
+    if (waited <= limit) {
+      this.slowInARow = 0;
+      return undefined;
+    }
+    if (++this.slowInARow < SLOW_IN_A_ROW) return undefined;
+    this.poolUntil = ended + COLD_BACKOFF_MS;
+    return waited;
   }
 }
 
