@@ -107,6 +107,23 @@ export function downloaderCpuWhy(t: ThreadSplit | undefined): string {
   return `. Over target: the excess is ${where} (${parts.join('; ')}; bench/README.md, "The downloader's threads")`;
 }
 
+/**
+ * The seed row's second baseline where the runs have one: as many plain senders as seeders, each
+ * sending its part of the file, and what the seeders sent (× the file) from their own counters.
+ */
+export function sendersText(runs: DownloadRun[]): { text: string; detail: Record<string, unknown> } {
+  const sentX = runs.map((r) => r.seedSentX).filter((x): x is number => x !== undefined);
+  const sent = sentX.length ? `; the seeders sent ${median(sentX).toFixed(3)} × the file` : '';
+  const pairs = runs.flatMap((r) => (r.pairedSenders?.sendCpuPerGiB !== undefined && r.seedCpuPerGiB !== undefined ? [{ ours: r.seedCpuPerGiB, theirs: r.pairedSenders.sendCpuPerGiB }] : []));
+  const detail: Record<string, unknown> = { seedSentX: sentX };
+  if (!pairs.length) return { text: sent, detail };
+  const theirs = median(pairs.map((p) => p.theirs));
+  const ratios = pairs.map((p) => p.ours / p.theirs);
+  detail.plainSendersPerGiB = pairs.map((p) => p.theirs);
+  detail.plainSendersRatios = ratios.map((x) => Math.round(x * 1000) / 1000);
+  return { text: `${sent}; as many plain senders, each sending its part over its own connection: ${theirs.toFixed(2)} s/GiB, the seeders ${ratios.map((x) => x.toFixed(2)).join(', ')} × that run by run`, detail };
+}
+
 /** Target of the CPU-per-GiB rows: at most this × the plain process doing the same work. */
 export const CPU_TARGET = 1.15;
 
@@ -142,9 +159,10 @@ export function cpuRows(ctx: BenchContext, name: string, runs: DownloadRun[]): C
   const threadDetail = { threads, mainRuns: defined(runs.map((r) => r.mainPerGiB)), baselineMainRuns: defined(runs.map((r) => r.paired?.recvMainPerGiB)) };
   const seedThreads = seedThreadSplit(runs);
   const seedThreadDetail = { threads: seedThreads, mainRuns: defined(runs.map((r) => r.seedMainPerGiB)), baselineMainRuns: defined(runs.map((r) => r.paired?.sendMainPerGiB)) };
+  const senders = sendersText(runs);
   return [
     row('-cpu', (r) => r.cpuPerGiB, (r) => r.paired?.recvCpuPerGiB, (r) => r.sysPerGiB, (r) => r.paired?.recvSysPerGiB, 'verified-copy-cpu', 'downloading peer: CPU s (user+sys, /proc) per GiB, intent to verified file', () => downloaderCpuWhy(threads), { text: threadText(threads), detail: threadDetail }),
-    row('-seed-cpu', (r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB, (r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB, 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', (split, perRun) => seedCpuWhy(split, perRun, seedThreads), { text: threadText(seedThreads, "the plain sender's", 'main threads'), detail: seedThreadDetail }),
+    row('-seed-cpu', (r) => r.seedCpuPerGiB, (r) => r.paired?.sendCpuPerGiB, (r) => r.seedSysPerGiB, (r) => r.paired?.sendSysPerGiB, 'file-send-cpu', 'seeder(s), summed: CPU s (user+sys, /proc) per GiB served', (split, perRun) => seedCpuWhy(split, perRun, seedThreads), { text: threadText(seedThreads, "the plain sender's", 'main threads') + senders.text, detail: { ...seedThreadDetail, ...senders.detail } }),
   ];
 }
 

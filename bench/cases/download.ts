@@ -9,15 +9,15 @@ import { statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
-import { getFile, startPeer } from '../lib/p2p.js';
+import { getFile, servedBytes, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
 import { cpuShares, cpuTimes, machineJiffies, medianShares, rssNow, sampleRss, threadCpuSeconds, threadSchedstat, type CpuShares } from '../lib/procfs.js';
 import { mainTime, mainTimeCompare, mainTimeText, medianTime, signed, type MainTime } from './download-sched.js';
 import { cpuRows } from './download-cpu.js';
-import { withScope } from '../lib/scope.js';
+import { withScope, type Scope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
-import { downloaderFolder, startSwarm } from '../lib/swarm.js';
-import { pairedCopy, type PairedCopy } from './tcp.js';
+import { downloaderFolder, startSwarm, type RunningSwarm } from '../lib/swarm.js';
+import { pairedCopy, pairedSenders, type PairedCopy } from './tcp.js';
 import { settledPages } from '../lib/pages.js';
 
 export interface DownloadRun {
@@ -45,6 +45,10 @@ export interface DownloadRun {
   seedSysPerGiB?: number | undefined;
   /** of seedCpuPerGiB, the seeders' main threads (the rest: libuv's pool reading, V8's helpers) */
   seedMainPerGiB?: number | undefined;
+  /** a copy from as many plain senders as the run had seeders, each sending its part of the file (their CPU summed) */
+  pairedSenders?: PairedCopy | undefined;
+  /** bytes the seeders sent over the run ÷ the file (1 when no chunk went out twice), from `p2p status` */
+  seedSentX?: number | undefined;
   /** the peer's main thread over the `get`, per GiB: on a core, waiting for one, off the cores (schedstat) */
   main?: MainTime | undefined;
   /** the whole machine's CPU over the `get` (/proc/stat): how much of it was idle */
@@ -53,6 +57,18 @@ export interface DownloadRun {
 }
 
 /** CPU seconds of `pids` (summed) now, user + system, system alone and the main threads'; undefined if any is gone. */
+/** The seeders' bytes sent between two readings ÷ `size` (undefined if any reading is missing). */
+function sentOver(before: Array<number | undefined>, after: Array<number | undefined>, size: number): number | undefined {
+  let sum = 0;
+  for (let i = 0; i < before.length; i++) {
+    const a = before[i];
+    const b = after[i];
+    if (a === undefined || b === undefined) return undefined;
+    sum += b - a;
+  }
+  return sum / size;
+}
+
 function cpuOf(pids: number[]): { all: number; sys: number; main: number } | undefined {
   const sum = { all: 0, sys: 0, main: 0 };
   for (const pid of pids) {
@@ -72,63 +88,72 @@ function delta(before: number | undefined, after: number | undefined, bytes: num
 
 /** `reps` downloads of `file` from `seeders` seeders, each by a fresh downloader peer. */
 export async function downloadRuns(ctx: BenchContext, tag: string, file: string, seeders: number, reps: number, paired = false, runTag = 'dl'): Promise<DownloadRun[]> {
-  const size = statSync(file).size;
   return withScope(ctx.scope, async (scope) => {
     const s = await startSwarm(ctx, scope, tag, file, seeders);
     const runs: DownloadRun[] = [];
-    for (let i = 0; i < reps; i++) {
-      const run: DownloadRun = await withScope(scope, async (rs) => {
-        // every downloader is a fresh peer with a fresh key: its id must be new to the swarm's
-        // tracker too, which keeps its key bindings across the swarm's restarts
-        const id = `${tag}-${runTag}${i + 1}`;
-        const dir = await downloaderFolder(ctx, rs, id);
-        const peer = await startPeer(rs, s.swarm, dir, id);
-        const seedPids = s.seeders.map((p) => p.pid);
-        const idleRss = rssNow(peer.pid);
-        // the download starts on a settled machine and freshly freed memory, like its paired copy (lib/pages.ts)
-        await settledPages(ctx.work, size);
-        const rss = sampleRss(peer.pid);
-        const cpu0 = cpuTimes(peer.pid);
-        const main0 = threadCpuSeconds(peer.pid, peer.pid);
-        const seed0 = cpuOf(seedPids);
-        const sched0 = threadSchedstat(peer.pid, peer.pid);
-        const jiffies0 = machineJiffies();
-        const t0 = performance.now();
-        const r = await getFile(rs, s.swarm, id, s.name, 600);
-        const wallSec = (performance.now() - t0) / 1000;
-        const sched1 = threadSchedstat(peer.pid, peer.pid);
-        const machine = cpuShares(jiffies0, machineJiffies());
-        const cpu1 = cpuTimes(peer.pid);
-        const main1 = threadCpuSeconds(peer.pid, peer.pid);
-        const seed1 = cpuOf(seedPids);
-        const peak = rss.stop();
-        if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
-        return {
-          rate: rateMBps(size, r.peerMs ?? r.wallMs),
-          wallRate: rateMBps(size, r.wallMs),
-          rss: peak,
-          idleRss,
-          sources: r.sources,
-          cpuPerGiB: delta(cpu0 && cpu0.user + cpu0.sys, cpu1 && cpu1.user + cpu1.sys, size),
-          sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
-          mainPerGiB: delta(main0, main1, size),
-          faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
-          seedCpuPerGiB: delta(seed0?.all, seed1?.all, size),
-          seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
-          seedMainPerGiB: delta(seed0?.main, seed1?.main, size),
-          main: mainTime(sched0, sched1, wallSec, size, r.peerMs === null ? 0 : wallSec - r.peerMs / 1000),
-          machine,
-        };
-      });
-      // the CPU baselines taken right beside the run (the machine's state moves them over a run)
-      if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
-      runs.push(run);
-      ctx.log(
-        `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}; machine idle ${run.machine?.idle} %), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)}, main threads ${run.seedMainPerGiB?.toFixed(2)})${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)}, main thread ${run.paired.sendMainPerGiB?.toFixed(2)})` : ''}`,
-      );
-    }
+    for (let i = 0; i < reps; i++) runs.push(await downloadOnce(ctx, scope, s, tag, file, i, paired, runTag));
     return runs;
   });
+}
+
+/**
+ * Download `file` once from the running swarm `s` by a fresh downloader peer (run `i`, from 0),
+ * the seeders' CPU and bytes sent measured around it; `paired`: a verified copy right after.
+ */
+export async function downloadOnce(ctx: BenchContext, scope: Scope, s: RunningSwarm, tag: string, file: string, i: number, paired = false, runTag = 'dl'): Promise<DownloadRun> {
+  const size = statSync(file).size;
+  const run: DownloadRun = await withScope(scope, async (rs) => {
+    // every downloader is a fresh peer with a fresh key: its id must be new to the swarm's
+    // tracker too, which keeps its key bindings across the swarm's restarts
+    const id = `${tag}-${runTag}${i + 1}`;
+    const dir = await downloaderFolder(ctx, rs, id);
+    const peer = await startPeer(rs, s.swarm, dir, id);
+    const seedPids = s.seeders.map((p) => p.pid);
+    const idleRss = rssNow(peer.pid);
+    // the download starts on a settled machine and freshly freed memory, like its paired copy (lib/pages.ts)
+    await settledPages(ctx.work, size);
+    const rss = sampleRss(peer.pid);
+    const cpu0 = cpuTimes(peer.pid);
+    const main0 = threadCpuSeconds(peer.pid, peer.pid);
+    const sent0 = await Promise.all(s.seederIds.map((sid) => servedBytes(rs, s.swarm, sid)));
+    const seed0 = cpuOf(seedPids);
+    const sched0 = threadSchedstat(peer.pid, peer.pid);
+    const jiffies0 = machineJiffies();
+    const t0 = performance.now();
+    const r = await getFile(rs, s.swarm, id, s.name, 600);
+    const wallSec = (performance.now() - t0) / 1000;
+    const sched1 = threadSchedstat(peer.pid, peer.pid);
+    const machine = cpuShares(jiffies0, machineJiffies());
+    const cpu1 = cpuTimes(peer.pid);
+    const main1 = threadCpuSeconds(peer.pid, peer.pid);
+    const seed1 = cpuOf(seedPids);
+    const peak = rss.stop();
+    const sent1 = await Promise.all(s.seederIds.map((sid) => servedBytes(rs, s.swarm, sid)));
+    if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
+    return {
+      rate: rateMBps(size, r.peerMs ?? r.wallMs),
+      wallRate: rateMBps(size, r.wallMs),
+      rss: peak,
+      idleRss,
+      sources: r.sources,
+      cpuPerGiB: delta(cpu0 && cpu0.user + cpu0.sys, cpu1 && cpu1.user + cpu1.sys, size),
+      sysPerGiB: delta(cpu0?.sys, cpu1?.sys, size),
+      mainPerGiB: delta(main0, main1, size),
+      faultsPerGiB: delta(cpu0?.minorFaults, cpu1?.minorFaults, size),
+      seedCpuPerGiB: delta(seed0?.all, seed1?.all, size),
+      seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
+      seedMainPerGiB: delta(seed0?.main, seed1?.main, size),
+      seedSentX: sentOver(sent0, sent1, size),
+      main: mainTime(sched0, sched1, wallSec, size, r.peerMs === null ? 0 : wallSec - r.peerMs / 1000),
+      machine,
+    };
+  });
+  // the CPU baselines taken right beside the run (the machine's state moves them over a run)
+  if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
+  ctx.log(
+    `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}; machine idle ${run.machine?.idle} %), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)}, main threads ${run.seedMainPerGiB?.toFixed(2)}, sent ${run.seedSentX?.toFixed(3)} × the file)${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)}, main thread ${run.paired.sendMainPerGiB?.toFixed(2)})` : ''}`,
+  );
+  return run;
 }
 
 /** "; the machine idle 12 % over the gets (the 1-source runs: 20 %)": the CPU left over, median of the runs' shares. */
@@ -207,15 +232,23 @@ export const download3to1: BenchCase = {
   name: 'download-3to1',
   rows: ['download-3to1', 'download-3to1-cpu', 'download-3to1-seed-cpu'],
   async run(ctx) {
-    // each 3-source run right after a 1-source run of the same file (same seeder folders, hash
-    // caches kept): the ratio of two moments a few seconds apart, not of two ends of the run
+    // each 3-source run right after a 1-source run of the same file: the ratio of two moments a
+    // few seconds apart, not of two ends of the run. Both swarms stay up across the runs, as
+    // download-1to1's does: run 1 meets fresh seeders, the later runs the same seeders warm.
     const file = await ctx.files.big();
     const runs: DownloadRun[] = [];
     const ones: DownloadRun[] = [];
-    for (let i = 0; i < ctx.opts.reps; i++) {
-      ones.push(...(await downloadRuns(ctx, 'd1', file, 1, 1, false, `paired${i + 1}-`)));
-      runs.push(...(await downloadRuns(ctx, 'd3', file, 3, 1, true, `dl${i + 1}-`)));
-    }
+    await withScope(ctx.scope, async (scope) => {
+      const one = await startSwarm(ctx, scope, 'd1', file, 1, {}, 'one-');
+      const three = await startSwarm(ctx, scope, 'd3', file, 3);
+      for (let i = 0; i < ctx.opts.reps; i++) {
+        ones.push(await downloadOnce(ctx, scope, one, 'd1', file, i, false, 'paired'));
+        const run = await downloadOnce(ctx, scope, three, 'd3', file, i, true);
+        run.pairedSenders = await pairedSenders(ctx, file, 3, `d3-${i + 1}`);
+        ctx.log(`d3 run ${i + 1}: three plain senders, each its third: ${run.pairedSenders.sendCpuPerGiB?.toFixed(2)} s/GiB (sys ${run.pairedSenders.sendSysPerGiB?.toFixed(2)}, main threads ${run.pairedSenders.sendMainPerGiB?.toFixed(2)})`);
+        runs.push(run);
+      }
+    });
     const value = median(runs.map((r) => r.rate));
     const one = median(ones.map((r) => r.rate));
     const ratio = ratioOf(value, one);

@@ -2,6 +2,7 @@
 // between two plain Node processes on loopback in the same run. verified-copy also gives the CPU
 // baselines: its receiver's CPU seconds per GiB (hash + write + fsync) and its sender's (a plain
 // file-to-socket sender), against which a downloading peer's and a seeder's CPU per GiB are set.
+import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { procScript, type BenchCase, type BenchContext } from '../lib/context.js';
@@ -31,28 +32,46 @@ interface SinkReport {
   sourceMainCpuSec?: number;
 }
 
-/** One transfer: sink first (listening), then the source; the sink times connection → last byte handled. */
-export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: string; out?: string }): Promise<SinkReport> {
+/**
+ * One transfer: sink first (listening), then the source; the sink times connection → last byte handled.
+ * With `senders` > 1 (a file only) that many sources each send their contiguous part of the file
+ * over their own connection, and the sources' CPU is their sum.
+ */
+export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: string; out?: string; senders?: number }): Promise<SinkReport> {
+  const senders = mode.file ? Math.max(1, mode.senders ?? 1) : 1;
   return withScope(ctx.scope, async (scope) => {
-    const sinkArgs = [procScript('tcp-sink'), ...(mode.out ? ['--hash', '--out', mode.out] : [])];
+    const sinkArgs = [procScript('tcp-sink'), ...(mode.out ? ['--hash', '--out', mode.out] : []), ...(senders > 1 ? ['--conns', String(senders)] : [])];
     const sink = spawnProc(scope, process.execPath, sinkArgs, { label: 'tcp-sink' });
     const port = /listening (\d+)/.exec(await sink.waitFor(/listening \d+/, 10_000))![1]!;
     // the sink starts on a settled machine and freshly freed memory, like a measured download (lib/pages.ts)
     if (mode.out) await settledPages(ctx.work, bytes);
-    const sourceArgs = [procScript('tcp-source'), '--port', port, '--bytes', String(bytes), ...(mode.file ? ['--file', mode.file] : [])];
-    const source = spawnProc(scope, process.execPath, sourceArgs, { label: 'tcp-source' });
+    const parts = splitParts(bytes, senders);
+    const sources = parts.map(([offset, length], i) => {
+      const sourceArgs = [procScript('tcp-source'), '--port', port, '--bytes', String(length), ...(mode.file ? ['--file', mode.file] : []), ...(senders > 1 ? ['--offset', String(offset)] : [])];
+      return spawnProc(scope, process.execPath, sourceArgs, { label: senders > 1 ? `tcp-source-${i + 1}` : 'tcp-source' });
+    });
     const done = await sink.waitFor(/^done /, 120_000);
     const report = JSON.parse(done.slice(5)) as SinkReport;
     if (report.bytes !== bytes) throw new Error(`sink received ${report.bytes} bytes, expected ${bytes}`);
-    const sent = await source.waitFor(/^done /, 10_000).catch(() => undefined);
-    if (sent) {
-      const src = JSON.parse(sent.slice(5)) as { cpuSec?: number; sysSec?: number; mainCpuSec?: number };
-      report.sourceCpuSec = src.cpuSec;
-      report.sourceSysSec = src.sysSec;
-      report.sourceMainCpuSec = src.mainCpuSec;
+    const sent = await Promise.all(sources.map((source) => source.waitFor(/^done /, 10_000).catch(() => undefined)));
+    if (sent.every((line) => line !== undefined)) {
+      const srcs = sent.map((line) => JSON.parse(line.slice(5)) as { cpuSec?: number; sysSec?: number; mainCpuSec?: number });
+      const sum = (pick: (s: (typeof srcs)[number]) => number | undefined) => (srcs.some((s) => pick(s) === undefined) ? undefined : srcs.reduce((a, s) => a + pick(s)!, 0));
+      report.sourceCpuSec = sum((s) => s.cpuSec);
+      report.sourceSysSec = sum((s) => s.sysSec);
+      report.sourceMainCpuSec = sum((s) => s.mainCpuSec);
     }
     return report;
   });
+}
+
+/** `bytes` in `n` contiguous parts on 1 MiB boundaries: [offset, length] each. */
+export function splitParts(bytes: number, n: number): Array<[number, number]> {
+  const block = 1024 * 1024;
+  const per = Math.ceil(bytes / n / block) * block;
+  const parts: Array<[number, number]> = [];
+  for (let at = 0; at < bytes; at += per) parts.push([at, Math.min(per, bytes - at)]);
+  return parts;
 }
 
 /** A verified copy made beside a run: its rate, and its receiver's and sender's CPU seconds per GiB with the system time in them. */
@@ -77,6 +96,18 @@ export async function pairedCopy(ctx: BenchContext, file: string, bytes: number,
   const out = join(ctx.work, `paired-${tag}.bin`);
   try {
     const r = await transfer(ctx, bytes, { file, out });
+    return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, recvMainPerGiB: perGiB(r.mainCpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined, sendMainPerGiB: perGiB(r.sourceMainCpuSec, bytes) ?? undefined };
+  } finally {
+    await rm(out, { force: true });
+  }
+}
+
+/** The same with `senders` plain senders, each sending its contiguous part over its own connection (their CPU summed). */
+export async function pairedSenders(ctx: BenchContext, file: string, senders: number, tag: string): Promise<PairedCopy> {
+  const bytes = statSync(file).size;
+  const out = join(ctx.work, `paired-${tag}-x${senders}.bin`);
+  try {
+    const r = await transfer(ctx, bytes, { file, out, senders });
     return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, recvMainPerGiB: perGiB(r.mainCpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined, sendMainPerGiB: perGiB(r.sourceMainCpuSec, bytes) ?? undefined };
   } finally {
     await rm(out, { force: true });

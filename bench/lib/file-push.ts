@@ -11,8 +11,8 @@ export function drained(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.once('drain', resolve));
 }
 
-/** Write the first `total` bytes of `path` to `socket` (an Error if the file is shorter). */
-export async function pushFile(socket: Socket, path: string, total: number): Promise<void> {
+/** Write `total` bytes of `path` from `start` on to `socket` (an Error if the file is shorter). */
+export async function pushFile(socket: Socket, path: string, total: number, start = 0): Promise<void> {
   const fh = await open(path, 'r');
   const pool: Buffer[] = Array.from({ length: 8 }, () => Buffer.allocUnsafe(BLOCK));
   let wake: (() => void) | undefined;
@@ -25,7 +25,7 @@ export async function pushFile(socket: Socket, path: string, total: number): Pro
       while (pool.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
       const buf = pool.pop()!;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, total - offset), offset);
+      const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, total - offset), start + offset);
       if (bytesRead === 0) throw new Error(`${path} is shorter than ${total} bytes`);
       offset += bytesRead;
       // the buffer goes back to the pool once the kernel has it

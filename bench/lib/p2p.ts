@@ -88,6 +88,17 @@ export async function getFile(scope: Scope, swarm: Swarm, peerId: string, target
   };
 }
 
+/** Bytes a running peer's chunk server has sent so far (`p2p status --json`), or undefined. */
+export async function servedBytes(scope: Scope, swarm: Swarm, peerId: string): Promise<number | undefined> {
+  const r = await runProc(scope, process.execPath, [CLI, 'status', '--peer', peerId, '--json', ...common(swarm)], { timeoutMs: 15_000 });
+  try {
+    const st = JSON.parse(r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '') as { served?: { bytes?: number } };
+    return typeof st.served?.bytes === 'number' ? st.served.bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A bench-side NATS client, closed with the scope. */
 export async function benchConnection(scope: Scope, natsUrl: string, name: string): Promise<NatsConnection> {
   const nc = await connectBus({ url: natsUrl, name, reconnect: false, timeoutMs: 5000 });

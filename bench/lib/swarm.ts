@@ -31,8 +31,8 @@ async function seedFolder(ctx: BenchContext, id: string, file: string): Promise<
 }
 
 /**
- * Start a tracker and `seeders` peers sharing `file` (peer ids `${tag}-seedN`, reused between
- * cases so their hashes are cached) and wait until the tracker lists them all.
+ * Start a tracker and `seeders` peers sharing `file` (peer ids `${idPrefix}seedN-…`, reused between
+ * cases so their hashes are cached; a prefix gives a swarm running beside another its own folders) and wait until the tracker lists them all.
  */
 export async function startSwarm(
   ctx: BenchContext,
@@ -41,11 +41,12 @@ export async function startSwarm(
   file: string,
   seeders: number,
   env: Record<string, string> = {},
+  idPrefix = '',
 ): Promise<RunningSwarm> {
   const swarm: Swarm = { natsUrl: ctx.nats.url, prefix: `bench-${tag}-${process.pid}` };
   await startTracker(scope, swarm, join(ctx.work, `tracker-${tag}`));
   const nc = await benchConnection(scope, ctx.nats.url, `bench-${tag}`);
-  const ids = Array.from({ length: seeders }, (_, i) => `seed${i + 1}-${basename(file).replace(/[^A-Za-z0-9_-]/g, '_')}`);
+  const ids = Array.from({ length: seeders }, (_, i) => `${idPrefix}seed${i + 1}-${basename(file).replace(/[^A-Za-z0-9_-]/g, '_')}`);
   const dirs = await Promise.all(ids.map((id) => seedFolder(ctx, id, file)));
   const procs = await Promise.all(ids.map((id, i) => startPeer(scope, swarm, dirs[i]!, id, env)));
   const name = basename(file);

@@ -1,7 +1,8 @@
 // The seeder CPU row's explanation (bench/cases/download-cpu.ts) follows the run's own figures: where
 // the excess sits, and whether warm seeders (runs 2 and on) were over too.
 import test from 'ava';
-import { seedCpuWhy } from '../../bench/cases/download-cpu.js';
+import { seedCpuWhy, sendersText } from '../../bench/cases/download-cpu.js';
+import type { DownloadRun } from '../../bench/cases/download.js';
 
 test('over when warm too, mostly system time: not called a warm-up', (t) => {
   const why = seedCpuWhy({ user: 0.14, sys: 0.28, baselineUser: 0.08, baselineSys: 0.18 }, [1.55, 1.56, 1.48]);
@@ -47,4 +48,17 @@ test('split by thread: the seeders’ main threads against the plain sender’s,
   t.regex(pool, /\+0\.30 s\/GiB in the other threads \(V8's helpers; libuv's pool for reads the page cache could not serve\) and \+0\.00 in the main threads/);
   // without the plain sender's main thread: no split
   t.is(seedThreadSplit([{ ...run(1, 1, 1, 1), paired: { rate: 400, sendCpuPerGiB: 1 } }]), undefined);
+});
+
+test('the seed row\'s second baseline: as many plain senders as seeders, run by run, and the bytes the seeders sent', (t) => {
+  const run = (seed: number, senders: number | undefined, sentX: number): DownloadRun =>
+    ({ rate: 500, wallRate: 450, sources: 3, seedCpuPerGiB: seed, seedSentX: sentX, pairedSenders: senders === undefined ? undefined : { rate: 300, sendCpuPerGiB: senders } }) as DownloadRun;
+  const { text, detail } = sendersText([run(0.9, 0.6, 1), run(0.66, 0.6, 1.002), run(0.7, 0.5, 1)]);
+  t.regex(text, /the seeders sent 1\.000 × the file/);
+  t.regex(text, /as many plain senders, each sending its part over its own connection: 0\.60 s\/GiB, the seeders 1\.50, 1\.10, 1\.40 × that run by run/);
+  t.deepEqual(detail.plainSendersRatios, [1.5, 1.1, 1.4]);
+  // no such copies (download-1to1): only what was sent, no second baseline
+  const one = sendersText([run(0.6, undefined, 1)]);
+  t.is(one.text, '; the seeders sent 1.000 × the file');
+  t.is(one.detail.plainSendersPerGiB, undefined);
 });
