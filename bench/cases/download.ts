@@ -17,7 +17,7 @@ import { cpuRows } from './download-cpu.js';
 import { withScope, type Scope } from '../lib/scope.js';
 import { GiB, MB, median, rateMBps } from '../lib/stats.js';
 import { downloaderFolder, startSwarm, type RunningSwarm } from '../lib/swarm.js';
-import { pairedCopy, pairedSenders, type PairedCopy } from './tcp.js';
+import { pairedCopy, type PairedCopy } from './tcp.js';
 import { settledPages } from '../lib/pages.js';
 
 export interface DownloadRun {
@@ -56,7 +56,6 @@ export interface DownloadRun {
   paired?: PairedCopy;
 }
 
-/** CPU seconds of `pids` (summed) now, user + system, system alone and the main threads'; undefined if any is gone. */
 /** The seeders' bytes sent between two readings ÷ `size` (undefined if any reading is missing). */
 function sentOver(before: Array<number | undefined>, after: Array<number | undefined>, size: number): number | undefined {
   let sum = 0;
@@ -69,6 +68,7 @@ function sentOver(before: Array<number | undefined>, after: Array<number | undef
   return sum / size;
 }
 
+/** CPU seconds of `pids` (summed) now, user + system, system alone and the main threads'; undefined if any is gone. */
 function cpuOf(pids: number[]): { all: number; sys: number; main: number } | undefined {
   const sum = { all: 0, sys: 0, main: 0 };
   for (const pid of pids) {
@@ -244,7 +244,7 @@ export const download3to1: BenchCase = {
       for (let i = 0; i < ctx.opts.reps; i++) {
         ones.push(await downloadOnce(ctx, scope, one, 'd1', file, i, false, 'paired'));
         const run = await downloadOnce(ctx, scope, three, 'd3', file, i, true);
-        run.pairedSenders = await pairedSenders(ctx, file, 3, `d3-${i + 1}`);
+        run.pairedSenders = await pairedCopy(ctx, file, statSync(file).size, `d3-${i + 1}`, 3);
         ctx.log(`d3 run ${i + 1}: three plain senders, each its third: ${run.pairedSenders.sendCpuPerGiB?.toFixed(2)} s/GiB (sys ${run.pairedSenders.sendSysPerGiB?.toFixed(2)}, main threads ${run.pairedSenders.sendMainPerGiB?.toFixed(2)})`);
         runs.push(run);
       }

@@ -2,7 +2,6 @@
 // between two plain Node processes on loopback in the same run. verified-copy also gives the CPU
 // baselines: its receiver's CPU seconds per GiB (hash + write + fsync) and its sender's (a plain
 // file-to-socket sender), against which a downloading peer's and a seeder's CPU per GiB are set.
-import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { procScript, type BenchCase, type BenchContext } from '../lib/context.js';
@@ -91,21 +90,11 @@ export interface PairedCopy {
 /**
  * One verified copy of `file` (`bytes` of it), for a CPU baseline taken right beside the run it is
  * compared with: the receiver's and the sender's CPU seconds per GiB (undefined if not reported).
+ * With `senders` > 1, that many plain senders each send their part over their own connection
+ * (their CPU summed).
  */
-export async function pairedCopy(ctx: BenchContext, file: string, bytes: number, tag: string): Promise<PairedCopy> {
-  const out = join(ctx.work, `paired-${tag}.bin`);
-  try {
-    const r = await transfer(ctx, bytes, { file, out });
-    return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, recvMainPerGiB: perGiB(r.mainCpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined, sendMainPerGiB: perGiB(r.sourceMainCpuSec, bytes) ?? undefined };
-  } finally {
-    await rm(out, { force: true });
-  }
-}
-
-/** The same with `senders` plain senders, each sending its contiguous part over its own connection (their CPU summed). */
-export async function pairedSenders(ctx: BenchContext, file: string, senders: number, tag: string): Promise<PairedCopy> {
-  const bytes = statSync(file).size;
-  const out = join(ctx.work, `paired-${tag}-x${senders}.bin`);
+export async function pairedCopy(ctx: BenchContext, file: string, bytes: number, tag: string, senders = 1): Promise<PairedCopy> {
+  const out = join(ctx.work, `paired-${tag}${senders > 1 ? `-x${senders}` : ''}.bin`);
   try {
     const r = await transfer(ctx, bytes, { file, out, senders });
     return { rate: rateMBps(bytes, r.ms), recvCpuPerGiB: perGiB(r.cpuSec, bytes) ?? undefined, recvSysPerGiB: perGiB(r.sysSec, bytes) ?? undefined, recvMainPerGiB: perGiB(r.mainCpuSec, bytes) ?? undefined, sendCpuPerGiB: perGiB(r.sourceCpuSec, bytes) ?? undefined, sendSysPerGiB: perGiB(r.sourceSysSec, bytes) ?? undefined, sendMainPerGiB: perGiB(r.sourceMainCpuSec, bytes) ?? undefined };
