@@ -32,7 +32,8 @@ async function seedFolder(ctx: BenchContext, id: string, file: string): Promise<
 
 /**
  * Start a tracker and `seeders` peers sharing `file` (peer ids `${idPrefix}seedN-…`, reused between
- * cases so their hashes are cached; a prefix gives a swarm running beside another its own folders) and wait until the tracker lists them all.
+ * cases so their hashes are cached; a prefix gives a swarm running beside another its own
+ * folders) and wait until the tracker lists them all.
  */
 export async function startSwarm(
   ctx: BenchContext,

@@ -9,7 +9,8 @@
 // With --conns N (N > 1) it accepts N connections instead, each opening with its 8-byte offset
 // into the file (tcp-source --offset): each stream is hashed on its own and written at its
 // offset, the file fsynced once all have ended. The CPU baseline for several seeders, each
-// serving its part of one file (bench/README.md, "Three plain senders").
+// serving its part of one file (bench/README.md, "Three seeders, fresh in every run; three plain
+// senders").
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, fsyncSync, openSync, write } from 'node:fs';
 import { createServer, type Server } from 'node:net';
