@@ -115,7 +115,7 @@ export async function downloadOnce(ctx: BenchContext, scope: Scope, s: RunningSw
     const rss = sampleRss(peer.pid);
     const cpu0 = cpuTimes(peer.pid);
     const main0 = threadCpuSeconds(peer.pid, peer.pid);
-    const sent0 = await Promise.all(s.seederIds.map((sid) => servedBytes(rs, s.swarm, sid)));
+    const sent0 = await Promise.all(s.seederIds.map((sid) => servedBytes(s.nc, s.swarm, sid)));
     const seed0 = cpuOf(seedPids);
     const sched0 = threadSchedstat(peer.pid, peer.pid);
     const jiffies0 = machineJiffies();
@@ -128,7 +128,7 @@ export async function downloadOnce(ctx: BenchContext, scope: Scope, s: RunningSw
     const main1 = threadCpuSeconds(peer.pid, peer.pid);
     const seed1 = cpuOf(seedPids);
     const peak = rss.stop();
-    const sent1 = await Promise.all(s.seederIds.map((sid) => servedBytes(rs, s.swarm, sid)));
+    const sent1 = await Promise.all(s.seederIds.map((sid) => servedBytes(s.nc, s.swarm, sid)));
     if (!r.ok) throw new Error(`${tag}: download failed (${r.status}): ${r.error}`);
     return {
       rate: rateMBps(size, r.peerMs ?? r.wallMs),

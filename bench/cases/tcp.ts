@@ -65,7 +65,7 @@ export async function transfer(ctx: BenchContext, bytes: number, mode: { file?: 
 }
 
 /** `bytes` in `n` contiguous parts on 1 MiB boundaries: [offset, length] each. */
-export function splitParts(bytes: number, n: number): Array<[number, number]> {
+function splitParts(bytes: number, n: number): Array<[number, number]> {
   const block = 1024 * 1024;
   const per = Math.ceil(bytes / n / block) * block;
   const parts: Array<[number, number]> = [];

@@ -8,6 +8,7 @@ import type { NatsConnection } from 'nats';
 import { LookupReply, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { subjects } from '../../src/protocol/subjects.js';
 import { connectBus, request } from '../../src/transport/bus.js';
+import { peerStatus } from '../../src/transport/peer-status.js';
 import { runProc, spawnProc, type Proc } from './procs.js';
 import type { Scope } from './scope.js';
 
@@ -88,12 +89,10 @@ export async function getFile(scope: Scope, swarm: Swarm, peerId: string, target
   };
 }
 
-/** Bytes a running peer's chunk server has sent so far (`p2p status --json`), or undefined. */
-export async function servedBytes(scope: Scope, swarm: Swarm, peerId: string): Promise<number | undefined> {
-  const r = await runProc(scope, process.execPath, [CLI, 'status', '--peer', peerId, '--json', ...common(swarm)], { timeoutMs: 15_000 });
+/** Bytes a running peer's chunk server has sent so far (its status over the bus), or undefined. */
+export async function servedBytes(nc: NatsConnection, swarm: Swarm, peerId: string): Promise<number | undefined> {
   try {
-    const st = JSON.parse(r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '') as { served?: { bytes?: number } };
-    return typeof st.served?.bytes === 'number' ? st.served.bytes : undefined;
+    return (await peerStatus(nc, subjects(swarm.prefix), peerId, { timeoutMs: 10_000 })).served.bytes;
   } catch {
     return undefined;
   }
