@@ -35,7 +35,7 @@ export function seedCpuWhy(split: CpuSplit | undefined, perRun: Array<number | u
     runs = `; run 1 (fresh seeders) ${first.toFixed(2)} ×, ${perRun.length > 2 ? `runs 2–${perRun.length}` : 'run 2'} (the same seeders, warm) ${later.map((x) => x.toFixed(2)).join(', ')} ×: ${warmOver ? 'over when warm too, so not the warm-up alone' : 'a warm seeder is within target, so the excess is the fresh process’s warm-up'}`;
   }
   // warm seeders over too, with the split by thread: the warm-up story does not fit, the split says where
-  const warmWhy = '. The same seeders warm are over too: per chunk, their event loop parses a request, copies the chunk from the page cache (the plain sender copies its 1 MiB blocks on libuv\'s pool, so that copy counts in its other threads) and writes a frame. The serve path alone (bench/micro/serve-cpu.ts, 1 MiB chunks) comes within about 1.1 × the plain sender warm, its JavaScript a small share per chunk: the rest is the peer process around it and its reader sharing the cores (bench/README.md, "The CPU clock around each read", "Chunk reads on the event loop")';
+  const warmWhy = '. The same seeders warm are over too: per chunk, their event loop parses a request, copies the chunk from the page cache (the plain sender copies its 1 MiB blocks on libuv\'s pool, so that copy counts in its other threads) and writes a frame. Not the peer around the serve path (idle, the seeders take a few ms a second: the idle figure above): the serve path alone, beside a reader that writes what it gets as a downloader does, costs 1.3–1.5 × a plain sender, and three of them 1.4–2.3 × three plain senders while each has served only a few GiB (bench/micro/serve-cpu.ts, SERVE_CPU_WRITE=1, SERVE_CPU_SERVERS=3); their user time falls about fivefold over 8 GiB as V8 optimizes a path each of three seeders runs a third as often, so runs 2–3 of download-3to1 are not yet warm (bench/README.md, "The serve path beside a writing reader")';
   const why = sysOver
     ? '. On loopback the receiver’s TCP processing runs partly in the sender’s context (softirq), and the downloading peer receives unlike the verified copy’s sink, which the pairing cannot separate (bench/micro/receiver-pace.ts: one plain sender’s system time moves about 0.1 s/GiB with its reader alone)'
     : warmOver && threads && threads.main - threads.baselineMain >= threads.others - threads.baselineOthers
@@ -113,9 +113,16 @@ export function downloaderCpuWhy(t: ThreadSplit | undefined): string {
  */
 export function sendersText(runs: DownloadRun[]): { text: string; detail: Record<string, unknown> } {
   const sentX = runs.map((r) => r.seedSentX).filter((x): x is number => x !== undefined);
-  const sent = sentX.length ? `; the seeders sent ${median(sentX).toFixed(3)} × the file` : '';
+  const idle = runs.flatMap((r) => (r.seedIdleCpuPerS !== undefined && r.seedIdlePerGiB !== undefined ? [{ perS: r.seedIdleCpuPerS, perGiB: r.seedIdlePerGiB }] : []));
+  // what their daemons cost per second doing nothing, over each get's time: the per-second part of the row
+  const idleText = idle.length ? `; idle, the seeders took ${(median(idle.map((x) => x.perS)) * 1000).toFixed(1)} ms/s, ${median(idle.map((x) => x.perGiB)).toFixed(3)} s/GiB over a get's time` : '';
+  const sent = (sentX.length ? `; the seeders sent ${median(sentX).toFixed(3)} × the file` : '') + idleText;
   const pairs = runs.flatMap((r) => (r.pairedSenders?.sendCpuPerGiB !== undefined && r.seedCpuPerGiB !== undefined ? [{ ours: r.seedCpuPerGiB, theirs: r.pairedSenders.sendCpuPerGiB }] : []));
   const detail: Record<string, unknown> = { seedSentX: sentX };
+  if (idle.length) {
+    detail.seedIdleMsPerS = idle.map((x) => Math.round(x.perS * 10_000) / 10);
+    detail.seedIdlePerGiB = idle.map((x) => Math.round(x.perGiB * 1000) / 1000);
+  }
   if (!pairs.length) return { text: sent, detail };
   const theirs = median(pairs.map((p) => p.theirs));
   const ratios = pairs.map((p) => p.ours / p.theirs);

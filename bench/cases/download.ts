@@ -11,7 +11,7 @@ import type { BenchCase, BenchContext } from '../lib/context.js';
 import { valueOf } from '../lib/context.js';
 import { getFile, servedBytes, startPeer } from '../lib/p2p.js';
 import { judge, ratioOf, type CaseResult } from '../lib/report.js';
-import { cpuShares, cpuTimes, machineJiffies, medianShares, rssNow, sampleRss, threadCpuSeconds, threadSchedstat, type CpuShares } from '../lib/procfs.js';
+import { cpuShares, cpuTimes, idleCpuPerSecond, machineJiffies, medianShares, rssNow, sampleRss, threadCpuSeconds, threadSchedstat, type CpuShares } from '../lib/procfs.js';
 import { mainTime, mainTimeCompare, mainTimeText, medianTime, signed, type MainTime } from './download-sched.js';
 import { cpuRows } from './download-cpu.js';
 import { withScope, type Scope } from '../lib/scope.js';
@@ -47,6 +47,10 @@ export interface DownloadRun {
   seedMainPerGiB?: number | undefined;
   /** a copy from as many plain senders as the run had seeders, each sending its part of the file (their CPU summed) */
   pairedSenders?: PairedCopy | undefined;
+  /** the seeders' CPU seconds per second (summed, every thread) over a second of idling right before the run */
+  seedIdleCpuPerS?: number | undefined;
+  /** that idle rate over the run's wall time, per GiB: the share of seedCpuPerGiB their daemons would spend doing nothing */
+  seedIdlePerGiB?: number | undefined;
   /** bytes the seeders sent over the run ÷ the file (1 when no chunk went out twice), from `p2p status` */
   seedSentX?: number | undefined;
   /** the peer's main thread over the `get`, per GiB: on a core, waiting for one, off the cores (schedstat) */
@@ -86,6 +90,9 @@ function delta(before: number | undefined, after: number | undefined, bytes: num
   return before === undefined || after === undefined ? undefined : (after - before) / (bytes / GiB);
 }
 
+/** How long the seeders' idle CPU is read before each run. */
+const SEED_IDLE_MS = 1000;
+
 /** `reps` downloads of `file` from `seeders` seeders, each by a fresh downloader peer. */
 export async function downloadRuns(ctx: BenchContext, tag: string, file: string, seeders: number, reps: number, paired = false, runTag = 'dl'): Promise<DownloadRun[]> {
   return withScope(ctx.scope, async (scope) => {
@@ -110,6 +117,9 @@ export async function downloadOnce(ctx: BenchContext, scope: Scope, s: RunningSw
     const peer = await startPeer(rs, s.swarm, dir, id);
     const seedPids = s.seeders.map((p) => p.pid);
     const idleRss = rssNow(peer.pid);
+    // what the seeders' daemons cost per second by themselves (bus, timers, logs), before the
+    // memory is settled for the run: the part of their CPU per GiB that is per second, not per chunk
+    const seedIdle = await idleCpuPerSecond(seedPids, SEED_IDLE_MS);
     // the download starts on a settled machine and freshly freed memory, like its paired copy (lib/pages.ts)
     await settledPages(ctx.work, size);
     const rss = sampleRss(peer.pid);
@@ -144,6 +154,8 @@ export async function downloadOnce(ctx: BenchContext, scope: Scope, s: RunningSw
       seedSysPerGiB: delta(seed0?.sys, seed1?.sys, size),
       seedMainPerGiB: delta(seed0?.main, seed1?.main, size),
       seedSentX: sentOver(sent0, sent1, size),
+      seedIdleCpuPerS: seedIdle,
+      seedIdlePerGiB: seedIdle === undefined ? undefined : (seedIdle * wallSec) / (size / GiB),
       main: mainTime(sched0, sched1, wallSec, size, r.peerMs === null ? 0 : wallSec - r.peerMs / 1000),
       machine,
     };
@@ -151,7 +163,7 @@ export async function downloadOnce(ctx: BenchContext, scope: Scope, s: RunningSw
   // the CPU baselines taken right beside the run (the machine's state moves them over a run)
   if (paired) run.paired = await pairedCopy(ctx, file, size, `${tag}-${i + 1}`);
   ctx.log(
-    `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}; machine idle ${run.machine?.idle} %), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)}, main threads ${run.seedMainPerGiB?.toFixed(2)}, sent ${run.seedSentX?.toFixed(3)} × the file)${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)}, main thread ${run.paired.sendMainPerGiB?.toFixed(2)})` : ''}`,
+    `${tag} run ${i + 1}: ${run.rate.toFixed(0)} MB/s (wall ${run.wallRate.toFixed(0)}), ${run.sources} source(s), peak RSS ${((run.rss ?? 0) / MB).toFixed(0)} MB (idle ${((run.idleRss ?? 0) / MB).toFixed(0)}), CPU/GiB peer ${run.cpuPerGiB?.toFixed(2)} s (sys ${run.sysPerGiB?.toFixed(2)}, main thread ${run.mainPerGiB?.toFixed(2)}, ${run.faultsPerGiB?.toFixed(0)} minor faults${run.main ? `; ${mainTimeText(run.main)}` : ''}; machine idle ${run.machine?.idle} %), seeders ${run.seedCpuPerGiB?.toFixed(2)} s (sys ${run.seedSysPerGiB?.toFixed(2)}, main threads ${run.seedMainPerGiB?.toFixed(2)}, idle ${((run.seedIdleCpuPerS ?? NaN) * 1000).toFixed(1)} ms/s, sent ${run.seedSentX?.toFixed(3)} × the file)${run.paired ? `; paired verified copy: receiver ${run.paired.recvCpuPerGiB?.toFixed(2)} s (sys ${run.paired.recvSysPerGiB?.toFixed(2)}, main thread ${run.paired.recvMainPerGiB?.toFixed(2)}), sender ${run.paired.sendCpuPerGiB?.toFixed(2)} s (sys ${run.paired.sendSysPerGiB?.toFixed(2)}, main thread ${run.paired.sendMainPerGiB?.toFixed(2)})` : ''}`,
   );
   return run;
 }

@@ -1,6 +1,6 @@
 // What /proc says about a child process: peak resident memory (VmHWM, the kernel's own
 // high-water mark, read at the end, and VmRSS polled meanwhile as a cross-check) and CPU time.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { median } from './stats.js';
 
 function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
@@ -140,6 +140,38 @@ export function threadSchedstat(pid: number, tid: number): Schedstat | undefined
   } catch {
     return undefined;
   }
+}
+
+/** Seconds on a core so far of every thread of `pid` (schedstat, ns-exact); undefined once it is gone. */
+export function processRunSec(pid: number): number | undefined {
+  try {
+    let sum = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) sum += threadSchedstat(pid, Number(tid))?.runSec ?? 0;
+    return sum;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds per second that `pids` (summed) take over `ms` of doing nothing asked of them: what
+ * running daemons cost per second by themselves (timers, the bus). Undefined if any is gone.
+ */
+export async function idleCpuPerSecond(pids: number[], ms: number): Promise<number | undefined> {
+  const read = (): number | undefined => {
+    let sum = 0;
+    for (const pid of pids) {
+      const s = processRunSec(pid);
+      if (s === undefined) return undefined;
+      sum += s;
+    }
+    return sum;
+  };
+  const before = read();
+  const t0 = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = read();
+  return before === undefined || after === undefined ? undefined : (after - before) / ((performance.now() - t0) / 1000);
 }
 
 /** A stat file's fields after "(comm)": [0] is field 3 (state); times are in clock ticks, 100 a second. */

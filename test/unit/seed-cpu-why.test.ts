@@ -62,3 +62,14 @@ test('the seed row\'s second baseline: as many plain senders as seeders, run by 
   t.is(one.text, '; the seeders sent 1.000 × the file');
   t.is(one.detail.plainSendersPerGiB, undefined);
 });
+
+test("the seed row says what the seeders cost idle: per second, and over a get's time per GiB", (t) => {
+  const run = (perS: number | undefined, perGiB: number | undefined): DownloadRun =>
+    ({ rate: 500, wallRate: 450, sources: 1, seedCpuPerGiB: 0.6, seedSentX: 1, seedIdleCpuPerS: perS, seedIdlePerGiB: perGiB }) as DownloadRun;
+  const { text, detail } = sendersText([run(0.003, 0.008), run(0.0042, 0.011), run(0.0051, 0.012)]);
+  t.is(text, "; the seeders sent 1.000 × the file; idle, the seeders took 4.2 ms/s, 0.011 s/GiB over a get's time");
+  t.deepEqual(detail.seedIdleMsPerS, [3, 4.2, 5.1]);
+  t.deepEqual(detail.seedIdlePerGiB, [0.008, 0.011, 0.012]);
+  // not measured (a seeder gone): nothing said
+  t.is(sendersText([run(undefined, undefined)]).text, '; the seeders sent 1.000 × the file');
+});
