@@ -10,7 +10,7 @@ import { procScript, type BenchCase, type BenchContext } from '../lib/context.js
 import { interleaved, openLoop } from '../lib/load.js';
 import { findNatsServer } from '../lib/nats.js';
 import { benchConnection, CLI } from '../lib/p2p.js';
-import { cpuSeconds, sampleRss } from '../lib/procfs.js';
+import { cpuSeconds, sampleRss, sumOver } from '../lib/procfs.js';
 import { spawnProc, type Proc } from '../lib/procs.js';
 import { Requester } from '../lib/requester.js';
 import { announceSender, echoSender, heartbeatSender, lookupSender, makeAnnounces, makeFiles, registerAll, type Announce } from '../lib/registry-load.js';
@@ -80,15 +80,7 @@ interface HeartbeatLoad {
   streamBytes: number | null;
 }
 
-const sumCpu = (pids: number[]): number | undefined => {
-  let sum = 0;
-  for (const pid of pids) {
-    const c = cpuSeconds(pid);
-    if (c === undefined) return undefined;
-    sum += c;
-  }
-  return sum;
-};
+const sumCpu = (pids: number[]): number | undefined => sumOver(pids, cpuSeconds);
 
 async function measureSetup(ctx: BenchContext, broker: { url: string; pid: number }, name: string, instances: number, store: 'memory' | 'kv', announces: Announce[], files: ReturnType<typeof makeFiles>): Promise<Measured> {
   const url = broker.url;

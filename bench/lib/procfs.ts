@@ -153,24 +153,26 @@ export function processRunSec(pid: number): number | undefined {
   }
 }
 
+/** `read(pid)` summed over `pids`; undefined if any reading is (a process gone). */
+export function sumOver(pids: number[], read: (pid: number) => number | undefined): number | undefined {
+  let sum = 0;
+  for (const pid of pids) {
+    const x = read(pid);
+    if (x === undefined) return undefined;
+    sum += x;
+  }
+  return sum;
+}
+
 /**
  * CPU seconds per second that `pids` (summed) take over `ms` of doing nothing asked of them: what
  * running daemons cost per second by themselves (timers, the bus). Undefined if any is gone.
  */
 export async function idleCpuPerSecond(pids: number[], ms: number): Promise<number | undefined> {
-  const read = (): number | undefined => {
-    let sum = 0;
-    for (const pid of pids) {
-      const s = processRunSec(pid);
-      if (s === undefined) return undefined;
-      sum += s;
-    }
-    return sum;
-  };
-  const before = read();
+  const before = sumOver(pids, processRunSec);
   const t0 = performance.now();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  const after = read();
+  const after = sumOver(pids, processRunSec);
   return before === undefined || after === undefined ? undefined : (after - before) / ((performance.now() - t0) / 1000);
 }
 
