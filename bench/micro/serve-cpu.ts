@@ -119,17 +119,26 @@ function viaPlainSockets(ports: number[], size: number, out: Out): Promise<unkno
         new Promise<void>((resolve, reject) => {
           const hash = out ? createHash('sha256') : undefined;
           let at = share(size, part, ports.length).start;
+          // the reader waits for no write: it reads on, as the sink does (the writes land at their own
+          // offsets); the stream is done when its last write is, and fails with its first failed one
+          let pending = 0;
+          let ended = false;
+          const settle = () => ended && pending === 0 && resolve();
           const socket = connect({ host: '127.0.0.1', port });
           socket.on('data', (data: Buffer) => {
             if (!out) return;
             hash!.update(data);
-            // the reader waits for no write: it reads on, as the sink does (writes of one stream never overlap)
-            void out.write(data, 0, data.length, at);
+            pending++;
+            out.write(data, 0, data.length, at).then(() => {
+              pending--;
+              settle();
+            }, reject);
             at += data.length;
           });
           socket.on('end', () => {
             hash?.digest();
-            resolve();
+            ended = true;
+            settle();
           });
           socket.on('error', reject);
         }),
