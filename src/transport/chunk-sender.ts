@@ -13,6 +13,15 @@ import type { FairThrottle } from './rate-limit.js';
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 /** Bytes sent per throttle grant under an upload cap. */
 const SLICE_BYTES = 64 * 1024;
+/**
+ * Where a chunk's data starts in its send buffer (its frame header just before it). Not right
+ * after a header at the buffer's start: the kernel's copy from the page cache costs 2.4 × the CPU
+ * here into a destination 16–31 bytes past a page boundary (6 × at 1–15), and a pooled buffer
+ * fresh from mmap starts 16 bytes past one, so a 13-byte header at its start put every chunk read
+ * into it at byte 29 (bench/micro/copy-offset.ts; bench/README.md, "Where a chunk lands in its
+ * send buffer"). A buffer from the heap starts anywhere: 64 is as good as any offset there.
+ */
+export const CHUNK_DATA_AT = 64;
 
 /** What the sender shares with its server. */
 export interface ChunkSenderContext {
@@ -54,14 +63,14 @@ export class ChunkSender {
   private async serveChunk(conn: Connection, job: ChunkJob): Promise<void> {
     const { manifest } = job.file;
     const length = chunkLength(manifest.size, manifest.chunkSize, job.index);
-    const buf = this.c.pool.acquire(CHUNK_HEADER_BYTES + manifest.chunkSize);
+    const buf = this.c.pool.acquire(CHUNK_DATA_AT + manifest.chunkSize);
     let handedOff = false;
     try {
-      await this.c.files.read(job.file, buf, CHUNK_HEADER_BYTES, length, job.index * manifest.chunkSize);
+      await this.c.files.read(job.file, buf, CHUNK_DATA_AT, length, job.index * manifest.chunkSize);
       if (conn.closed) return;
-      writeChunkHeader(buf, job.reqId, job.index, length);
+      const frame = buf.subarray(CHUNK_DATA_AT - CHUNK_HEADER_BYTES, CHUNK_DATA_AT + length);
+      writeChunkHeader(frame, job.reqId, job.index, length);
       handedOff = true;
-      const frame = buf.subarray(0, CHUNK_HEADER_BYTES + length);
       // the buffer goes back to the pool only once the socket is done with it
       const done = () => this.finished(conn, buf);
       if (this.c.throttle) conn.sending = conn.sending.then(() => this.sendThrottled(conn, frame, done, length));
