@@ -7,10 +7,11 @@
 // by procs/tcp-source.ts (verified-copy's sender) and micro/serve-cpu.ts.
 import { open } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { CHUNK_DATA_AT } from '../../src/transport/chunk-sender.js';
 
 const BLOCK = 1024 * 1024;
-/** Where a block starts in its buffer. */
-const AT = 64;
+/** Where a block starts in its buffer: where a seeder's chunk starts in its. */
+const AT = CHUNK_DATA_AT;
 
 export function drained(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.once('drain', resolve));
